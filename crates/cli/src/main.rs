@@ -1,0 +1,81 @@
+//! `dreamgate`: one binary for every part of Dreamgate.
+//!
+//! Each subcommand group lives in its own module under `cmd/`; this file only
+//! parses the command line, sets up logging and dispatches.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Dreamgate: put Daydream's real-time StreamDiffusion video into an application.
+///
+/// Run `dreamgate serve` to start the gateway and the Dream page (offline, on the
+/// embedded engine, unless DAYDREAM_API_KEY is set).
+#[derive(Debug, Parser)]
+#[command(name = "dreamgate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway and the Dream page (embedded engine unless DAYDREAM_API_KEY is set).
+    Serve(cmd::serve::Args),
+    /// Run the local Daydream-compatible engine on its own.
+    Engine(cmd::engine::Args),
+    /// Inspect and validate StreamDiffusion parameters.
+    #[command(subcommand)]
+    Params(cmd::params::Command),
+    /// Call the Daydream streams API (create, get, status, update, delete).
+    #[command(subcommand)]
+    Stream(cmd::stream::Command),
+    /// Publish a test pattern or a Y4M file over WHIP.
+    Ingest(cmd::ingest::Args),
+    /// Pull a stream's output over WHEP and write frames as PNG.
+    Watch(cmd::watch::Args),
+    /// Measure the engine: first-frame latency, per-frame cost, fps, memory.
+    Bench(cmd::bench::Args),
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("DREAMGATE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Engine(args) => cmd::engine::run(args).await,
+            Command::Params(command) => cmd::params::run(command).await,
+            Command::Stream(command) => cmd::stream::run(command).await,
+            Command::Ingest(args) => cmd::ingest::run(args).await,
+            Command::Watch(args) => cmd::watch::run(args).await,
+            Command::Bench(args) => cmd::bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

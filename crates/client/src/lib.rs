@@ -1,0 +1,1 @@
+//! dreamgate-client (skeleton: filled in by its owner).

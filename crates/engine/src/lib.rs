@@ -1,0 +1,1 @@
+//! dreamgate-engine (skeleton: filled in by its owner).

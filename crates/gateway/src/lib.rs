@@ -1,0 +1,1 @@
+//! dreamgate-gateway (skeleton: filled in by its owner).

@@ -1,0 +1,1 @@
+//! dreamgate-media (skeleton: filled in by its owner).

@@ -1,0 +1,1 @@
+//! dreamgate-model (skeleton: filled in by its owner).

@@ -1,0 +1,1 @@
+//! dreamgate-rtc (skeleton: filled in by its owner).

@@ -1,0 +1,1 @@
+//! dreamgate-whip (skeleton: filled in by its owner).
