@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every Dreamgate test, from a clean checkout:
+#   1. installs what the tests need (Debian: chromium, iproute2, util-linux; npm: web/ dev deps),
+#   2. Rust: unit and integration tests (real servers on 127.0.0.1),
+#   3. web: type check (tsc --noEmit) and unit tests (node --test),
+#   4. end to end: Debian's Chromium driven by playwright-core against `dreamgate serve`,
+#      inside a private network namespace that has nothing but loopback.
+# Ends with one summary line "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v unshare >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v node >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
+
+step "npm packages (web/)"
+(cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+
+step "cargo build"
+cargo build --workspace --all-targets --locked
+
+step "cargo test"
+cargo test --workspace --locked 2>&1 | tee "$log_dir/cargo.log"
+
+step "web: type check"
+(cd web && npm run --silent typecheck)
+
+step "web: unit tests"
+(cd web && npm test --silent) 2>&1 | tee "$log_dir/web.log"
+
+step "end-to-end (Chromium, loopback-only network namespace)"
+export DREAMGATE_BIN="$root/target/debug/dreamgate"
+# A new network namespace has only `lo`: nothing the browser or the engine does can leave
+# this machine. Without root (a developer's laptop) fall back to the host's loopback.
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+  unshare -n sh -c 'ip link set lo up && cd web && npm run --silent e2e' 2>&1 | tee "$log_dir/e2e.log"
+else
+  (cd web && npm run --silent e2e) 2>&1 | tee "$log_dir/e2e.log"
+fi
+
+# One closing line over every runner: cargo's "test result:" lines and node's "# pass/# fail".
+passed=$(grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log_dir/cargo.log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -hoE '[0-9]+ failed' "$log_dir/cargo.log" | awk '{s+=$1} END {print s+0}')
+for f in "$log_dir/web.log" "$log_dir/e2e.log"; do
+  p=$(grep -hE '^# pass [0-9]+' "$f" | awk '{s+=$3} END {print s+0}')
+  q=$(grep -hE '^# fail [0-9]+' "$f" | awk '{s+=$3} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + q))
+done
+echo
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
