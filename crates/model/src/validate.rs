@@ -132,12 +132,8 @@ impl Validator<'_> {
 
     fn prompt(&mut self) {
         match &self.p.prompt {
-            None => {}
-            Some(Prompt::Text(text)) => {
-                if text.trim().is_empty() {
-                    self.err("params.prompt", "must not be empty");
-                }
-            }
+            Some(Prompt::Text(text)) if text.trim().is_empty() => self.err("params.prompt", "must not be empty"),
+            None | Some(Prompt::Text(_)) => {}
             Some(Prompt::Weighted(list)) => {
                 if list.is_empty() {
                     self.err("params.prompt", "must list at least one [text, weight] pair");
