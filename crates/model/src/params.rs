@@ -623,7 +623,8 @@ impl StreamParams {
 /// A create body: `{ "pipeline": "streamdiffusion", "params": {...} }`.
 ///
 /// Other top-level keys (`name`, `output_rtmp_url`, future ones) are kept in
-/// `extra` and sent on untouched.
+/// `extra` and sent on untouched. Deserialising checks JSON types only; use
+/// [`crate::parse_create`] for client input (shapes, normalisation, validation).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct CreatePayload {
     /// Always [`crate::PIPELINE`] after normalisation.

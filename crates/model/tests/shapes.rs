@@ -124,3 +124,17 @@ fn unknown_fields_round_trip_untouched() {
     let update = parse_update(&body).unwrap();
     assert_eq!(Value::Object(update), body["params"]);
 }
+
+#[test]
+fn create_payload_serde_round_trip() {
+    // Plain serde (for trusted, already-normalised JSON): same shape, extras kept.
+    let body = with_unknowns();
+    let mut with_name = body.clone();
+    with_name["name"] = json!("dream");
+    let typed: CreatePayload = serde_json::from_value(with_name.clone()).unwrap();
+    assert_eq!(typed.extra["name"], "dream");
+    assert_eq!(serde_json::to_value(&typed).unwrap(), with_name);
+    let err = serde_json::from_value::<CreatePayload>(json!({"pipeline": "streamdiffusion", "params": {"width": "w"}}))
+        .unwrap_err();
+    assert!(err.to_string().contains("width: must be an integer"), "{err}");
+}
