@@ -627,6 +627,10 @@ impl WhipMachine {
             (Phase::Answered | Phase::Connected | Phase::Disconnected { .. }, PeerState::Closed) => {
                 self.end(ConnectionState::Closed, None, out);
             }
+            // The peer died before ICE could even start: not an ICE problem.
+            (_, PeerState::Failed | PeerState::Closed) if self.is_active() => {
+                self.end(ConnectionState::Failed, Some(WhipError::PeerFailed), out);
+            }
             _ => {}
         }
     }

@@ -445,6 +445,11 @@ fn peer_failures_map_to_the_spec_messages() {
     assert_eq!(states(&a), failed("Peer connection failed"));
 
     let mut m = machine(false);
+    connect_and_offer(&mut m, t0);
+    let a = step(&mut m, t0, Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), failed("Peer connection failed"), "peer died before the answer");
+
+    let mut m = machine(false);
     connected(&mut m, t0);
     let a = step(&mut m, t0, Event::PeerStateChanged(PeerState::Closed));
     assert_eq!(states(&a), vec![(ConnectionState::Closed, None)]);
