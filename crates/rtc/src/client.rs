@@ -1,0 +1,359 @@
+//! Client side peers (full ICE, controlling offerers): WHIP publisher and WHEP viewer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::Candidate;
+use tokio::sync::{mpsc, watch};
+
+use crate::driver::{self, Command, Counters, Peer, PeerHandle, RecvSide, SendSide, FRAME_QUEUE};
+use crate::setup::{self, Flow, Prepared};
+use crate::{stun, IngestStats, MediaFrame, PeerState, RtcConfig, RtcError};
+
+/// How long the offer waits for STUN answers when gathering server-reflexive candidates
+/// (the official browser client gathers for at most about 1 s before sending its offer).
+const GATHER_TIMEOUT: Duration = Duration::from_millis(900);
+
+/// A peer whose offer is out and whose answer is awaited.
+struct Offered {
+    prepared: Prepared,
+    pending: SdpPendingOffer,
+    mid: Mid,
+}
+
+/// Offer/answer bookkeeping shared by [`Publisher`] and [`Viewer`].
+struct ClientPeer {
+    cfg: RtcConfig,
+    offered: Option<Offered>,
+    running: Option<PeerHandle>,
+    state_tx: Option<watch::Sender<PeerState>>,
+    state_rx: watch::Receiver<PeerState>,
+    local_addr: SocketAddr,
+}
+
+impl ClientPeer {
+    async fn offer(
+        cfg: &RtcConfig,
+        flow: Flow,
+        ice_servers: &[String],
+    ) -> Result<(ClientPeer, String), RtcError> {
+        let mut prepared = setup::prepare(cfg, flow, false).await?;
+        gather_reflexive(&mut prepared, ice_servers).await;
+
+        let mut api = prepared.rtc.sdp_api();
+        let direction = match flow {
+            Flow::Send => Direction::SendOnly,
+            Flow::Receive => Direction::RecvOnly,
+        };
+        let mid = api.add_media(MediaKind::Video, direction, None, None, None);
+        let (offer, pending) = api
+            .apply()
+            .ok_or(RtcError::InvalidState("no change to offer"))?;
+        let (state_tx, state_rx) = watch::channel(PeerState::New);
+        let local_addr = prepared.local_addr;
+        Ok((
+            ClientPeer {
+                cfg: cfg.clone(),
+                offered: Some(Offered {
+                    prepared,
+                    pending,
+                    mid,
+                }),
+                running: None,
+                state_tx: Some(state_tx),
+                state_rx,
+                local_addr,
+            },
+            offer.to_sdp_string(),
+        ))
+    }
+
+    /// Applies the answer and starts the peer task with the given media halves.
+    fn answer(
+        &mut self,
+        answer_sdp: &str,
+        recv: Option<RecvSide>,
+        send: Option<SendSide>,
+    ) -> Result<(), RtcError> {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| RtcError::BadSdp(e.to_string()))?;
+        let Offered {
+            mut prepared,
+            pending,
+            mid,
+        } = self
+            .offered
+            .take()
+            .ok_or(RtcError::InvalidState("the answer was already set, or the peer is closed"))?;
+        prepared
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| RtcError::BadSdp(e.to_string()))?;
+        if !setup::has_h264(&prepared.rtc, mid) {
+            return Err(RtcError::NoH264);
+        }
+        let state_tx = self
+            .state_tx
+            .take()
+            .ok_or(RtcError::InvalidState("the peer is closed"))?;
+        let peer = Peer {
+            rtc: prepared.rtc,
+            socket: prepared.socket,
+            local_addr: prepared.local_addr,
+            mid,
+            recv,
+            send,
+        };
+        self.running = Some(driver::spawn(peer, &self.cfg, state_tx));
+        Ok(())
+    }
+
+    fn command(&self, command: Command) {
+        if let Some(handle) = &self.running {
+            handle.send(command);
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(handle) = &self.running {
+            handle.send(Command::Close);
+        } else {
+            // Never started: dropping the socket and Rtc is the whole close.
+            self.offered = None;
+            if let Some(tx) = self.state_tx.take() {
+                tx.send_replace(PeerState::Closed);
+            }
+        }
+    }
+}
+
+impl Drop for ClientPeer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Learns our server-reflexive address from each `stun:` server and adds it as a local
+/// candidate. Unreachable servers are skipped; other URL schemes (turn:) are ignored.
+async fn gather_reflexive(prepared: &mut Prepared, ice_servers: &[String]) {
+    for url in ice_servers {
+        let Some(host_port) = stun_host_port(url) else {
+            tracing::debug!("ice server {url}: not a stun: URL, skipped");
+            continue;
+        };
+        let server = match tokio::net::lookup_host(host_port.as_str()).await {
+            Ok(mut addrs) => addrs.find(|a| a.is_ipv4() == prepared.local_addr.is_ipv4()),
+            Err(e) => {
+                tracing::debug!("ice server {url}: {e}");
+                None
+            }
+        };
+        let Some(server) = server else { continue };
+        match stun::query(&prepared.socket, server, GATHER_TIMEOUT).await {
+            Some(mapped) if mapped != prepared.local_addr => {
+                match Candidate::server_reflexive(mapped, prepared.local_addr, "udp") {
+                    Ok(c) => {
+                        prepared.rtc.add_local_candidate(c);
+                    }
+                    Err(e) => tracing::debug!("srflx candidate {mapped}: {e}"),
+                }
+            }
+            Some(_) => tracing::debug!("ice server {url}: mapped address is our host address"),
+            None => tracing::debug!("ice server {url}: no STUN answer"),
+        }
+    }
+}
+
+/// `stun:host[:port][?transport=udp]` -> `host:port` (default port 3478).
+fn stun_host_port(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("stun:")?;
+    let rest = rest.split('?').next()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let has_port = if let Some(v6) = rest.strip_prefix('[') {
+        v6.contains("]:")
+    } else {
+        rest.contains(':')
+    };
+    Some(if has_port { rest.to_string() } else { format!("{rest}:3478") })
+}
+
+/// A WHIP publisher: offers one sendonly H.264 video m-line and sends access units.
+///
+/// ```no_run
+/// # async fn demo(post_offer: impl AsyncFn(String) -> String) -> Result<(), dreamgate_rtc::RtcError> {
+/// use dreamgate_rtc::{MediaFrame, Publisher, RtcConfig};
+/// let (mut publisher, offer) = Publisher::new(&RtcConfig::default(), &[]).await?;
+/// let answer = post_offer(offer).await; // the WHIP POST
+/// publisher.set_answer(&answer)?;
+/// publisher.send(MediaFrame { data: bytes::Bytes::new(), keyframe: true, rtp_time: 0 });
+/// # Ok(())
+/// # }
+/// ```
+pub struct Publisher {
+    /// Keyframe requests from the receiver (PLI/FIR), or the connection just came up.
+    /// Several requests in a row are coalesced.
+    pub keyframe_requests: mpsc::Receiver<()>,
+    peer: ClientPeer,
+    kf_tx: Option<mpsc::Sender<()>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("local_addr", &self.peer.local_addr)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Publisher {
+    /// Binds a socket, gathers candidates (host, plus server-reflexive from the `stun:`
+    /// URLs in `ice_servers`, at most about a second) and creates the offer.
+    pub async fn new(cfg: &RtcConfig, ice_servers: &[String]) -> Result<(Publisher, String), RtcError> {
+        let (peer, offer) = ClientPeer::offer(cfg, Flow::Send, ice_servers).await?;
+        let (kf_tx, keyframe_requests) = mpsc::channel(1);
+        Ok((
+            Publisher {
+                keyframe_requests,
+                peer,
+                kf_tx: Some(kf_tx),
+            },
+            offer,
+        ))
+    }
+
+    /// Applies the answer SDP and starts connecting.
+    pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
+        let kf_tx = self
+            .kf_tx
+            .clone()
+            .ok_or(RtcError::InvalidState("the answer was already set"))?;
+        self.peer.answer(answer_sdp, None, Some(SendSide::new(kf_tx)))?;
+        self.kf_tx = None;
+        Ok(())
+    }
+
+    /// Queues one access unit. Dropped until connected, then until the first keyframe.
+    pub fn send(&self, frame: MediaFrame) {
+        self.peer.command(Command::Send(frame));
+    }
+
+    /// Current connection state.
+    pub fn state(&self) -> PeerState {
+        *self.peer.state_rx.borrow()
+    }
+
+    /// A receiver of state changes (errors once the peer task has ended).
+    pub fn state_changes(&self) -> watch::Receiver<PeerState> {
+        self.peer.state_rx.clone()
+    }
+
+    /// The local UDP address (our host candidate).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.peer.local_addr
+    }
+
+    /// Closes the connection and ends the task.
+    pub fn close(&mut self) {
+        self.peer.close();
+    }
+}
+
+/// A WHEP viewer: offers one recvonly H.264 video m-line and receives access units.
+pub struct Viewer {
+    /// Received access units (Annex-B), starting with a keyframe. Ends when the peer ends.
+    pub frames: mpsc::Receiver<MediaFrame>,
+    peer: ClientPeer,
+    frames_tx: Option<mpsc::Sender<MediaFrame>>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viewer")
+            .field("local_addr", &self.peer.local_addr)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Viewer {
+    /// Binds a socket and creates the offer.
+    pub async fn new(cfg: &RtcConfig) -> Result<(Viewer, String), RtcError> {
+        let (peer, offer) = ClientPeer::offer(cfg, Flow::Receive, &[]).await?;
+        let (frames_tx, frames) = mpsc::channel(FRAME_QUEUE);
+        Ok((
+            Viewer {
+                frames,
+                peer,
+                frames_tx: Some(frames_tx),
+                counters: Arc::new(Counters::default()),
+            },
+            offer,
+        ))
+    }
+
+    /// Applies the answer SDP and starts connecting.
+    pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
+        let frames_tx = self
+            .frames_tx
+            .clone()
+            .ok_or(RtcError::InvalidState("the answer was already set"))?;
+        let recv = RecvSide::new(frames_tx, self.counters.clone());
+        self.peer.answer(answer_sdp, Some(recv), None)?;
+        // The task holds the only sender now: `frames` ends when the task ends.
+        self.frames_tx = None;
+        Ok(())
+    }
+
+    /// Asks the sender for a keyframe (PLI).
+    pub fn request_keyframe(&self) {
+        self.peer.command(Command::RequestKeyframe);
+    }
+
+    /// Receive counters.
+    pub fn stats(&self) -> IngestStats {
+        self.counters.snapshot()
+    }
+
+    /// Current connection state.
+    pub fn state(&self) -> PeerState {
+        *self.peer.state_rx.borrow()
+    }
+
+    /// A receiver of state changes (errors once the peer task has ended).
+    pub fn state_changes(&self) -> watch::Receiver<PeerState> {
+        self.peer.state_rx.clone()
+    }
+
+    /// The local UDP address (our host candidate).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.peer.local_addr
+    }
+
+    /// Closes the connection and ends the task.
+    pub fn close(&mut self) {
+        self.peer.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stun_host_port;
+
+    #[test]
+    fn stun_urls() {
+        assert_eq!(stun_host_port("stun:127.0.0.1:3478").as_deref(), Some("127.0.0.1:3478"));
+        assert_eq!(stun_host_port("stun:stun.l.google.com:19302?transport=udp").as_deref(), Some("stun.l.google.com:19302"));
+        assert_eq!(stun_host_port("stun:example.org").as_deref(), Some("example.org:3478"));
+        assert_eq!(stun_host_port("stun:[::1]:5000").as_deref(), Some("[::1]:5000"));
+        assert_eq!(stun_host_port("stun:[::1]").as_deref(), Some("[::1]:3478"));
+        assert_eq!(stun_host_port("turn:example.org"), None);
+        assert_eq!(stun_host_port("stun:"), None);
+    }
+}
