@@ -1,0 +1,153 @@
+//! The seam between the HTTP control plane and the media side (WebRTC ingest, per-frame
+//! transform, WHEP output).
+//!
+//! The control plane does every HTTP-level check itself (stream lookup, faults, content type,
+//! SDP sanity) and then hands the offer to a [`MediaBackend`]. The backend reports media events
+//! back through the [`StreamActivity`] it receives (`record_input`, `record_output`,
+//! `ingest_closed`...), which feed the status state machine ([`crate::status`]).
+//!
+//! [`NoMedia`] answers every media call with 503 "media not available".
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::streams::StreamActivity;
+
+/// A boxed, sendable future (the trait must stay object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A WHIP offer for a stream, already checked by the control plane.
+#[derive(Debug, Clone)]
+pub struct IngestOffer {
+    /// The stream (`str_...`).
+    pub stream_id: String,
+    /// Its current params (the `params` object of the stream).
+    pub params: Value,
+    /// The SDP offer (starts with `v=0`).
+    pub offer_sdp: String,
+    /// Where to record media events for this stream.
+    pub activity: StreamActivity,
+}
+
+/// A WHEP (viewer) offer for a stream's output, already checked by the control plane.
+#[derive(Debug, Clone)]
+pub struct ViewerOffer {
+    /// The stream (`str_...`).
+    pub stream_id: String,
+    /// The SDP offer (starts with `v=0`).
+    pub offer_sdp: String,
+    /// The stream's activity (read-only use expected).
+    pub activity: StreamActivity,
+}
+
+/// An accepted offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdpAnswer {
+    /// The SDP answer (with all candidates: no trickle needed).
+    pub sdp: String,
+    /// The session/viewer id; the resource URL is `{whip_url}/{id}` or `{whep_url}/{id}`.
+    pub resource_id: String,
+    /// ICE server URLs for `Link: <url>; rel="ice-server"` (e.g. `stun:127.0.0.1:3478`).
+    pub ice_servers: Vec<String>,
+}
+
+/// Why the media side refused a call. Each maps to an HTTP status (see [`MediaError::status`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// 503: no media support, or it cannot take the call now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 400: the offer is unusable (e.g. "offer has no H.264 video").
+    #[error("{0}")]
+    BadOffer(String),
+    /// 404: no such session/viewer, or no output yet.
+    #[error("{0}")]
+    NotFound(String),
+    /// 429: too many viewers.
+    #[error("{0}")]
+    TooMany(String),
+    /// 500: anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl MediaError {
+    /// The HTTP status the engine answers.
+    pub fn status(&self) -> u16 {
+        match self {
+            MediaError::Unavailable(_) => 503,
+            MediaError::BadOffer(_) => 400,
+            MediaError::NotFound(_) => 404,
+            MediaError::TooMany(_) => 429,
+            MediaError::Internal(_) => 500,
+        }
+    }
+
+    /// The Daydream-style error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MediaError::Unavailable(_) => "MEDIA/UNAVAILABLE",
+            MediaError::BadOffer(_) => "MEDIA/BAD_OFFER",
+            MediaError::NotFound(_) => "MEDIA/NOT_FOUND",
+            MediaError::TooMany(_) => "MEDIA/TOO_MANY_VIEWERS",
+            MediaError::Internal(_) => "MEDIA/INTERNAL",
+        }
+    }
+}
+
+/// The media side of the engine.
+///
+/// Contract: after [`MediaBackend::ingest`] succeeds the control plane calls
+/// `activity.ingest_started(now)`; the backend calls `activity.record_input(now, bytes)` per
+/// decoded input frame, `record_output(now, bytes)` per produced frame, `record_transport(..)`
+/// now and then, and `ingest_closed(now)` when the peer goes away. A `false` return from those
+/// methods means the stream was deleted: stop.
+pub trait MediaBackend: Send + Sync + 'static {
+    /// Accepts a WHIP offer (one active ingest per stream: a new one replaces the old).
+    fn ingest(&self, offer: IngestOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>>;
+
+    /// Trickle ICE: adds remote candidates (`application/trickle-ice-sdpfrag`) to a session.
+    fn trickle(&self, stream_id: &str, session_id: &str, sdpfrag: &str) -> Result<(), MediaError>;
+
+    /// Ends one ingest session (`Some`), or every ingest session of the stream (`None`: the
+    /// status machine saw no input for 60 s).
+    fn end_ingest(&self, stream_id: &str, session_id: Option<&str>) -> Result<(), MediaError>;
+
+    /// Accepts a WHEP viewer offer for the stream's output.
+    fn view(&self, offer: ViewerOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>>;
+
+    /// Ends one viewer.
+    fn end_view(&self, stream_id: &str, viewer_id: &str) -> Result<(), MediaError>;
+
+    /// The stream's params changed (PATCH): apply them to the running pipeline.
+    fn params_updated(&self, _stream_id: &str, _params: &Value) {}
+
+    /// The stream was deleted: drop everything it owns.
+    fn stream_deleted(&self, _stream_id: &str) {}
+}
+
+/// A backend without media: every media call answers 503 "media not available".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMedia;
+
+const NO_MEDIA: &str = "media not available";
+
+impl MediaBackend for NoMedia {
+    fn ingest(&self, _offer: IngestOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
+        Box::pin(async { Err(MediaError::Unavailable(NO_MEDIA.into())) })
+    }
+    fn trickle(&self, _: &str, _: &str, _: &str) -> Result<(), MediaError> {
+        Err(MediaError::Unavailable(NO_MEDIA.into()))
+    }
+    fn end_ingest(&self, _: &str, _: Option<&str>) -> Result<(), MediaError> {
+        Err(MediaError::Unavailable(NO_MEDIA.into()))
+    }
+    fn view(&self, _offer: ViewerOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
+        Box::pin(async { Err(MediaError::Unavailable(NO_MEDIA.into())) })
+    }
+    fn end_view(&self, _: &str, _: &str) -> Result<(), MediaError> {
+        Err(MediaError::Unavailable(NO_MEDIA.into()))
+    }
+}
