@@ -1,1 +1,335 @@
-//! dreamgate-gateway (skeleton: filled in by its owner).
+//! # dreamgate-gateway
+//!
+//! The browser-facing server. It holds the Daydream API key, gives each
+//! browser a random session, lets a session touch only the stream it created,
+//! proxies WHIP ingest and WHEP playback to allowlisted upstream URLs, deletes
+//! streams whose session went away, and serves the embedded Dream page with a
+//! strict Content-Security-Policy.
+//!
+//! ## Routes
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/daydream/config` | `{ "configured", "mode", "playback": { "iframeBase": "https://lvpr.tv/" } }` |
+//! | `POST /api/daydream/streams` | validate (400 `Invalid stream configuration` + `details`), create upstream, 201 + stream object; 409 + `activeStreamId` if the session already has a stream |
+//! | `GET /api/daydream/streams/:id/status` | upstream status body, as sent |
+//! | `PATCH /api/daydream/streams/:id/parameters` | `{pipeline, params}`, `{params}`, `{pipeline_params}` or flat params -> upstream `{ "pipeline": "streamdiffusion", "params": { "model_id", ... } }` |
+//! | `DELETE /api/daydream/streams/:id` | upstream `DELETE /v1/streams?id=` (404/405 = already gone = success) |
+//! | `POST\|PATCH\|DELETE /api/daydream/streams/:id/whip` | WHIP proxy to the stream's stored `whip_url` / session resource |
+//! | `POST\|DELETE /api/daydream/streams/:id/whep` | WHEP proxy to the stream's playback URL |
+//! | `POST /api/daydream/streams/end` | `navigator.sendBeacon` body `{streamId}` (text/plain JSON): ends and deletes the stream |
+//! | `GET /`, `GET /<file>` | the embedded `web/static` files |
+//!
+//! `configured` is true when the gateway can create streams: a key is set
+//! (`daydream` mode) or the embedded engine is running (`local` mode).
+//!
+//! Errors are always JSON `{ "error", "message" }`: 400 malformed JSON, 413
+//! bodies over 100 KiB (SDP over 64 KiB), 403 `Stream not owned by active session`
+//! for a stream of another session (or of none: the gateway never asks
+//! upstream about streams it did not create for this session), 404 for a
+//! stream of this session that has ended, upstream 4xx with their status and
+//! `details`, 502 when upstream fails or is unreachable, 504 on timeout.
+//!
+//! ## Sessions, ownership, origin
+//!
+//! See [`session`] (cookie), [`registry`] (ownership, one stream per session,
+//! reaper). Every mutating request (POST, PATCH, DELETE) must carry an
+//! `Origin` equal to the gateway's own origin (`http://<Host>`, or `https://`
+//! when [`GatewayConfig::https`] is set or a trusted `X-Forwarded-Proto: https`
+//! says so) or one of [`GatewayConfig::allowed_origins`]; otherwise 403.
+//!
+//! ## WHIP / WHEP
+//!
+//! See [`whip_policy`] (which URLs may be contacted) and [`routes`] (the
+//! proxy): the browser never names an upstream URL; the gateway answers with
+//! its own paths in `Location` and `Livepeer-Playback-URL`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use dreamgate_gateway::{start, start_local_engine, GatewayConfig, Mode};
+//! use dreamgate_gateway::whip_policy::WhipPolicy;
+//!
+//! let engine = start_local_engine(Default::default()).await?;
+//! let policy = WhipPolicy::with_defaults(Vec::<String>::new(), true)?;
+//! let cfg = GatewayConfig::new(Mode::Local, engine.base.clone(), engine.key.clone(), policy);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let gateway = start(listener, cfg).await?;
+//! println!("listening on {}", gateway.base_url());
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use dreamgate_client::ApiKey;
+
+pub mod assets;
+pub mod error;
+pub mod headers;
+pub mod registry;
+pub mod routes;
+pub mod session;
+pub mod upstream;
+pub mod whip_policy;
+
+pub use error::{HttpError, NOT_OWNED};
+pub use registry::RegistryConfig;
+pub use upstream::{start_local_engine, LocalEngine, Upstream};
+
+/// Largest JSON request body.
+pub const MAX_JSON_BODY: usize = 100 * 1024;
+/// Largest SDP (offer or trickle fragment) request body.
+pub const MAX_SDP_BODY: usize = 64 * 1024;
+
+/// Which upstream the gateway fronts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Daydream's API (`DAYDREAM_API_KEY` set).
+    Daydream,
+    /// The embedded engine (offline default).
+    Local,
+}
+
+impl Mode {
+    /// `"daydream"` or `"local"` (as reported by the config route).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Daydream => "daydream",
+            Mode::Local => "local",
+        }
+    }
+}
+
+/// Gateway configuration. `Debug` never shows the key.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Daydream or the local engine.
+    pub mode: Mode,
+    /// API base URL (`https://api.daydream.live` or the engine's).
+    pub api_base: Url,
+    /// The API key (sent only to `api_base`).
+    pub api_key: ApiKey,
+    /// Which WHIP/WHEP URLs may be contacted.
+    pub whip_policy: whip_policy::WhipPolicy,
+    /// Extra origins allowed on mutating routes (`https://app.example`).
+    pub allowed_origins: Vec<String>,
+    /// The gateway is served over https (behind a TLS terminator): Secure
+    /// cookies and an `https://` own origin.
+    pub https: bool,
+    /// Trust `X-Forwarded-Proto: https` from a reverse proxy (off by default:
+    /// any client can send it).
+    pub trust_forwarded_proto: bool,
+    /// Timeout of one API call (default 20 s).
+    pub api_timeout: Duration,
+    /// Timeout of one WHIP/WHEP request (default 10 s).
+    pub whip_timeout: Duration,
+    /// Ownership and reaper timing (`reap_after` default 2 min).
+    pub registry: RegistryConfig,
+    /// How often the reaper runs (default 1 s).
+    pub reap_interval: Duration,
+}
+
+/// Invalid configuration or a failed start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An `--allowed-origin` value is not an origin.
+    #[error("invalid allowed origin {0:?}: expected scheme://host[:port] with http or https and no path")]
+    InvalidOrigin(String),
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// The upstream clients could not be built.
+    #[error("cannot build the upstream client: {0}")]
+    Client(String),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl GatewayConfig {
+    /// A configuration with the defaults for everything but the upstream.
+    pub fn new(mode: Mode, api_base: Url, api_key: ApiKey, whip_policy: whip_policy::WhipPolicy) -> Self {
+        Self {
+            mode,
+            api_base,
+            api_key,
+            whip_policy,
+            allowed_origins: Vec::new(),
+            https: false,
+            trust_forwarded_proto: false,
+            api_timeout: Duration::from_secs(20),
+            whip_timeout: Duration::from_secs(10),
+            registry: RegistryConfig::default(),
+            reap_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Adds allowed origins (normalised; invalid ones are an error).
+    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, GatewayError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for o in origins {
+            let o = normalize_origin(o.as_ref())?;
+            if !self.allowed_origins.contains(&o) {
+                self.allowed_origins.push(o);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks values that would make the gateway misbehave.
+    pub fn validate(&self) -> Result<(), GatewayError> {
+        for (name, d) in [
+            ("api timeout", self.api_timeout),
+            ("WHIP timeout", self.whip_timeout),
+            ("reap-after", self.registry.reap_after),
+            ("reap interval", self.reap_interval),
+        ] {
+            if d.is_zero() {
+                return Err(GatewayError::ZeroDuration(name));
+            }
+        }
+        for o in &self.allowed_origins {
+            if normalize_origin(o)? != *o {
+                return Err(GatewayError::InvalidOrigin(o.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Normalises an origin (`HTTPS://App.Example:443/` -> `https://app.example`).
+pub fn normalize_origin(raw: &str) -> Result<String, GatewayError> {
+    let bad = || GatewayError::InvalidOrigin(raw.to_string());
+    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    state: Arc<routes::AppState>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    reaper: JoinHandle<()>,
+}
+
+impl GatewayHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Streams still live or being deleted (diagnostics and tests).
+    pub fn open_streams(&self) -> usize {
+        self.state.open_streams()
+    }
+
+    /// Stops accepting connections, finishes in-flight requests and stops the reaper.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.reaper.abort();
+        let _ = self.reaper.await;
+    }
+}
+
+/// Starts the gateway on `listener` and its reaper task.
+pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Result<GatewayHandle, GatewayError> {
+    cfg.validate()?;
+    let addr = listener.local_addr()?;
+    let upstream = Upstream::new(
+        cfg.api_base.clone(),
+        cfg.api_key.clone(),
+        cfg.whip_policy.clone(),
+        cfg.api_timeout,
+        cfg.whip_timeout,
+    )
+    .map_err(GatewayError::Client)?;
+    tracing::info!(
+        mode = cfg.mode.as_str(),
+        api = %cfg.api_base,
+        whip_allowlist = %cfg.whip_policy,
+        allowed_origins = ?cfg.allowed_origins,
+        reap_after_s = cfg.registry.reap_after.as_secs_f64(),
+        listen = %addr,
+        "dreamgate gateway listening on http://{addr}"
+    );
+    let state = Arc::new(routes::AppState::new(cfg, upstream));
+    let app = routes::router(state.clone());
+    let (stop, mut stopped) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "gateway server stopped");
+        }
+    });
+    let reaper = tokio::spawn(routes::run_reaper(state.clone()));
+    Ok(GatewayHandle { addr, state, stop, server, reaper })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        assert_eq!(normalize_origin("HTTPS://App.Example:443/").unwrap(), "https://app.example");
+        assert_eq!(normalize_origin("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
+        for bad in ["app.example", "ftp://a.example", "https://a.example/path", "https://u@a.example", "null", ""] {
+            assert!(normalize_origin(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = "daydream_live_supersecret123";
+        let cfg = GatewayConfig::new(
+            Mode::Daydream,
+            Url::parse("https://api.daydream.live").unwrap(),
+            ApiKey::new(key),
+            whip_policy::WhipPolicy::with_defaults(Vec::<String>::new(), false).unwrap(),
+        );
+        assert!(!format!("{cfg:?}").contains("supersecret"));
+    }
+
+    #[test]
+    fn zero_durations_are_refused() {
+        let mut cfg = GatewayConfig::new(
+            Mode::Local,
+            Url::parse("http://127.0.0.1:1").unwrap(),
+            ApiKey::new("k"),
+            whip_policy::WhipPolicy::with_defaults(Vec::<String>::new(), true).unwrap(),
+        );
+        assert!(cfg.validate().is_ok());
+        cfg.registry.reap_after = Duration::ZERO;
+        assert!(matches!(cfg.validate(), Err(GatewayError::ZeroDuration(_))));
+    }
+}
