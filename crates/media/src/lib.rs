@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 mod color;
 mod error;
 mod frame;

@@ -242,6 +242,11 @@ impl Pipeline {
         self.timings.iter()
     }
 
+    /// The last output frame's timing (cheap; [`stats`](Self::stats) sorts the window).
+    pub fn last_timing(&self) -> Option<FrameTiming> {
+        self.stats.last
+    }
+
     /// Counters plus a summary of recent timings.
     pub fn stats(&self) -> PipelineStats {
         PipelineStats { recent: TimingSummary::from_timings(&self.timings), ..self.stats.clone() }

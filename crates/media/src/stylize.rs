@@ -6,7 +6,7 @@
 //! | parameter | effect |
 //! |---|---|
 //! | `prompt` (weighted list: blended) | a 4-colour palette (hash of the text; colour words such as "blue" or "gold" pick the base hue) used for posterised tone mapping |
-//! | `seed` (largest weight wins) | the halftone pattern (Bayer dots, diagonal lines, crosshatch, round dots, scanlines) and its offset |
+//! | `seed` (largest weight wins) | the halftone pattern (Bayer dots, diagonal lines, crosshatch, round dots, scanlines), its offset and orientation |
 //! | `t_index_list` / `num_inference_steps` | strength: how much of the toned image replaces the input (lower first index = stronger) |
 //! | `guidance_scale` | palette saturation |
 //! | `delta` | temporal blending with the previous output (lower delta = more trail) |
@@ -71,7 +71,7 @@ struct Look {
     strength: u32,
     /// 0..=256: share of the palette chroma.
     chroma_strength: u32,
-    /// 0..=512: ink per unit of edge response (/256).
+    /// 0..=512: ink per unit of edge response (/512: scale 1 darkens strong edges by half).
     edge_gain: u32,
     edge_low: i32,
     /// 255 * 256 / (high - low).
@@ -156,7 +156,7 @@ impl Stylizer {
             if use_edges {
                 let ink_gain = look.edge_gain;
                 for (o, &e) in dst.iter_mut().zip(&self.edges[r * w..][..w]) {
-                    let ink = (e as u32 * ink_gain) >> 8;
+                    let ink = (e as u32 * ink_gain) >> 9;
                     let floor = (*o as u32).min(16);
                     *o = (*o as u32).saturating_sub(ink).max(floor) as u8;
                 }
@@ -216,6 +216,14 @@ fn sobel(y: &[u8], w: usize, h: usize, low: i32, scale: i32, out: &mut Vec<u8>) 
 /// FNV-1a, 64 bit: a stable hash (std's hasher is not guaranteed stable).
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// SplitMix64 finaliser: spreads seeds so that nearby seeds look different.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Hue (degrees) of colour words a prompt may contain.
@@ -335,12 +343,14 @@ impl Look {
         });
 
         // Seed -> halftone kind and offset.
-        let seed = p.main_seed();
-        let kind = seed.rem_euclid(5);
-        let (ox, oy) = ((seed.rem_euclid(80) / 5) as usize, (seed.rem_euclid(1280) / 80) as usize);
+        let mix = splitmix64(p.main_seed() as u64);
+        let kind = (mix % 5) as i64;
+        let (ox, oy) = (((mix >> 8) % 8) as usize, ((mix >> 16) % 8) as usize);
+        let transpose = (mix >> 24) & 1 == 1;
         let tile = std::array::from_fn(|y| {
             std::array::from_fn(|x| {
-                (pattern_value(kind, x + ox, y + oy) * PATTERN_AMPLITUDE).round() as i16
+                let (px, py) = if transpose { (y, x) } else { (x, y) };
+                (pattern_value(kind, px + ox, py + oy) * PATTERN_AMPLITUDE).round() as i16
             })
         });
 
