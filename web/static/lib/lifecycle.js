@@ -1,0 +1,736 @@
+// @ts-check
+/**
+ * The Dream lifecycle as a PURE state machine: `step(state, event, now) -> { state, actions }`.
+ *
+ * It owns every timer, retry, grace window and failure counter of a Dream session:
+ * config check -> camera pre-check -> create (409: delete the session's old stream, retry
+ * once) -> countdown (15 s, ended early as soon as output plays) -> WHIP publish with
+ * startup retries (404/409/429/5xx, exponential backoff, attempt budget and warm-up window)
+ * -> status polling (warm-up grace ~60 s, post-poll grace ~3 s) -> live; live prompt
+ * updates (PATCH only once active; warm-up failures not counted; 5 counted failures
+ * disable updates until restart); stop, errors and tab close.
+ *
+ * Time is the `now` argument (ms); there are no timers here. The shell (`app.js`) sends
+ * TICK regularly and executes the returned actions with real fetch/camera/WebRTC calls,
+ * reporting the outcome as events. Async results carry the `session` of the action that
+ * started them; results of an older session are ignored (a late CREATED is deleted).
+ *
+ * @module lifecycle
+ */
+
+import { promptUpdatePayload, createPayload, DEFAULT_MODEL_ID } from "./params.js";
+import { backoffDelay, isWarmupStatus } from "./timing.js";
+
+/** Messages shown by the page. `LIVE_UPDATES_UNAVAILABLE` is quoted by the spec word for word. */
+export const MESSAGES = Object.freeze({
+  IDLE: "Ready to Dream",
+  PREPARING: "Checking camera…",
+  CREATING: "Creating your Dream stream…",
+  CONNECTING: "Connecting to Dream…",
+  WARMING_UP: "Dream is warming up…",
+  WHIP_RETRY: "Dream is warming up — retrying the connection…",
+  WAITING_OUTPUT: "Waiting for the first Dream frames…",
+  LIVE: "Dream is live",
+  STOPPED: "Dream stopped",
+  NOT_CONFIGURED: "Dream is not configured on this server (no Daydream API key).",
+  NOT_ACTIVE: "Dream did not become active. Please try again.",
+  LIVE_UPDATES_UNAVAILABLE: "Live updates unavailable — changes will apply on restart",
+});
+
+/**
+ * Tunables. Defaults follow the spec.
+ * @typedef {object} LifecycleOptions
+ * @property {number} countdownMs countdown before the output shows (ends early when output plays)
+ * @property {number} warmupGraceMs from stream creation: status failures and "not active" are tolerated this long
+ * @property {number} postPollGraceMs extra grace after the warm-up window, with one more poll
+ * @property {number} pollIntervalMs status polling while warming up
+ * @property {number} livePollIntervalMs status polling once live
+ * @property {{ baseMs: number, factor: number, maxMs: number, maxAttempts: number }} whipRetry
+ *   WHIP startup retries: delay `baseMs * factor^n` (capped), at most `maxAttempts` attempts in all
+ * @property {{ maxFailures: number, baseMs: number, factor: number, maxMs: number, warmupGraceMs: number }} patch
+ *   live updates: counted failures before giving up, retry backoff, and the window after
+ *   creation in which 404/409/429/5xx are warm-up (not counted)
+ */
+
+/** @type {LifecycleOptions} */
+export const DEFAULT_OPTIONS = Object.freeze({
+  countdownMs: 15000,
+  warmupGraceMs: 60000,
+  postPollGraceMs: 3000,
+  pollIntervalMs: 1000,
+  livePollIntervalMs: 5000,
+  whipRetry: Object.freeze({ baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 8 }),
+  patch: Object.freeze({ maxFailures: 5, baseMs: 500, factor: 2, maxMs: 4000, warmupGraceMs: 60000 }),
+});
+
+/** @typedef {"idle" | "preparing" | "creating" | "connecting" | "live" | "error"} Phase */
+/** @typedef {"daydream" | "local"} Mode */
+
+/**
+ * @typedef {object} LifecycleState
+ * @property {Phase} phase
+ * @property {number} session incremented by every start; async results carry it back
+ * @property {Mode | null} mode
+ * @property {boolean} configOk
+ * @property {boolean} cameraOk camera pre-check passed
+ * @property {boolean} cameraReady capture stream running
+ * @property {string | null} streamId
+ * @property {string} modelId
+ * @property {string | null} playbackId output_playback_id (iframe playback)
+ * @property {number | null} createdAt
+ * @property {string | null} replacing id of the old stream being deleted after a 409
+ * @property {boolean} replaced a 409 was already handled this session
+ * @property {number | null} countdownEndsAt
+ * @property {boolean} countdownDone
+ * @property {number | null} countdownShown seconds last shown
+ * @property {{ attempts: number, nextAt: number | null, inFlight: boolean, answered: boolean, connected: boolean, windowStart: number | null }} whip
+ *   WHIP publishing: attempts since the last success, next retry time, and the start of the
+ *   window in which retries are allowed (creation, or the last peer failure)
+ * @property {string | null} whepUrl gateway WHEP path once a WHEP output is known
+ * @property {boolean} playerStarted
+ * @property {"whep" | "iframe" | null} revealed which output is on screen
+ * @property {boolean} statusActive the status endpoint reported an active stream
+ * @property {boolean} playing output frames are playing in the page
+ * @property {number | null} nextPollAt
+ * @property {boolean} pollInFlight
+ * @property {number | null} postGraceEndsAt
+ * @property {string} prompt wanted prompt (persona + base)
+ * @property {string | null} appliedPrompt prompt the stream runs with
+ * @property {{ inFlight: string | null, failures: number, retries: number, nextAt: number, disabled: boolean }} patch
+ * @property {string} status status line
+ * @property {string | null} notice secondary line (live-update problems)
+ */
+
+/**
+ * Events the shell feeds in.
+ * @typedef {{ type: "CLICK_DREAM" }
+ *   | { type: "CONFIG_OK", session: number, configured: boolean, mode: Mode }
+ *   | { type: "CONFIG_FAILED", session: number, message: string }
+ *   | { type: "CAMERA_OK", session: number }
+ *   | { type: "CAMERA_READY", session: number }
+ *   | { type: "CAMERA_FAILED", session: number, message: string }
+ *   | { type: "CREATED", session: number, stream: { id: string, output_playback_id?: string, params?: { model_id?: string } } }
+ *   | { type: "CREATE_FAILED", session: number, status: number, message: string, activeStreamId?: string }
+ *   | { type: "DELETED", session: number, id: string }
+ *   | { type: "TICK" }
+ *   | { type: "WHIP_RESULT", session: number, ok: true, playbackUrl?: string | null }
+ *   | { type: "WHIP_RESULT", session: number, ok: false, status: number, message: string }
+ *   | { type: "WHIP_STATE", session: number, state: "connecting" | "connected" | "failed" | "disconnected" | "closed", error?: string }
+ *   | { type: "STATUS_RESULT", session: number, ok: boolean, httpStatus: number, body: unknown }
+ *   | { type: "PLAYING", session: number }
+ *   | { type: "PROMPT_CHANGED", prompt: string }
+ *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string }
+ *   | { type: "STOP" }
+ *   | { type: "PAGEHIDE" }
+ *   | { type: "ERROR", session?: number, message: string }} LifecycleEvent
+ */
+
+/**
+ * Actions the shell executes.
+ * @typedef {{ type: "CHECK_CONFIG", session: number }
+ *   | { type: "CAMERA_PRECHECK", session: number }
+ *   | { type: "START_CAMERA", session: number }
+ *   | { type: "STOP_CAMERA" }
+ *   | { type: "CREATE_STREAM", session: number, payload: { pipeline: string, params: Record<string, unknown> } }
+ *   | { type: "DELETE_STREAM", session: number, id: string }
+ *   | { type: "WHIP_CONNECT", session: number, streamId: string, url: string, attempt: number }
+ *   | { type: "WHIP_DISCONNECT" }
+ *   | { type: "POLL_STATUS", session: number, streamId: string }
+ *   | { type: "START_PLAYER", session: number, url: string }
+ *   | { type: "STOP_PLAYER" }
+ *   | { type: "REVEAL_OUTPUT", kind: "whep" | "iframe", playbackId: string | null }
+ *   | { type: "HIDE_OUTPUT" }
+ *   | { type: "COUNTDOWN", seconds: number | null }
+ *   | { type: "SEND_PATCH", session: number, streamId: string, body: { pipeline: string, params: { model_id: string, prompt: string } } }
+ *   | { type: "SHOW", target: "status" | "notice", message: string | null }
+ *   | { type: "BEACON_END", streamId: string }} LifecycleAction
+ */
+
+/**
+ * Gateway paths for a stream.
+ * @param {string} id
+ */
+export function streamPaths(id) {
+  const base = `/api/daydream/streams/${encodeURIComponent(id)}`;
+  return { stream: base, status: `${base}/status`, parameters: `${base}/parameters`, whip: `${base}/whip`, whep: `${base}/whep` };
+}
+
+/**
+ * @param {unknown} value
+ * @returns {Record<string, any> | null}
+ */
+function obj(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? /** @type {Record<string, any>} */ (value) : null;
+}
+
+/**
+ * Whether a status response says the stream is active: state ONLINE or DEGRADED_*, or
+ * inference output seen (fps > 0 or a last_output_time), or ingest bytes received.
+ * Accepts the whole `{success, data}` body or just `data`.
+ *
+ * @param {unknown} body
+ * @returns {boolean}
+ */
+export function isActiveStatus(body) {
+  const root = obj(body);
+  if (!root || root.success === false) return false;
+  const data = obj(root.data) ?? root;
+  const state = typeof data.state === "string" ? data.state.toUpperCase() : "";
+  if (state === "ONLINE" || state.startsWith("DEGRADED")) return true;
+  const inference = obj(data.inference_status);
+  if (inference) {
+    if (typeof inference.fps === "number" && inference.fps > 0) return true;
+    const last = inference.last_output_time;
+    if ((typeof last === "number" && last > 0) || (typeof last === "string" && last !== "" && last !== "0")) return true;
+  }
+  const peer = obj(obj(obj(obj(data.gateway_status)?.ingest_metrics)?.stats)?.peer_conn_stats);
+  if (peer && typeof peer.BytesReceived === "number" && peer.BytesReceived > 0) return true;
+  return false;
+}
+
+/**
+ * The upstream WHEP URL in a status body (`data.gateway_status.whep_url`), if any.
+ * @param {unknown} body
+ * @returns {string | null}
+ */
+export function statusWhepUrl(body) {
+  const root = obj(body);
+  const data = obj(root?.data) ?? root;
+  const url = obj(data?.gateway_status)?.whep_url;
+  return typeof url === "string" && url !== "" ? url : null;
+}
+
+/**
+ * Whether a failed PATCH is a warm-up answer (not counted): 404/409/429/5xx, or a body
+ * saying "not ready", inside the grace window after creation.
+ *
+ * @param {number} status
+ * @param {string | undefined} message
+ * @param {number} sinceCreatedMs
+ * @param {number} graceMs
+ */
+export function isPatchWarmupFailure(status, message, sinceCreatedMs, graceMs) {
+  if (sinceCreatedMs >= graceMs) return false;
+  return isWarmupStatus(status) || /not[ _-]?ready/i.test(message ?? "");
+}
+
+/**
+ * @param {Partial<LifecycleOptions>} [overrides]
+ * @returns {LifecycleOptions}
+ */
+export function resolveOptions(overrides = {}) {
+  return {
+    ...DEFAULT_OPTIONS,
+    ...overrides,
+    whipRetry: { ...DEFAULT_OPTIONS.whipRetry, ...(overrides.whipRetry ?? {}) },
+    patch: { ...DEFAULT_OPTIONS.patch, ...(overrides.patch ?? {}) },
+  };
+}
+
+/**
+ * @param {string} prompt the initial wanted prompt
+ * @returns {LifecycleState}
+ */
+export function initialState(prompt) {
+  return {
+    phase: "idle",
+    session: 0,
+    mode: null,
+    configOk: false,
+    cameraOk: false,
+    cameraReady: false,
+    streamId: null,
+    modelId: DEFAULT_MODEL_ID,
+    playbackId: null,
+    createdAt: null,
+    replacing: null,
+    replaced: false,
+    countdownEndsAt: null,
+    countdownDone: false,
+    countdownShown: null,
+    whip: { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null },
+    whepUrl: null,
+    playerStarted: false,
+    revealed: null,
+    statusActive: false,
+    playing: false,
+    nextPollAt: null,
+    pollInFlight: false,
+    postGraceEndsAt: null,
+    prompt,
+    appliedPrompt: null,
+    patch: { inFlight: null, failures: 0, retries: 0, nextAt: 0, disabled: false },
+    status: MESSAGES.IDLE,
+    notice: null,
+  };
+}
+
+/** @param {LifecycleState} s */
+function isRunning(s) {
+  return s.phase === "preparing" || s.phase === "creating" || s.phase === "connecting" || s.phase === "live";
+}
+
+/**
+ * Fresh per-session fields (keeps mode, prompt).
+ * @param {LifecycleState} s
+ * @returns {LifecycleState}
+ */
+function resetSession(s) {
+  const base = initialState(s.prompt);
+  return { ...base, session: s.session, mode: s.mode, status: s.status, notice: null };
+}
+
+/**
+ * Shared helpers working on a mutable draft plus the action list.
+ */
+class Draft {
+  /**
+   * @param {LifecycleState} state
+   * @param {LifecycleOptions} options
+   * @param {number} now
+   */
+  constructor(state, options, now) {
+    /** @type {LifecycleState} */
+    this.s = { ...state, whip: { ...state.whip }, patch: { ...state.patch } };
+    this.o = options;
+    this.now = now;
+    /** @type {LifecycleAction[]} */
+    this.actions = [];
+  }
+
+  /** @param {LifecycleAction} action */
+  emit(action) {
+    this.actions.push(action);
+  }
+
+  /** @param {string} message */
+  status(message) {
+    if (this.s.status !== message) {
+      this.s.status = message;
+      this.emit({ type: "SHOW", target: "status", message });
+    }
+  }
+
+  /** @param {string | null} message */
+  notice(message) {
+    if (this.s.notice !== message) {
+      this.s.notice = message;
+      this.emit({ type: "SHOW", target: "notice", message });
+    }
+  }
+
+  /**
+   * Tears the session down. `end`: "delete" (Stop, errors) or "beacon" (tab closing).
+   * @param {"delete" | "beacon"} end
+   */
+  teardown(end) {
+    const s = this.s;
+    if (s.playerStarted || s.revealed) this.emit({ type: "STOP_PLAYER" });
+    if (s.revealed) this.emit({ type: "HIDE_OUTPUT" });
+    if (s.countdownShown !== null) this.emit({ type: "COUNTDOWN", seconds: null });
+    if (s.whip.inFlight || s.whip.answered) this.emit({ type: "WHIP_DISCONNECT" });
+    if (s.streamId) {
+      if (end === "beacon") this.emit({ type: "BEACON_END", streamId: s.streamId });
+      else this.emit({ type: "DELETE_STREAM", session: s.session, id: s.streamId });
+    }
+    this.emit({ type: "STOP_CAMERA" });
+    this.s = resetSession(s);
+  }
+
+  /** @param {string} message */
+  fail(message) {
+    this.teardown("delete");
+    this.s.phase = "error";
+    this.status(message);
+  }
+
+  /** Start WHIP once the stream exists and the camera runs. */
+  maybeConnectWhip() {
+    const s = this.s;
+    if ((s.phase !== "connecting" && s.phase !== "live") || !s.streamId || !s.cameraReady) return;
+    if (s.whip.inFlight || s.whip.answered) return;
+    if (s.whip.nextAt !== null && this.now < s.whip.nextAt) return;
+    s.whip.inFlight = true;
+    s.whip.nextAt = null;
+    this.emit({ type: "WHIP_CONNECT", session: s.session, streamId: s.streamId, url: streamPaths(s.streamId).whip, attempt: s.whip.attempts });
+    s.whip.attempts += 1;
+  }
+
+  /**
+   * A WHIP attempt failed (HTTP error or peer failure): retry with backoff while the
+   * attempt budget and the warm-up window allow, else fail with `message`.
+   * @param {boolean} retryable
+   * @param {string} message
+   */
+  whipFailed(retryable, message) {
+    const s = this.s;
+    const o = this.o.whipRetry;
+    const inWindow = s.whip.windowStart !== null && this.now - s.whip.windowStart < this.o.warmupGraceMs;
+    if (retryable && s.whip.attempts < o.maxAttempts && inWindow) {
+      s.whip.nextAt = this.now + backoffDelay(s.whip.attempts - 1, { baseMs: o.baseMs, factor: o.factor, maxMs: o.maxMs });
+      if (!s.countdownDone) this.status(MESSAGES.WHIP_RETRY);
+      return;
+    }
+    this.fail(message);
+  }
+
+  /** @param {string} url */
+  knowWhep(url) {
+    const s = this.s;
+    if (s.whepUrl) return;
+    s.whepUrl = url;
+    if (!s.playerStarted) {
+      s.playerStarted = true;
+      this.emit({ type: "START_PLAYER", session: s.session, url });
+    }
+  }
+
+  endCountdown() {
+    const s = this.s;
+    if (s.countdownDone) return;
+    s.countdownDone = true;
+    if (s.countdownShown !== null) {
+      s.countdownShown = null;
+      this.emit({ type: "COUNTDOWN", seconds: null });
+    }
+    this.reveal();
+  }
+
+  reveal() {
+    const s = this.s;
+    const kind = s.whepUrl || s.mode === "local" ? "whep" : "iframe";
+    if (s.revealed === kind || (s.revealed === "whep" && kind === "iframe")) return;
+    s.revealed = kind;
+    this.emit({ type: "REVEAL_OUTPUT", kind, playbackId: s.playbackId });
+  }
+
+  /** Phase/status bookkeeping after any change. */
+  settle() {
+    const s = this.s;
+    if (s.phase === "connecting" || s.phase === "live") {
+      this.maybeConnectWhip();
+      const outputVisible = s.countdownDone && (s.playing || s.statusActive);
+      if (outputVisible && s.phase !== "live") {
+        s.phase = "live";
+        s.postGraceEndsAt = null;
+      }
+      if (s.phase === "live") this.status(MESSAGES.LIVE);
+      else if (s.countdownDone) this.status(MESSAGES.WAITING_OUTPUT);
+      else if (s.whip.nextAt === null) this.status(s.whip.answered ? MESSAGES.WARMING_UP : MESSAGES.CONNECTING);
+      this.maybePatch();
+    }
+  }
+
+  /** Whether live updates may be sent: countdown over and the stream active. */
+  patchGateOpen() {
+    const s = this.s;
+    return s.countdownDone && (s.statusActive || s.playing || s.whip.connected);
+  }
+
+  maybePatch() {
+    const s = this.s;
+    if (!s.streamId || s.patch.disabled || s.patch.inFlight !== null) return;
+    if (s.appliedPrompt === s.prompt) return;
+    if (!this.patchGateOpen() || this.now < s.patch.nextAt) return;
+    s.patch.inFlight = s.prompt;
+    this.emit({ type: "SEND_PATCH", session: s.session, streamId: s.streamId, body: promptUpdatePayload(s.modelId, s.prompt) });
+  }
+
+  tick() {
+    const s = this.s;
+    if (s.phase !== "connecting" && s.phase !== "live") return;
+    const now = this.now;
+    // Countdown.
+    if (!s.countdownDone && s.countdownEndsAt !== null) {
+      if (now >= s.countdownEndsAt) this.endCountdown();
+      else {
+        const seconds = Math.ceil((s.countdownEndsAt - now) / 1000);
+        if (seconds !== s.countdownShown) {
+          s.countdownShown = seconds;
+          this.emit({ type: "COUNTDOWN", seconds });
+        }
+      }
+    }
+    // Status polling.
+    if (s.nextPollAt !== null && !s.pollInFlight && now >= s.nextPollAt && s.streamId) {
+      s.pollInFlight = true;
+      s.nextPollAt = null;
+      this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId });
+    }
+    // Warm-up window, then the post-poll grace, then give up.
+    if (s.phase === "connecting" && s.countdownDone && s.createdAt !== null && !s.statusActive && !s.playing) {
+      if (s.postGraceEndsAt === null) {
+        if (now - s.createdAt >= this.o.warmupGraceMs) {
+          s.postGraceEndsAt = now + this.o.postPollGraceMs;
+          if (!s.pollInFlight && s.whip.answered && s.streamId) {
+            s.pollInFlight = true;
+            s.nextPollAt = null;
+            this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId });
+          }
+        }
+      } else if (now >= s.postGraceEndsAt) {
+        this.fail(MESSAGES.NOT_ACTIVE);
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * One transition. Never throws; unknown or stale events give no actions.
+ *
+ * @param {LifecycleState} state
+ * @param {LifecycleEvent} event
+ * @param {number} now current time in ms
+ * @param {LifecycleOptions} [options]
+ * @returns {{ state: LifecycleState, actions: LifecycleAction[] }}
+ */
+export function step(state, event, now, options = DEFAULT_OPTIONS) {
+  const d = new Draft(state, options, now);
+  const s = () => d.s;
+  const current = "session" in event && typeof event.session === "number" ? event.session === state.session : true;
+
+  switch (event.type) {
+    case "CLICK_DREAM": {
+      if (isRunning(state)) break;
+      d.s = resetSession({ ...state, session: state.session + 1 });
+      d.s.phase = "preparing";
+      d.status(MESSAGES.PREPARING);
+      d.notice(null);
+      d.emit({ type: "CHECK_CONFIG", session: d.s.session });
+      d.emit({ type: "CAMERA_PRECHECK", session: d.s.session });
+      break;
+    }
+    case "CONFIG_OK":
+    case "CAMERA_OK": {
+      if (!current || s().phase !== "preparing") break;
+      if (event.type === "CONFIG_OK") {
+        if (!event.configured) {
+          d.fail(MESSAGES.NOT_CONFIGURED);
+          break;
+        }
+        s().mode = event.mode;
+        s().configOk = true;
+      } else {
+        s().cameraOk = true;
+      }
+      if (s().configOk && s().cameraOk) {
+        s().phase = "creating";
+        d.status(MESSAGES.CREATING);
+        s().appliedPrompt = s().prompt;
+        d.emit({ type: "CREATE_STREAM", session: s().session, payload: createPayload(s().prompt) });
+        d.emit({ type: "START_CAMERA", session: s().session });
+      }
+      break;
+    }
+    case "CONFIG_FAILED":
+    case "CAMERA_FAILED": {
+      if (!current || !isRunning(state)) break;
+      d.fail(event.message);
+      break;
+    }
+    case "CAMERA_READY": {
+      if (!current || !isRunning(state)) break;
+      s().cameraReady = true;
+      d.settle();
+      break;
+    }
+    case "CREATED": {
+      if (!current || s().phase !== "creating") {
+        // Late answer for a session that was stopped: do not leave a paid stream running.
+        if (event.stream && typeof event.stream.id === "string") {
+          d.emit({ type: "DELETE_STREAM", session: event.session, id: event.stream.id });
+        }
+        break;
+      }
+      const st = s();
+      st.streamId = event.stream.id;
+      st.playbackId = event.stream.output_playback_id ?? null;
+      const modelId = event.stream.params?.model_id;
+      if (typeof modelId === "string" && modelId !== "") st.modelId = modelId;
+      st.createdAt = now;
+      st.whip.windowStart = now;
+      st.countdownEndsAt = now + d.o.countdownMs;
+      st.phase = "connecting";
+      st.countdownShown = Math.ceil(d.o.countdownMs / 1000);
+      d.emit({ type: "COUNTDOWN", seconds: st.countdownShown });
+      d.settle();
+      break;
+    }
+    case "CREATE_FAILED": {
+      if (!current || s().phase !== "creating") break;
+      if (event.status === 409 && event.activeStreamId && !s().replaced) {
+        s().replaced = true;
+        s().replacing = event.activeStreamId;
+        d.emit({ type: "DELETE_STREAM", session: s().session, id: event.activeStreamId });
+        break;
+      }
+      d.fail(`Could not create the Dream stream: ${event.message}`);
+      break;
+    }
+    case "DELETED": {
+      if (!current || s().phase !== "creating" || s().replacing !== event.id) break;
+      s().replacing = null;
+      d.emit({ type: "CREATE_STREAM", session: s().session, payload: createPayload(s().prompt) });
+      break;
+    }
+    case "TICK": {
+      d.tick();
+      d.settle();
+      break;
+    }
+    case "WHIP_RESULT": {
+      if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
+      const st = s();
+      st.whip.inFlight = false;
+      if (event.ok) {
+        st.whip.answered = true;
+        st.nextPollAt = now;
+        if (st.streamId && (st.mode === "local" || event.playbackUrl)) d.knowWhep(streamPaths(st.streamId).whep);
+        d.tick();
+      } else {
+        const retryable = event.status === 0 || isWarmupStatus(event.status);
+        d.whipFailed(retryable, event.message);
+      }
+      d.settle();
+      break;
+    }
+    case "WHIP_STATE": {
+      if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
+      const st = s();
+      if (event.state === "connected") {
+        st.whip.connected = true;
+        st.whip.attempts = 0;
+      } else if (event.state === "failed") {
+        st.whip.connected = false;
+        st.whip.answered = false;
+        st.whip.inFlight = false;
+        d.emit({ type: "WHIP_DISCONNECT" });
+        // A peer failure after startup gets the same bounded reconnect budget, its window
+        // measured from the failure rather than from creation.
+        if (st.whip.attempts === 0) st.whip.windowStart = now;
+        d.whipFailed(true, event.error ?? "Peer connection failed");
+      }
+      d.settle();
+      break;
+    }
+    case "STATUS_RESULT": {
+      if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
+      const st = s();
+      st.pollInFlight = false;
+      st.nextPollAt = now + (st.phase === "live" ? d.o.livePollIntervalMs : d.o.pollIntervalMs);
+      if (event.ok && isActiveStatus(event.body)) st.statusActive = true;
+      if (event.ok && st.streamId && statusWhepUrl(event.body)) d.knowWhep(streamPaths(st.streamId).whep);
+      d.settle();
+      break;
+    }
+    case "PLAYING": {
+      if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
+      s().playing = true;
+      d.endCountdown();
+      d.reveal();
+      d.settle();
+      break;
+    }
+    case "PROMPT_CHANGED": {
+      s().prompt = event.prompt;
+      d.settle();
+      break;
+    }
+    case "PATCH_RESULT": {
+      if (!current || s().patch.inFlight === null) break;
+      const st = s();
+      const sent = st.patch.inFlight;
+      st.patch.inFlight = null;
+      if (event.ok) {
+        st.appliedPrompt = sent;
+        st.patch.failures = 0;
+        st.patch.retries = 0;
+        st.patch.nextAt = now;
+      } else {
+        const p = d.o.patch;
+        const since = st.createdAt === null ? Infinity : now - st.createdAt;
+        const policy = { baseMs: p.baseMs, factor: p.factor, maxMs: p.maxMs };
+        if (isPatchWarmupFailure(event.status, event.message, since, p.warmupGraceMs)) {
+          st.patch.nextAt = now + backoffDelay(st.patch.retries, policy);
+          st.patch.retries += 1;
+        } else {
+          st.patch.failures += 1;
+          if (st.patch.failures >= p.maxFailures) {
+            st.patch.disabled = true;
+            d.notice(MESSAGES.LIVE_UPDATES_UNAVAILABLE);
+          } else {
+            st.patch.nextAt = now + backoffDelay(st.patch.failures - 1, policy);
+          }
+        }
+      }
+      d.settle();
+      break;
+    }
+    case "STOP": {
+      if (state.phase === "idle") break;
+      const wasError = state.phase === "error";
+      d.teardown("delete");
+      d.s.phase = "idle";
+      d.status(wasError ? MESSAGES.IDLE : MESSAGES.STOPPED);
+      break;
+    }
+    case "PAGEHIDE": {
+      if (!isRunning(state)) break;
+      d.teardown("beacon");
+      d.s.phase = "idle";
+      break;
+    }
+    case "ERROR": {
+      if (!current || !isRunning(state)) break;
+      d.fail(event.message);
+      break;
+    }
+  }
+  return { state: d.s, actions: d.actions };
+}
+
+/**
+ * Earliest future time at which a TICK could produce something (for a shell that wants to
+ * sleep precisely); null when nothing is scheduled.
+ *
+ * @param {LifecycleState} s
+ * @returns {number | null}
+ */
+export function nextDeadline(s) {
+  /** @type {number[]} */
+  const times = [];
+  if (!s.countdownDone && s.countdownEndsAt !== null) times.push(s.countdownEndsAt);
+  if (s.whip.nextAt !== null) times.push(s.whip.nextAt);
+  if (s.nextPollAt !== null && !s.pollInFlight) times.push(s.nextPollAt);
+  if (s.postGraceEndsAt !== null) times.push(s.postGraceEndsAt);
+  if (s.streamId && s.patch.inFlight === null && !s.patch.disabled && s.appliedPrompt !== s.prompt) times.push(s.patch.nextAt);
+  return times.length ? Math.min(...times) : null;
+}
+
+/**
+ * Object wrapper around {@link step}.
+ *
+ * @param {{ prompt: string, options?: Partial<LifecycleOptions> }} init
+ */
+export function createLifecycle(init) {
+  const options = resolveOptions(init.options);
+  let state = initialState(init.prompt);
+  return {
+    /** Current state (read-only snapshot). */
+    get state() {
+      return state;
+    },
+    options,
+    /**
+     * @param {LifecycleEvent} event
+     * @param {number} now
+     * @returns {LifecycleAction[]}
+     */
+    handle(event, now) {
+      const result = step(state, event, now, options);
+      state = result.state;
+      return result.actions;
+    },
+  };
+}

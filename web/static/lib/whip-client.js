@@ -1,0 +1,601 @@
+// @ts-check
+/**
+ * WHIP (WebRTC-HTTP Ingestion Protocol) client: publishes a MediaStream to a WHIP endpoint.
+ *
+ * API and error messages follow the spec's "WHIP Client Reference" word for word:
+ * `new WHIPClient(options)`, `connect()`, `disconnect()`, `onConnectionStateChange(cb)`,
+ * `getPeerConnection()`, states connecting / connected / failed / disconnected / closed.
+ *
+ * Behaviour:
+ * - H.264 is preferred (`setCodecPreferences`, constrained baseline packetization-mode 1 first).
+ * - Trickle ICE off: the offer goes out as soon as ICE gathering completes, or once
+ *   {@link GATHERING_BUDGET_MS} (1 s, like Daydream's official client) has passed with at
+ *   least one candidate; `iceGatheringTimeout` (20 s) is only the hard cap for "no
+ *   candidate at all". A STUN server that cannot be reached never holds the offer for 20 s.
+ * - Trickle ICE on (the class default, as in the spec): the offer goes out at once and
+ *   candidates follow as `application/trickle-ice-sdpfrag` PATCHes to the resource; a 405
+ *   (Livepeer) stops trickling silently.
+ * - The answer's `Link: <...>; rel="ice-server"` entries are applied with
+ *   `setConfiguration` so ICE restarts use the server's STUN/TURN (for the first offer the
+ *   client's own `iceServers` are used: a non-trickle offer cannot wait for the answer).
+ * - `Location` (resolved against the request URL) is the session resource; `disconnect()`
+ *   DELETEs it. `Livepeer-Playback-URL` is kept as {@link WHIPClient#playbackUrl}.
+ * - Timing decisions live in the pure `timing.js`; clock, fetch and RTCPeerConnection can
+ *   be injected (unit tests).
+ *
+ * @module whip-client
+ */
+
+import {
+  CONNECTION_TIMEOUT_MS,
+  GATHERING_BUDGET_MS,
+  ICE_GATHERING_TIMEOUT_MS,
+  gatherDeadline,
+  gatherStep,
+  startGathering,
+} from "./timing.js";
+
+/** Error messages (spec table "Error Codes & Recovery Strategies", word for word). */
+export const WHIP_ERRORS = Object.freeze({
+  ALREADY_CONNECTED: "WHIP client already has an active connection",
+  NO_TRACKS: "MediaStream has no tracks",
+  TRACK_NOT_LIVE: "Video track is not live",
+  TIMEOUT: "Connection timed out",
+  ICE_FAILED: "ICE connection failed",
+  PEER_FAILED: "Peer connection failed",
+  /** @param {number | string} status HTTP status (e.g. 503) or a network problem */
+  offerFailed: (status) => `WHIP offer failed: ${status}`,
+});
+
+/** An error with the HTTP status that caused it (0: no HTTP answer). */
+export class WHIPError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} [status]
+   * @param {string} [detail] server's explanation, if any
+   */
+  constructor(message, status = 0, detail = "") {
+    super(message);
+    this.name = "WHIPError";
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+/**
+ * @typedef {object} WHIPConnectionOptions
+ * @property {string} whipUrl WHIP endpoint (relative URLs resolve against the page)
+ * @property {MediaStream} stream MediaStream with a video track
+ * @property {RTCIceServer[]} [iceServers] default: Google STUN (the app passes the engine's in local mode)
+ * @property {"all" | "relay"} [iceTransportPolicy] default "all"
+ * @property {number} [connectionTimeout] ms, default 45000
+ * @property {number} [iceGatheringTimeout] ms, hard cap on gathering, default 20000
+ * @property {boolean} [enableTrickleICE] default true (the app passes false)
+ * @property {number} [gatheringBudget] ms to wait for more candidates once one exists, default 1000
+ */
+
+/**
+ * @typedef {object} WHIPConnectionState
+ * @property {"connecting" | "connected" | "failed" | "disconnected" | "closed"} state
+ * @property {string} [error]
+ * @property {RTCIceConnectionState} [iceConnectionState]
+ * @property {RTCIceGatheringState} [iceGatheringState]
+ * @property {RTCSignalingState} [signallingState]
+ */
+
+/**
+ * Injectable platform pieces (defaults: the browser's).
+ * @typedef {object} WHIPPlatform
+ * @property {(config: RTCConfiguration) => RTCPeerConnection} [createPeerConnection]
+ * @property {typeof fetch} [fetch]
+ * @property {() => number} [now]
+ * @property {(fn: () => void, ms: number) => unknown} [setTimeout]
+ * @property {(id: unknown) => void} [clearTimeout]
+ * @property {string} [baseUrl] base for relative URLs (default: the page URL)
+ * @property {(kind: string) => RTCRtpCapabilities | null} [senderCapabilities]
+ */
+
+/** Defaults (spec "Configuration Defaults"). */
+export const DEFAULT_CONFIG = Object.freeze({
+  iceServers: [{ urls: "stun:stun.l.google.com:19302" }],
+  iceTransportPolicy: /** @type {"all" | "relay"} */ ("all"),
+  connectionTimeout: CONNECTION_TIMEOUT_MS,
+  iceGatheringTimeout: ICE_GATHERING_TIMEOUT_MS,
+  enableTrickleICE: true,
+});
+
+/**
+ * Splits a header value on commas that are outside `<...>` and quotes.
+ * @param {string} value
+ * @returns {string[]}
+ */
+function splitHeaderList(value) {
+  /** @type {string[]} */
+  const parts = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '"' && value[i - 1] !== "\\") quoted = !quoted;
+    else if (!quoted && c === "<") depth++;
+    else if (!quoted && c === ">") depth = Math.max(0, depth - 1);
+    else if (!quoted && depth === 0 && c === ",") {
+      parts.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(value.slice(start));
+  return parts.map((p) => p.trim()).filter((p) => p !== "");
+}
+
+/**
+ * ICE servers advertised in a `Link` header (RFC 8840 / WHIP §4.6):
+ * `<stun:host:port>; rel="ice-server"`, `<turn:host?transport=udp>; rel="ice-server";
+ * username="u"; credential="c"; credential-type="password"`. Other relations are ignored.
+ *
+ * @param {string | null | undefined} header
+ * @returns {RTCIceServer[]}
+ */
+export function parseLinkHeader(header) {
+  if (!header) return [];
+  /** @type {RTCIceServer[]} */
+  const servers = [];
+  for (const entry of splitHeaderList(header)) {
+    const m = /^<([^>]*)>(.*)$/s.exec(entry);
+    if (!m) continue;
+    const url = m[1].trim();
+    /** @type {Record<string, string>} */
+    const attrs = {};
+    for (const piece of m[2].split(";")) {
+      const kv = /^\s*([A-Za-z0-9_-]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;]*)))?\s*$/.exec(piece);
+      if (!kv) continue;
+      attrs[kv[1].toLowerCase()] = (kv[2] ?? kv[3] ?? "").replace(/\\(.)/g, "$1");
+    }
+    const rels = (attrs.rel ?? "").toLowerCase().split(/\s+/);
+    if (!rels.includes("ice-server") || !/^(stuns?|turns?):/i.test(url)) continue;
+    /** @type {RTCIceServer} */
+    const server = { urls: url };
+    if (attrs.username !== undefined) server.username = attrs.username;
+    if (attrs.credential !== undefined) server.credential = attrs.credential;
+    servers.push(server);
+  }
+  return servers;
+}
+
+/**
+ * The session resource from a `Location` header, resolved against the request URL.
+ *
+ * @param {string | null | undefined} location
+ * @param {string} requestUrl absolute URL of the POST
+ * @returns {string | null}
+ */
+export function resolveResourceUrl(location, requestUrl) {
+  if (!location) return null;
+  try {
+    return new URL(location, requestUrl).href;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Codec order with H.264 first: packetization-mode=1 constrained baseline (42e01f) first,
+ * then other packetization-mode=1 H.264, then other H.264, then everything else in its
+ * original order (RTX/RED/FEC stay available).
+ *
+ * @template {{ mimeType: string, sdpFmtpLine?: string }} C
+ * @param {readonly C[]} codecs
+ * @returns {C[]}
+ */
+export function preferH264(codecs) {
+  /** @param {C} c */
+  const rank = (c) => {
+    if (c.mimeType.toLowerCase() !== "video/h264") return 3;
+    const fmtp = (c.sdpFmtpLine ?? "").toLowerCase();
+    const mode1 = /packetization-mode=1/.test(fmtp);
+    if (mode1 && /profile-level-id=42e0/.test(fmtp)) return 0;
+    return mode1 ? 1 : 2;
+  };
+  return codecs
+    .map((c, i) => ({ c, i, r: rank(c) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.c);
+}
+
+/**
+ * A trickle-ICE SDP fragment (RFC 8840) for one media section.
+ *
+ * @param {{ ufrag: string, pwd: string, mid: string, candidates: string[], end?: boolean }} frag
+ * @returns {string}
+ */
+export function buildSdpFrag(frag) {
+  const lines = [`a=ice-ufrag:${frag.ufrag}`, `a=ice-pwd:${frag.pwd}`, "m=video 9 UDP/TLS/RTP/SAVPF 0", `a=mid:${frag.mid}`];
+  for (const c of frag.candidates) lines.push(c.startsWith("a=") ? c : `a=${c}`);
+  if (frag.end) lines.push("a=end-of-candidates");
+  return lines.join("\r\n") + "\r\n";
+}
+
+/**
+ * `a=ice-ufrag` / `a=ice-pwd` of an SDP (first occurrence).
+ * @param {string} sdp
+ */
+export function iceCredentials(sdp) {
+  return {
+    ufrag: /^a=ice-ufrag:(.+)$/m.exec(sdp)?.[1]?.trim() ?? "",
+    pwd: /^a=ice-pwd:(.+)$/m.exec(sdp)?.[1]?.trim() ?? "",
+  };
+}
+
+/**
+ * Resolves when a non-trickle offer may be sent, following `timing.js` `gatherStep`:
+ * "complete" (gathering finished), "budget" (budget over with a candidate), "cap" (hard
+ * cap), or "aborted". Call it BEFORE `setLocalDescription` so no candidate is missed.
+ *
+ * @param {RTCPeerConnection} pc
+ * @param {{ budgetMs: number, capMs: number }} limits
+ * @param {{ now: () => number, setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void }} clock
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<string>}
+ */
+export function waitForGathering(pc, limits, clock, signal) {
+  return new Promise((resolve) => {
+    let gate = startGathering(clock.now(), limits);
+    /** @type {unknown} */
+    let timer = null;
+    const done = () => {
+      if (timer !== null) clock.clearTimeout(timer);
+      pc.removeEventListener("icecandidate", onCandidate);
+      pc.removeEventListener("icegatheringstatechange", onGathering);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    /** @param {import("./timing.js").GatherEvent} event */
+    const feed = (event) => {
+      const r = gatherStep(gate, event, clock.now());
+      gate = r.gate;
+      if (r.send) {
+        done();
+        resolve(r.send);
+        return;
+      }
+      if (timer !== null) clock.clearTimeout(timer);
+      const deadline = gatherDeadline(gate);
+      timer = deadline === null ? null : clock.setTimeout(() => feed({ type: "TICK" }), Math.max(0, deadline - clock.now()));
+    };
+    /** @param {RTCPeerConnectionIceEvent} e */
+    const onCandidate = (e) => feed(e.candidate && e.candidate.candidate ? { type: "CANDIDATE" } : { type: "COMPLETE" });
+    const onGathering = () => {
+      if (pc.iceGatheringState === "complete") feed({ type: "COMPLETE" });
+    };
+    const onAbort = () => {
+      done();
+      resolve("aborted");
+    };
+    if (signal?.aborted) {
+      resolve("aborted");
+      return;
+    }
+    pc.addEventListener("icecandidate", onCandidate);
+    pc.addEventListener("icegatheringstatechange", onGathering);
+    signal?.addEventListener("abort", onAbort);
+    feed({ type: "TICK" });
+  });
+}
+
+/** Publishes a MediaStream over WHIP. One client per stream and connection. */
+export class WHIPClient {
+  /**
+   * @param {WHIPConnectionOptions} options
+   * @param {WHIPPlatform} [platform] injected browser APIs (tests); defaults to the globals
+   */
+  constructor(options, platform = {}) {
+    this.options = {
+      ...DEFAULT_CONFIG,
+      ...options,
+      iceServers: options.iceServers ?? DEFAULT_CONFIG.iceServers,
+      gatheringBudget: options.gatheringBudget ?? GATHERING_BUDGET_MS,
+    };
+    const g = /** @type {any} */ (globalThis);
+    this.platform = {
+      createPeerConnection: platform.createPeerConnection ?? ((/** @type {RTCConfiguration} */ c) => new RTCPeerConnection(c)),
+      fetch: platform.fetch ?? ((/** @type {Parameters<typeof fetch>} */ ...a) => fetch(...a)),
+      now: platform.now ?? (() => (typeof performance !== "undefined" ? performance.now() : Date.now())),
+      setTimeout: platform.setTimeout ?? ((/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms)),
+      clearTimeout: platform.clearTimeout ?? ((/** @type {any} */ id) => clearTimeout(id)),
+      baseUrl: platform.baseUrl ?? (g.location ? String(g.location.href) : "http://127.0.0.1/"),
+      senderCapabilities:
+        platform.senderCapabilities ??
+        ((/** @type {string} */ kind) => (typeof RTCRtpSender !== "undefined" && RTCRtpSender.getCapabilities ? RTCRtpSender.getCapabilities(kind) : null)),
+    };
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** Session resource URL (from `Location`), once known. @type {string | null} */
+    this.resourceUrl = null;
+    /** Output WHEP URL from `Livepeer-Playback-URL`, if the server sent one. @type {string | null} */
+    this.playbackUrl = null;
+    /** ICE servers from the answer's `Link` header. @type {RTCIceServer[]} */
+    this.linkIceServers = [];
+    /** Why the offer was released: gathering "complete", "budget", "cap", or "trickle". @type {string | null} */
+    this.offerReason = null;
+    /** @type {((state: WHIPConnectionState) => void)[]} */
+    this.listeners = [];
+    this.intentionalClose = false;
+    /** @type {WHIPConnectionState["state"] | null} */
+    this.lastState = null;
+    /** @type {AbortController | null} */
+    this.abort = null;
+    /** @type {unknown} */
+    this.timeoutTimer = null;
+    /** @type {string[]} */
+    this.pendingCandidates = [];
+    this.trickleDisabled = false;
+    /** First failure reason of the current connection. @type {string | null} */
+    this.failure = null;
+  }
+
+  /** @param {(state: WHIPConnectionState) => void} callback */
+  onConnectionStateChange(callback) {
+    this.listeners.push(callback);
+  }
+
+  /** @returns {RTCPeerConnection | null} */
+  getPeerConnection() {
+    return this.pc;
+  }
+
+  /**
+   * @param {WHIPConnectionState["state"]} state
+   * @param {string} [error]
+   */
+  emit(state, error) {
+    if (this.intentionalClose && state !== "closed") return;
+    if (state === this.lastState && state !== "failed") return;
+    if (state === "failed" && this.lastState === "failed") return;
+    this.lastState = state;
+    const pc = this.pc;
+    /** @type {WHIPConnectionState} */
+    const snapshot = { state };
+    if (error !== undefined) snapshot.error = error;
+    if (pc) {
+      snapshot.iceConnectionState = pc.iceConnectionState;
+      snapshot.iceGatheringState = pc.iceGatheringState;
+      snapshot.signallingState = pc.signalingState;
+    }
+    for (const cb of this.listeners) {
+      try {
+        cb(snapshot);
+      } catch {
+        // A listener's bug must not break the connection.
+      }
+    }
+  }
+
+  /**
+   * Establishes the WebRTC connection: offer -> POST -> answer. Resolves once the answer
+   * is applied; "connected"/"failed" follow through {@link onConnectionStateChange}.
+   *
+   * @returns {Promise<void>}
+   * @throws {WHIPError} see {@link WHIP_ERRORS}
+   */
+  async connect() {
+    if (this.pc) throw new WHIPError(WHIP_ERRORS.ALREADY_CONNECTED);
+    const stream = this.options.stream;
+    if (stream.getTracks().length === 0) throw new WHIPError(WHIP_ERRORS.NO_TRACKS);
+    const video = stream.getVideoTracks()[0];
+    if (!video || video.readyState !== "live") throw new WHIPError(WHIP_ERRORS.TRACK_NOT_LIVE);
+
+    this.intentionalClose = false;
+    this.lastState = null;
+    this.failure = null;
+    const p = this.platform;
+    const pc = p.createPeerConnection({
+      iceServers: this.options.iceServers,
+      iceTransportPolicy: this.options.iceTransportPolicy,
+    });
+    this.pc = pc;
+    this.abort = new AbortController();
+    this.emit("connecting");
+    this.timeoutTimer = p.setTimeout(() => this.fail(WHIP_ERRORS.TIMEOUT), this.options.connectionTimeout);
+
+    pc.onconnectionstatechange = () => {
+      switch (pc.connectionState) {
+        case "connected":
+          this.clearTimeout();
+          this.emit("connected");
+          break;
+        case "failed":
+          this.fail(WHIP_ERRORS.PEER_FAILED);
+          break;
+        case "disconnected":
+          this.emit("disconnected");
+          break;
+        case "closed":
+          this.emit("closed");
+          break;
+        default:
+          break;
+      }
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed") this.fail(WHIP_ERRORS.ICE_FAILED);
+    };
+
+    try {
+      for (const track of stream.getTracks()) {
+        const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        if (track.kind === "video") this.preferH264(transceiver);
+      }
+      const trickle = this.options.enableTrickleICE;
+      const gathered = trickle
+        ? null
+        : waitForGathering(pc, { budgetMs: this.options.gatheringBudget, capMs: this.options.iceGatheringTimeout }, this.platform, this.abort.signal);
+      if (trickle) {
+        pc.onicecandidate = (e) => this.onTrickleCandidate(e.candidate);
+      }
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      this.offerReason = trickle ? "trickle" : await /** @type {Promise<string>} */ (gathered);
+      this.throwIfClosed();
+      const sdp = pc.localDescription?.sdp ?? offer.sdp ?? "";
+      const answer = await this.postOffer(sdp);
+      this.throwIfClosed();
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      this.throwIfClosed();
+      if (trickle) void this.flushCandidates();
+    } catch (err) {
+      const error = err instanceof WHIPError ? err : new WHIPError(this.failure ?? String(err instanceof Error ? err.message : err));
+      if (!this.intentionalClose) {
+        this.emit("failed", error.message);
+        this.teardownPeer();
+      }
+      throw error;
+    }
+  }
+
+  /** @param {string} message */
+  fail(message) {
+    if (this.intentionalClose || !this.pc) return;
+    this.failure ??= message;
+    this.clearTimeout();
+    this.abort?.abort();
+    this.emit("failed", message);
+  }
+
+  clearTimeout() {
+    if (this.timeoutTimer !== null) {
+      this.platform.clearTimeout(this.timeoutTimer);
+      this.timeoutTimer = null;
+    }
+  }
+
+  throwIfClosed() {
+    if (this.intentionalClose) throw new WHIPError("WHIP client was disconnected");
+    if (this.failure !== null) throw new WHIPError(this.failure);
+  }
+
+  /** @param {RTCRtpTransceiver} transceiver */
+  preferH264(transceiver) {
+    const caps = this.platform.senderCapabilities("video");
+    if (!caps || typeof transceiver.setCodecPreferences !== "function") return;
+    try {
+      transceiver.setCodecPreferences(preferH264(caps.codecs));
+    } catch {
+      // Older browsers reject some orders; the default order still works.
+    }
+  }
+
+  /**
+   * POSTs the offer; returns the answer SDP. Records Location, Link and
+   * Livepeer-Playback-URL.
+   * @param {string} sdp
+   * @returns {Promise<string>}
+   */
+  async postOffer(sdp) {
+    const url = new URL(this.options.whipUrl, this.platform.baseUrl).href;
+    /** @type {Response} */
+    let res;
+    try {
+      res = await this.platform.fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/sdp" },
+        body: sdp,
+        signal: this.abort?.signal,
+      });
+    } catch (err) {
+      if (this.abort?.signal.aborted) throw new WHIPError(this.intentionalClose ? "WHIP client was disconnected" : (this.failure ?? WHIP_ERRORS.TIMEOUT));
+      throw new WHIPError(WHIP_ERRORS.offerFailed("network error"), 0, String(err instanceof Error ? err.message : err));
+    }
+    if (!res.ok) {
+      let detail = "";
+      try {
+        detail = await res.text();
+      } catch {
+        // No body.
+      }
+      throw new WHIPError(WHIP_ERRORS.offerFailed(res.status), res.status, detail);
+    }
+    const base = res.url || url;
+    this.resourceUrl = resolveResourceUrl(res.headers.get("Location"), base);
+    const playback = res.headers.get("Livepeer-Playback-URL");
+    this.playbackUrl = playback ? resolveResourceUrl(playback, base) : null;
+    this.linkIceServers = parseLinkHeader(res.headers.get("Link"));
+    if (this.linkIceServers.length > 0 && this.pc) {
+      try {
+        // Used by ICE restarts; the current offer already carries its candidates.
+        this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers: this.linkIceServers });
+      } catch {
+        // Some browsers refuse changes they consider incompatible; keep the old servers.
+      }
+    }
+    return await res.text();
+  }
+
+  /** @param {RTCIceCandidate | null} candidate */
+  onTrickleCandidate(candidate) {
+    if (this.trickleDisabled) return;
+    if (candidate && candidate.candidate) this.pendingCandidates.push(candidate.candidate);
+    if (this.resourceUrl) void this.flushCandidates(candidate === null);
+  }
+
+  /** @param {boolean} [end] */
+  async flushCandidates(end = false) {
+    const pc = this.pc;
+    if (!pc || !this.resourceUrl || this.trickleDisabled) return;
+    if (this.pendingCandidates.length === 0 && !end) return;
+    const candidates = this.pendingCandidates.splice(0);
+    const sdp = pc.localDescription?.sdp ?? "";
+    const { ufrag, pwd } = iceCredentials(sdp);
+    const mid = pc.getTransceivers()[0]?.mid ?? "0";
+    try {
+      const res = await this.platform.fetch(this.resourceUrl, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/trickle-ice-sdpfrag" },
+        body: buildSdpFrag({ ufrag, pwd, mid, candidates, end }),
+      });
+      if (res.status === 405 || res.status === 501) this.trickleDisabled = true;
+    } catch {
+      // Trickle is best effort: the offer already carried what it had.
+    }
+  }
+
+  teardownPeer() {
+    this.clearTimeout();
+    const pc = this.pc;
+    if (pc) {
+      pc.onconnectionstatechange = null;
+      pc.oniceconnectionstatechange = null;
+      pc.onicecandidate = null;
+      try {
+        pc.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    this.pc = null;
+  }
+
+  /**
+   * Ends the session: stops the tracks, closes the peer, DELETEs the resource (errors
+   * ignored), clears state. Safe to call more than once and during `connect()`.
+   *
+   * @returns {Promise<void>}
+   */
+  async disconnect() {
+    this.intentionalClose = true;
+    this.abort?.abort();
+    this.clearTimeout();
+    for (const track of this.options.stream.getTracks()) track.stop();
+    this.teardownPeer();
+    const resource = this.resourceUrl;
+    this.resourceUrl = null;
+    this.pendingCandidates = [];
+    if (resource) {
+      try {
+        await this.platform.fetch(resource, { method: "DELETE", keepalive: true });
+      } catch {
+        // Best effort: the server reaps idle sessions.
+      }
+    }
+    this.emit("closed");
+  }
+}

@@ -1,0 +1,583 @@
+// Lifecycle state machine: every timer, retry and failure rule, with an injected clock.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  createLifecycle,
+  isActiveStatus,
+  isPatchWarmupFailure,
+  MESSAGES,
+  nextDeadline,
+  statusWhepUrl,
+  step,
+  initialState,
+} from "../static/lib/lifecycle.js";
+import { DEFAULT_MODEL_ID, PIPELINE } from "../static/lib/params.js";
+
+const PROMPT = "androgynous cartoon magical dj blue sparkle";
+const STREAM = { id: "str_abc", output_playback_id: "pb_123", params: { model_id: "stabilityai/sd-turbo" } };
+
+/** A lifecycle with a manual clock. */
+function harness(options) {
+  const lc = createLifecycle({ prompt: PROMPT, options });
+  let t = 0;
+  const h = {
+    lc,
+    get t() {
+      return t;
+    },
+    get state() {
+      return lc.state;
+    },
+    get session() {
+      return lc.state.session;
+    },
+    /** Moves the clock to `at` without any event. */
+    at(at) {
+      assert.ok(at >= t, "time never goes back");
+      t = at;
+    },
+    /** Sends one event at the current time (or at `at`). */
+    send(event, at) {
+      if (at !== undefined) {
+        assert.ok(at >= t, "time never goes back");
+        t = at;
+      }
+      return lc.handle(event, t);
+    },
+    /** Sends TICKs every `stepMs` for `ms`; returns all actions with their times. */
+    advance(ms, stepMs = 100) {
+      const out = [];
+      const end = t + ms;
+      while (t < end) {
+        t = Math.min(end, t + stepMs);
+        for (const a of lc.handle({ type: "TICK" }, t)) out.push({ ...a, at: t });
+      }
+      return out;
+    },
+    /** Sends TICKs until an action of `type` shows up (or `limitMs`). */
+    until(type, limitMs = 120000, stepMs = 100) {
+      const end = t + limitMs;
+      while (t < end) {
+        t += stepMs;
+        const actions = lc.handle({ type: "TICK" }, t);
+        const hit = actions.find((a) => a.type === type);
+        if (hit) return { action: hit, at: t, actions };
+      }
+      return null;
+    },
+  };
+  return h;
+}
+
+const types = (actions) => actions.map((a) => a.type);
+const find = (actions, type) => actions.find((a) => a.type === type);
+
+/** Drives a session up to the first WHIP_CONNECT. */
+function start(h, { mode = "local", stream = STREAM } = {}) {
+  const click = h.send({ type: "CLICK_DREAM" });
+  const session = h.session;
+  assert.deepEqual(types(click), ["SHOW", "CHECK_CONFIG", "CAMERA_PRECHECK"]);
+  assert.equal(h.send({ type: "CONFIG_OK", session, configured: true, mode }).length, 0);
+  const created = h.send({ type: "CAMERA_OK", session });
+  assert.deepEqual(types(created).filter((x) => x !== "SHOW"), ["CREATE_STREAM", "START_CAMERA"]);
+  const createdAt = h.t;
+  const afterCreate = h.send({ type: "CREATED", session, stream });
+  assert.deepEqual(find(afterCreate, "COUNTDOWN"), { type: "COUNTDOWN", seconds: 15 });
+  const ready = h.send({ type: "CAMERA_READY", session });
+  const whip = find(ready, "WHIP_CONNECT");
+  assert.ok(whip, "WHIP starts once the stream exists and the camera runs");
+  return { session, createdAt, whip, created, afterCreate };
+}
+
+/** Drives a local-mode session to live (WHIP answered, output playing). */
+function goLive(h) {
+  const s = start(h);
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
+  h.send({ type: "WHIP_STATE", session: s.session, state: "connected" });
+  h.send({ type: "PLAYING", session: s.session });
+  assert.equal(h.state.phase, "live");
+  return { ...s, answered };
+}
+
+test("happy path (local mode): create, camera, WHIP, WHEP player, polling, live", () => {
+  const h = harness();
+  const s = start(h);
+  const create = find(s.created, "CREATE_STREAM");
+  assert.equal(create.payload.pipeline, PIPELINE);
+  assert.equal(create.payload.params.prompt, PROMPT);
+  assert.equal(create.payload.params.model_id, DEFAULT_MODEL_ID);
+  assert.equal(s.whip.url, "/api/daydream/streams/str_abc/whip");
+  assert.equal(s.whip.attempt, 0);
+
+  h.at(300);
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
+  assert.deepEqual(find(answered, "START_PLAYER"), { type: "START_PLAYER", session: s.session, url: "/api/daydream/streams/str_abc/whep" });
+  assert.deepEqual(find(answered, "POLL_STATUS"), { type: "POLL_STATUS", session: s.session, streamId: "str_abc" });
+  assert.equal(h.state.phase, "connecting");
+
+  const playing = h.send({ type: "PLAYING", session: s.session }, 1800);
+  assert.deepEqual(types(playing), ["COUNTDOWN", "REVEAL_OUTPUT", "SHOW"]);
+  assert.deepEqual(find(playing, "COUNTDOWN"), { type: "COUNTDOWN", seconds: null });
+  assert.deepEqual(find(playing, "REVEAL_OUTPUT"), { type: "REVEAL_OUTPUT", kind: "whep", playbackId: "pb_123" });
+  assert.deepEqual(find(playing, "SHOW"), { type: "SHOW", target: "status", message: MESSAGES.LIVE });
+  assert.equal(h.state.phase, "live");
+});
+
+test("countdown ends as soon as output plays: nobody waits 15 s on a fast backend", () => {
+  const h = harness();
+  const s = start(h);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  const ticks = h.advance(2000);
+  assert.deepEqual(ticks.filter((a) => a.type === "COUNTDOWN").map((a) => a.seconds), [14, 13]);
+  const playing = h.send({ type: "PLAYING", session: s.session });
+  assert.equal(find(playing, "COUNTDOWN").seconds, null);
+  assert.equal(h.state.countdownDone, true);
+  // No countdown activity afterwards.
+  assert.equal(h.advance(20000).filter((a) => a.type === "COUNTDOWN" || a.type === "REVEAL_OUTPUT").length, 0);
+});
+
+test("countdown runs the full 15 s on a slow backend, then reveals the iframe (no WHEP known)", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
+  assert.equal(find(answered, "START_PLAYER"), undefined, "no WHEP URL on Daydream without Livepeer-Playback-URL");
+  const ticks = h.advance(16000);
+  const seconds = ticks.filter((a) => a.type === "COUNTDOWN").map((a) => a.seconds);
+  assert.deepEqual(seconds, [14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, null]);
+  const reveal = ticks.find((a) => a.type === "REVEAL_OUTPUT");
+  assert.equal(reveal.at, s.createdAt + 15000);
+  assert.deepEqual({ kind: reveal.kind, playbackId: reveal.playbackId }, { kind: "iframe", playbackId: "pb_123" });
+  assert.equal(h.state.phase, "connecting", "not live until the status confirms");
+});
+
+test("Daydream mode: Livepeer-Playback-URL on the WHIP answer starts WHEP through the gateway", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: "http://127.0.0.1:3000/api/daydream/streams/str_abc/whep" });
+  assert.equal(find(answered, "START_PLAYER").url, "/api/daydream/streams/str_abc/whep");
+});
+
+test("Daydream mode: status gateway_status.whep_url starts WHEP through the gateway path", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  const body = { success: true, data: { state: "LOADING", gateway_status: { whep_url: "https://upstream.example/whep/xyz" } } };
+  const r = h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body });
+  assert.equal(find(r, "START_PLAYER").url, "/api/daydream/streams/str_abc/whep");
+  // Only once.
+  assert.equal(find(h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body }), "START_PLAYER"), undefined);
+});
+
+test("WHIP startup retries: 404/409/429/5xx back off exponentially (500, 1000, 2000, 4000 ms)", () => {
+  const h = harness();
+  const s = start(h);
+  const times = [h.t];
+  const statuses = [503, 404, 409, 429];
+  for (const status of statuses) {
+    const failed = h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status, message: `WHIP offer failed: ${status}` });
+    assert.equal(find(failed, "WHIP_CONNECT"), undefined, "never retried at once");
+    assert.equal(h.state.phase, "connecting");
+    const next = h.until("WHIP_CONNECT", 60000, 50);
+    assert.ok(next, `retried after ${status}`);
+    times.push(next.at);
+  }
+  const gaps = times.slice(1).map((x, i) => x - times[i]);
+  assert.deepEqual(gaps, [500, 1000, 2000, 4000]);
+  assert.deepEqual(
+    h.state.status,
+    MESSAGES.CONNECTING,
+    "status returns to connecting once a retry is in flight",
+  );
+});
+
+test("WHIP startup retries stop after the attempt budget", () => {
+  const h = harness({ whipRetry: { baseMs: 100, factor: 2, maxMs: 200, maxAttempts: 3 } });
+  const s = start(h);
+  let attempts = 1;
+  for (;;) {
+    const failed = h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+    if (h.state.phase === "error") {
+      assert.equal(h.state.status, "WHIP offer failed: 503");
+      assert.ok(types(failed).includes("DELETE_STREAM"));
+      assert.ok(types(failed).includes("STOP_CAMERA"));
+      break;
+    }
+    assert.ok(h.until("WHIP_CONNECT", 10000, 10));
+    attempts++;
+  }
+  assert.equal(attempts, 3);
+});
+
+test("WHIP startup retries stop when the warm-up window is over", () => {
+  const h = harness();
+  const s = start(h);
+  h.at(s.createdAt + 60001);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+  assert.equal(h.state.phase, "error");
+});
+
+test("non-retryable WHIP failure (400) fails at once and cleans up", () => {
+  const h = harness();
+  const s = start(h);
+  const r = h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 400, message: "WHIP offer failed: 400" });
+  assert.equal(h.state.phase, "error");
+  assert.deepEqual(types(r), ["COUNTDOWN", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
+  assert.equal(find(r, "DELETE_STREAM").id, "str_abc");
+  assert.equal(find(r, "SHOW").message, "WHIP offer failed: 400");
+});
+
+test("warm-up grace: status failures tolerated for 60 s, then a 3 s post-poll grace, then the error", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  assert.ok(find(answered, "POLL_STATUS"), "first poll right after the WHIP answer");
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: false, httpStatus: 404, body: null });
+  let polls = 1;
+  // Answer every poll with a failure until t = createdAt + 60 s.
+  while (h.t < s.createdAt + 60000 - 100) {
+    for (const a of h.advance(100)) {
+      if (a.type === "POLL_STATUS") {
+        polls++;
+        const fail = polls % 2 ? { ok: false, httpStatus: 503, body: { error: "x" } } : { ok: true, httpStatus: 200, body: { success: false } };
+        h.send({ type: "STATUS_RESULT", session: s.session, ...fail });
+      }
+      assert.notEqual(a.type, "SHOW_ERROR");
+    }
+    assert.notEqual(h.state.phase, "error", `still warming up at ${h.t}`);
+  }
+  assert.ok(polls >= 55, `polled every second (${polls})`);
+  // Crossing 60 s: one immediate poll, no error yet.
+  const cross = h.advance(200);
+  assert.ok(cross.some((a) => a.type === "POLL_STATUS"));
+  assert.equal(h.state.phase, "connecting");
+  assert.equal(h.state.postGraceEndsAt, s.createdAt + 60000 + 3000);
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "LOADING" } } });
+  // Just before the post-poll grace ends: still fine.
+  h.advance(s.createdAt + 63000 - h.t - 100);
+  assert.equal(h.state.phase, "connecting");
+  const end = h.advance(200);
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, MESSAGES.NOT_ACTIVE);
+  assert.ok(types(end).includes("DELETE_STREAM"));
+});
+
+test("post-poll grace: a stream that flips active late does not flash an error", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  h.advance(60000 + 100);
+  assert.ok(h.state.postGraceEndsAt !== null);
+  h.advance(1500);
+  const r = h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } });
+  assert.equal(h.state.phase, "live");
+  assert.equal(find(r, "SHOW").message, MESSAGES.LIVE);
+  h.advance(10000);
+  assert.equal(h.state.phase, "live");
+});
+
+test("polling slows down once live", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } });
+  const t0 = h.t;
+  const next = h.until("POLL_STATUS", 20000);
+  assert.equal(next.at - t0, 5000);
+});
+
+test("active status rules: ONLINE / DEGRADED_*, inference output, bytes received", () => {
+  assert.equal(isActiveStatus({ success: true, data: { state: "ONLINE" } }), true);
+  assert.equal(isActiveStatus({ success: true, data: { state: "DEGRADED_INPUT" } }), true);
+  assert.equal(isActiveStatus({ success: true, data: { state: "DEGRADED_INFERENCE" } }), true);
+  assert.equal(isActiveStatus({ success: true, data: { state: "LOADING" } }), false);
+  assert.equal(isActiveStatus({ success: true, data: { state: "OFFLINE" } }), false);
+  assert.equal(isActiveStatus({ success: true, data: { state: "LOADING", inference_status: { fps: 12.5 } } }), true);
+  assert.equal(isActiveStatus({ success: true, data: { state: "LOADING", inference_status: { fps: 0, last_output_time: 1735000000000 } } }), true);
+  assert.equal(isActiveStatus({ success: true, data: { state: "LOADING", inference_status: { fps: 0, last_output_time: 0 } } }), false);
+  const bytes = (n) => ({ success: true, data: { state: "OFFLINE", gateway_status: { ingest_metrics: { stats: { peer_conn_stats: { BytesReceived: n } } } } } });
+  assert.equal(isActiveStatus(bytes(1024)), true);
+  assert.equal(isActiveStatus(bytes(0)), false);
+  assert.equal(isActiveStatus({ success: false, data: { state: "ONLINE" } }), false, "success:false is not active");
+  assert.equal(isActiveStatus(null), false);
+  assert.equal(isActiveStatus("ONLINE"), false);
+  assert.equal(isActiveStatus({ state: "ONLINE" }), true, "bare data object");
+  assert.equal(statusWhepUrl({ data: { gateway_status: { whep_url: "https://x/whep" } } }), "https://x/whep");
+  assert.equal(statusWhepUrl({ data: {} }), null);
+});
+
+test("PATCH only once active: not during the countdown, not before the status confirms", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  const female = "female cartoon magical dj blue sparkle";
+  assert.deepEqual(h.send({ type: "PROMPT_CHANGED", prompt: female }), []);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  // During the countdown, status not active: nothing.
+  assert.equal(h.advance(10000).filter((a) => a.type === "SEND_PATCH").length, 0);
+  // Status active but countdown still running: nothing yet.
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } });
+  const beforeEnd = h.advance(s.createdAt + 15000 - h.t - 100);
+  assert.equal(beforeEnd.filter((a) => a.type === "SEND_PATCH").length, 0);
+  // Countdown over and active: the PATCH goes out, minimal dynamic payload.
+  const after = h.advance(200);
+  const patch = find(after, "SEND_PATCH");
+  assert.ok(patch);
+  assert.equal(patch.streamId, "str_abc");
+  assert.deepEqual(patch.body, { pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: female } });
+  // One at a time.
+  h.send({ type: "PROMPT_CHANGED", prompt: "male cartoon magical dj blue sparkle" });
+  assert.equal(h.advance(2000).filter((a) => a.type === "SEND_PATCH").length, 0);
+  // After success the newer prompt follows.
+  const ok = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.equal(find(ok, "SEND_PATCH").body.params.prompt, "male cartoon magical dj blue sparkle");
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.equal(h.state.appliedPrompt, "male cartoon magical dj blue sparkle");
+  assert.equal(h.advance(5000).filter((a) => a.type === "SEND_PATCH").length, 0, "nothing left to send");
+});
+
+test("PATCH gate opens on PLAYING (local) and repeats the stream's model_id", () => {
+  const h = harness();
+  const s = start(h, { stream: { ...STREAM, params: { model_id: "Lykon/dreamshaper-8" } } });
+  h.send({ type: "PROMPT_CHANGED", prompt: "male x" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  const playing = h.send({ type: "PLAYING", session: s.session });
+  assert.deepEqual(find(playing, "SEND_PATCH").body, { pipeline: "streamdiffusion", params: { model_id: "Lykon/dreamshaper-8", prompt: "male x" } });
+});
+
+test("an unchanged prompt sends no PATCH", () => {
+  const h = harness();
+  const s = goLive(h);
+  assert.equal(find(h.send({ type: "PROMPT_CHANGED", prompt: PROMPT }), "SEND_PATCH"), undefined);
+  assert.equal(s.session, h.session);
+});
+
+test("warm-up PATCH failures (404/409/429/5xx within the grace window) are retried and not counted", () => {
+  const h = harness();
+  const s = goLive(h);
+  let r = h.send({ type: "PROMPT_CHANGED", prompt: "female cartoon magical dj blue sparkle" });
+  assert.ok(find(r, "SEND_PATCH"));
+  const statuses = [404, 409, 429, 500, 502, 503, 504, 404, 503, 503];
+  const sentAt = [h.t];
+  for (const status of statuses) {
+    h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status, message: "not ready" });
+    assert.equal(h.state.patch.failures, 0);
+    const next = h.until("SEND_PATCH", 20000, 50);
+    assert.ok(next, `retried after ${status}`);
+    sentAt.push(next.at);
+  }
+  assert.ok(h.t < s.createdAt + 60000, "all inside the grace window");
+  assert.equal(h.state.notice, null);
+  const gaps = sentAt.slice(1).map((x, i) => x - sentAt[i]);
+  assert.deepEqual(gaps.slice(0, 5), [500, 1000, 2000, 4000, 4000]);
+});
+
+test("404 after the grace window counts; 'not ready' bodies count as warm-up inside it", () => {
+  assert.equal(isPatchWarmupFailure(404, "", 59999, 60000), true);
+  assert.equal(isPatchWarmupFailure(404, "", 60000, 60000), false);
+  assert.equal(isPatchWarmupFailure(503, "", 1000, 60000), true);
+  assert.equal(isPatchWarmupFailure(405, "", 1000, 60000), false);
+  assert.equal(isPatchWarmupFailure(400, "Stream NOT_READY", 1000, 60000), true);
+  assert.equal(isPatchWarmupFailure(400, "bad prompt", 1000, 60000), false);
+  assert.equal(isPatchWarmupFailure(0, "network", 1000, 60000), false);
+});
+
+test("5 counted PATCH failures: the spec message word for word, then no more PATCHes until restart", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female cartoon magical dj blue sparkle" });
+  let sent = 1;
+  /** @type {any[]} */
+  let last = [];
+  for (let i = 1; i <= 5; i++) {
+    last = h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 405, message: "Method Not Allowed" });
+    assert.equal(h.state.patch.failures, i);
+    if (i < 5) {
+      assert.equal(h.state.notice, null);
+      assert.ok(h.until("SEND_PATCH", 20000, 50));
+      sent++;
+    }
+  }
+  assert.equal(sent, 5);
+  assert.deepEqual(find(last, "SHOW"), { type: "SHOW", target: "notice", message: "Live updates unavailable — changes will apply on restart" });
+  assert.equal(h.state.notice, "Live updates unavailable — changes will apply on restart");
+  assert.equal(h.state.patch.disabled, true);
+  h.send({ type: "PROMPT_CHANGED", prompt: "male cartoon magical dj blue sparkle" });
+  assert.equal(h.advance(60000).filter((a) => a.type === "SEND_PATCH").length, 0);
+  assert.equal(h.state.phase, "live", "the stream itself keeps running");
+
+  // Restart: the new stream is created with the wanted prompt, updates work again.
+  h.send({ type: "STOP" });
+  const r = h.send({ type: "CLICK_DREAM" });
+  assert.ok(find(r, "SHOW"));
+  assert.equal(h.state.notice, null);
+  h.send({ type: "CONFIG_OK", session: h.session, configured: true, mode: "local" });
+  const created = h.send({ type: "CAMERA_OK", session: h.session });
+  assert.equal(find(created, "CREATE_STREAM").payload.params.prompt, "male cartoon magical dj blue sparkle");
+  assert.equal(h.state.patch.disabled, false);
+});
+
+test("counted failures are consecutive: a success resets the counter", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "a" });
+  for (let i = 0; i < 4; i++) {
+    h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 400, message: "bad" });
+    assert.ok(h.until("SEND_PATCH", 20000, 50));
+  }
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.equal(h.state.patch.failures, 0);
+  h.send({ type: "PROMPT_CHANGED", prompt: "b" });
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 400, message: "bad" });
+  assert.equal(h.state.patch.disabled, false);
+});
+
+test("Stop: WHIP DELETE, stream DELETE, camera released, state idle", () => {
+  const h = harness();
+  const s = goLive(h);
+  const r = h.send({ type: "STOP" });
+  assert.deepEqual(types(r), ["STOP_PLAYER", "HIDE_OUTPUT", "WHIP_DISCONNECT", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
+  assert.equal(find(r, "DELETE_STREAM").id, "str_abc");
+  assert.equal(find(r, "SHOW").message, MESSAGES.STOPPED);
+  assert.equal(h.state.phase, "idle");
+  assert.equal(h.state.streamId, null);
+  // Nothing ticks any more; late results of the stopped session are ignored.
+  assert.deepEqual(h.advance(70000), []);
+  assert.deepEqual(h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { data: { state: "ONLINE" } } }), []);
+  assert.deepEqual(h.send({ type: "PLAYING", session: s.session }), []);
+});
+
+test("Stop while connecting (countdown running) also stops the countdown and the camera", () => {
+  const h = harness();
+  start(h);
+  const r = h.send({ type: "STOP" });
+  assert.deepEqual(types(r), ["COUNTDOWN", "WHIP_DISCONNECT", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
+});
+
+test("Stop before the stream exists: a late CREATED is deleted at once", () => {
+  const h = harness();
+  h.send({ type: "CLICK_DREAM" });
+  const session = h.session;
+  h.send({ type: "CONFIG_OK", session, configured: true, mode: "local" });
+  h.send({ type: "CAMERA_OK", session });
+  const stop = h.send({ type: "STOP" });
+  assert.deepEqual(types(stop), ["STOP_CAMERA", "SHOW"]);
+  const late = h.send({ type: "CREATED", session, stream: STREAM });
+  assert.deepEqual(late, [{ type: "DELETE_STREAM", session, id: "str_abc" }]);
+  assert.equal(h.state.phase, "idle");
+});
+
+test("a new session ignores the previous session's results", () => {
+  const h = harness();
+  const first = start(h);
+  h.send({ type: "STOP" });
+  h.send({ type: "CLICK_DREAM" });
+  assert.equal(h.session, first.session + 1);
+  assert.deepEqual(h.send({ type: "WHIP_RESULT", session: first.session, ok: true }), []);
+  assert.deepEqual(h.send({ type: "CONFIG_OK", session: first.session, configured: true, mode: "local" }), []);
+  assert.equal(h.state.configOk, false);
+});
+
+test("tab close (pagehide): sendBeacon to end the stream instead of DELETE", () => {
+  const h = harness();
+  goLive(h);
+  const r = h.send({ type: "PAGEHIDE" });
+  assert.deepEqual(find(r, "BEACON_END"), { type: "BEACON_END", streamId: "str_abc" });
+  assert.equal(find(r, "DELETE_STREAM"), undefined);
+  assert.ok(types(r).includes("STOP_CAMERA"));
+  assert.ok(types(r).includes("WHIP_DISCONNECT"));
+  assert.equal(h.state.phase, "idle");
+  assert.deepEqual(h.send({ type: "PAGEHIDE" }), [], "idle: nothing to end");
+});
+
+test("409 on create: delete the session's active stream, retry once; a second 409 fails", () => {
+  const h = harness();
+  h.send({ type: "CLICK_DREAM" });
+  const session = h.session;
+  h.send({ type: "CONFIG_OK", session, configured: true, mode: "local" });
+  h.send({ type: "CAMERA_OK", session });
+  const r = h.send({ type: "CREATE_FAILED", session, status: 409, message: "Session already has an active stream", activeStreamId: "str_old" });
+  assert.deepEqual(r, [{ type: "DELETE_STREAM", session, id: "str_old" }]);
+  assert.equal(h.state.phase, "creating");
+  const again = h.send({ type: "DELETED", session, id: "str_old" });
+  assert.equal(again.length, 1);
+  assert.equal(again[0].type, "CREATE_STREAM");
+  h.send({ type: "CREATE_FAILED", session, status: 409, message: "Session already has an active stream", activeStreamId: "str_old2" });
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, "Could not create the Dream stream: Session already has an active stream");
+});
+
+test("create failure shows the gateway's message and releases the camera", () => {
+  const h = harness();
+  h.send({ type: "CLICK_DREAM" });
+  const session = h.session;
+  h.send({ type: "CONFIG_OK", session, configured: true, mode: "daydream" });
+  h.send({ type: "CAMERA_OK", session });
+  const r = h.send({ type: "CREATE_FAILED", session, status: 502, message: "Daydream API unreachable" });
+  assert.deepEqual(types(r), ["STOP_CAMERA", "SHOW"]);
+  assert.equal(h.state.phase, "error");
+});
+
+test("camera failures: clear message, camera released, stream deleted if it exists", () => {
+  const h = harness();
+  h.send({ type: "CLICK_DREAM" });
+  const r1 = h.send({ type: "CAMERA_FAILED", session: h.session, message: "Camera permission denied." });
+  assert.equal(h.state.phase, "error");
+  assert.equal(find(r1, "SHOW").message, "Camera permission denied.");
+  assert.equal(find(r1, "CREATE_STREAM"), undefined, "no stream is created without a camera");
+
+  const h2 = harness();
+  const s = start(h2);
+  const r2 = h2.send({ type: "CAMERA_FAILED", session: s.session, message: "Camera is in use" });
+  assert.ok(types(r2).includes("DELETE_STREAM"));
+  assert.ok(types(r2).includes("STOP_CAMERA"));
+});
+
+test("config: not configured or unreachable -> error; Retry starts over", () => {
+  const h = harness();
+  h.send({ type: "CLICK_DREAM" });
+  h.send({ type: "CONFIG_OK", session: h.session, configured: false, mode: "daydream" });
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, MESSAGES.NOT_CONFIGURED);
+  const retry = h.send({ type: "CLICK_DREAM" });
+  assert.deepEqual(types(retry), ["SHOW", "CHECK_CONFIG", "CAMERA_PRECHECK"]);
+  h.send({ type: "CONFIG_FAILED", session: h.session, message: "Cannot reach the Dream service" });
+  assert.equal(h.state.status, "Cannot reach the Dream service");
+});
+
+test("peer failure after going live: WHIP reconnects with backoff, then gives up after the budget", () => {
+  const h = harness({ whipRetry: { baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 3 } });
+  const s = goLive(h);
+  h.at(100000);
+  const r = h.send({ type: "WHIP_STATE", session: s.session, state: "failed", error: "ICE connection failed" });
+  assert.ok(types(r).includes("WHIP_DISCONNECT"));
+  assert.equal(h.state.phase, "live");
+  const next = h.until("WHIP_CONNECT", 10000, 50);
+  assert.equal(next.at - 100000, 500);
+  // Three reconnect attempts in all (maxAttempts), 500 / 1000 ms apart.
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+  const second = h.until("WHIP_CONNECT", 10000, 50);
+  assert.equal(second.at - next.at, 500);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+  const third = h.until("WHIP_CONNECT", 10000, 50);
+  assert.equal(third.at - second.at, 1000);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, "WHIP offer failed: 503");
+});
+
+test("nextDeadline reports the earliest pending timer", () => {
+  const h = harness();
+  assert.equal(nextDeadline(h.state), null);
+  const s = start(h);
+  assert.equal(nextDeadline(h.state), s.createdAt + 15000);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "x" }, 1000);
+  assert.equal(nextDeadline(h.state), 1500);
+});
+
+test("step is pure: the input state is never mutated", () => {
+  const s0 = initialState(PROMPT);
+  const frozen = JSON.stringify(s0);
+  const r = step(s0, { type: "CLICK_DREAM" }, 0);
+  assert.equal(JSON.stringify(s0), frozen);
+  assert.notEqual(r.state, s0);
+  assert.equal(r.state.phase, "preparing");
+});
