@@ -6,18 +6,22 @@
 //!   the spec's `WHIPClient` (connection timeout, ICE gathering timeout,
 //!   trickle on/off, warm-up retries with backoff, disconnected grace, DELETE
 //!   on teardown). It takes the current time and an event, returns actions.
-//! * `client`: the async driver that runs the machine over `reqwest`, tokio
+//! * [`WhipClient`]: the async driver that runs the machine over `reqwest`, tokio
 //!   timers and a `dreamgate-rtc` publisher.
 //!
 //! Errors use the spec's error table word for word ([`WhipError`]).
 
+mod client;
 mod error;
 mod link;
 pub mod machine;
 mod sdpfrag;
+mod source;
 
 pub use error::WhipError;
 pub use link::{parse_ice_servers, IceServer};
 pub use machine::{
     ConnectionState, IceTransportPolicy, WhipConnectionState, WhipMachine, WhipOptions,
 };
+pub use client::{ClientOptions, ClientStatus, RetryStatus, WhipClient};
+pub use source::{EncodingSource, FrameSource};
