@@ -1,12 +1,69 @@
-//! `dreamgate engine` (not implemented yet).
+//! `dreamgate engine`: run the local Daydream-compatible engine on its own.
+//!
+//! ```text
+//! dreamgate engine --listen 127.0.0.1:8787 [--api-key KEY] [--faults warmup=5s,burst=3]
+//! ```
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use dreamgate_engine::{start, EngineConfig, Faults};
+
+const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off by default):
+  warmup=5s    for that long after a stream's creation, its status, PATCH and WHIP calls
+               answer \"not ready\" errors (code STREAMS/NOT_READY): 404, then 409, then 503
+  patch=405    PATCH /v1/streams/{id} always answers that status (400-599)
+  trickle=405  WHIP trickle PATCH always answers that status (400-599)
+  burst=3      the next 3 authenticated /v1/streams calls answer 503
+  slow=2s      every answer is delayed by that long
+Durations take ms, s or m (a bare number is seconds).";
 
 /// Arguments of `dreamgate engine`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on (use 127.0.0.1 unless you mean to expose it).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// API key /v1 calls must present as Bearer (default: DAYDREAM_API_KEY; none = any
+    /// non-empty bearer token is accepted). Never printed.
+    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Fault injection, e.g. `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`.
+    #[arg(long, value_name = "SPEC", long_help = FAULTS_HELP, value_parser = parse_faults)]
+    faults: Option<Faults>,
+    /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
+    #[arg(long, value_name = "URL")]
+    public_base: Option<String>,
+}
 
-/// Runs `dreamgate engine`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`dreamgate engine` is not implemented yet")
+fn parse_faults(spec: &str) -> Result<Faults, String> {
+    spec.parse().map_err(|e: dreamgate_engine::FaultsParseError| e.to_string())
+}
+
+/// Runs `dreamgate engine` until Ctrl-C.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let faults = args.faults.unwrap_or_default();
+    let keyed = args.api_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    let cfg = EngineConfig {
+        api_key: args.api_key,
+        public_base: args.public_base,
+        faults: faults.clone(),
+        ..Default::default()
+    };
+    let handle = start(listener, cfg).await;
+    tracing::info!(
+        base_url = %handle.base_url(),
+        auth = if keyed { "configured key required" } else { "any bearer token" },
+        faults = %faults,
+        "dreamgate engine listening (Ctrl-C to stop)"
+    );
+    println!("{}", handle.base_url());
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    tracing::info!("stopping the engine");
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }
