@@ -1,0 +1,280 @@
+//! Shared helpers: a real engine behind a request recorder, a gateway in
+//! front of it, and a cookie-keeping "browser" client. Everything talks over
+//! real sockets on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use dreamgate_client::ApiKey;
+use dreamgate_engine::backend::{
+    BoxFuture, IngestOffer, MediaBackend, MediaError, SdpAnswer, ViewerOffer,
+};
+use dreamgate_engine::{Engine, EngineConfig};
+use dreamgate_gateway::whip_policy::WhipPolicy;
+use dreamgate_gateway::{GatewayConfig, GatewayHandle, Mode};
+use dreamgate_rtc::RtcConfig;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub const KEY: &str = "daydream_live_TESTKEY_0123456789abcdef";
+
+/// Every request a server received, as `"METHOD /path?query"`.
+#[derive(Clone, Default)]
+pub struct Hits(Arc<Mutex<Vec<String>>>);
+
+impl Hits {
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+    pub fn any(&self, prefix: &str) -> bool {
+        self.all().iter().any(|h| h.starts_with(prefix))
+    }
+    fn push(&self, s: String) {
+        self.0.lock().unwrap().push(s);
+    }
+}
+
+async fn record(State(hits): State<Hits>, req: Request, next: Next) -> Response {
+    hits.push(format!("{} {}", req.method(), req.uri()));
+    next.run(req).await
+}
+
+/// A real engine (its own router and control plane) served behind a recorder.
+pub struct TestEngine {
+    pub engine: Engine,
+    pub base: String,
+    pub hits: Hits,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestEngine {
+    pub async fn start(cfg: EngineConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let engine = Engine::new(cfg, &base);
+        let hits = Hits::default();
+        let app = dreamgate_engine::router(engine.clone())
+            .layer(middleware::from_fn_with_state(hits.clone(), record));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { engine, base, hits, task }
+    }
+
+    /// Engine with the test key and WebRTC media answered by the real rtc crate.
+    pub async fn keyed(faults: &str) -> Self {
+        Self::start(EngineConfig {
+            api_key: Some(KEY.into()),
+            faults: faults.parse().unwrap(),
+            media: Some(Arc::new(RtcMedia::default())),
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.engine.streams().len()
+    }
+
+    pub fn params(&self, id: &str) -> Option<Value> {
+        self.engine.streams().with(id, |r| serde_json::to_value(&r.params).unwrap())
+    }
+}
+
+/// The engine's media side for these tests: real SDP negotiation through
+/// `dreamgate-rtc` (ingest and egress peers), no pipeline.
+#[derive(Default)]
+pub struct RtcMedia {
+    next: AtomicU64,
+    ingests: Mutex<Vec<dreamgate_rtc::Ingest>>,
+    egresses: Mutex<Vec<dreamgate_rtc::Egress>>,
+}
+
+impl MediaBackend for RtcMedia {
+    fn ingest(&self, offer: IngestOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
+        Box::pin(async move {
+            let (ingest, sdp) = dreamgate_rtc::accept_ingest(&RtcConfig::default(), &offer.offer_sdp)
+                .await
+                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            self.ingests.lock().unwrap().push(ingest);
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            Ok(SdpAnswer { sdp, resource_id: format!("ses{n}"), ice_servers: vec!["stun:127.0.0.1:3478".into()] })
+        })
+    }
+    fn trickle(&self, _: &str, _: &str, _: &str) -> Result<(), MediaError> {
+        Ok(())
+    }
+    fn end_ingest(&self, _: &str, _: Option<&str>) -> Result<(), MediaError> {
+        Ok(())
+    }
+    fn view(&self, offer: ViewerOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
+        Box::pin(async move {
+            let (egress, sdp) = dreamgate_rtc::accept_egress(&RtcConfig::default(), &offer.offer_sdp)
+                .await
+                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            self.egresses.lock().unwrap().push(egress);
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            Ok(SdpAnswer { sdp, resource_id: format!("view{n}"), ice_servers: vec![] })
+        })
+    }
+    fn end_view(&self, _: &str, _: &str) -> Result<(), MediaError> {
+        Ok(())
+    }
+}
+
+/// A gateway in front of `api_base` (dev WHIP allowed: loopback engines).
+pub async fn gateway(api_base: &str, tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHandle {
+    let policy = WhipPolicy::with_defaults(Vec::<String>::new(), true).unwrap();
+    let mut cfg = GatewayConfig::new(Mode::Local, api_base.parse().unwrap(), ApiKey::new(KEY), policy);
+    tweak(&mut cfg);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    dreamgate_gateway::start(listener, cfg).await.unwrap()
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+    }
+    /// Asserts a JSON error with this status and `error` text (and a message).
+    pub fn assert_error(&self, status: u16, error: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let v = self.json();
+        assert_eq!(v["error"], error, "body: {v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "no message: {v}");
+        v
+    }
+}
+
+/// A browser: keeps its session cookie, sends the gateway's own Origin.
+pub struct Browser {
+    http: reqwest::Client,
+    pub base: String,
+    pub origin: Option<String>,
+    cookie: Mutex<Option<String>>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            origin: Some(base.to_string()),
+            cookie: Mutex::new(None),
+        }
+    }
+
+    pub fn set_cookie(&self, pair: &str) {
+        *self.cookie.lock().unwrap() = Some(pair.to_string());
+    }
+
+    pub fn cookie(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(o) = &self.origin {
+            req = req.header("origin", o);
+        }
+        if let Some(c) = self.cookie() {
+            req = req.header("cookie", c);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if !body.is_empty() {
+            req = req.body(body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        for sc in headers.get_all("set-cookie") {
+            let pair = sc.to_str().unwrap().split(';').next().unwrap().to_string();
+            *self.cookie.lock().unwrap() = Some(pair);
+        }
+        let body = resp.bytes().await.unwrap().to_vec();
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None, vec![]).await
+    }
+    pub async fn post_json(&self, path: &str, v: &Value) -> Resp {
+        self.request("POST", path, Some("application/json"), serde_json::to_vec(v).unwrap()).await
+    }
+    pub async fn patch_json(&self, path: &str, v: &Value) -> Resp {
+        self.request("PATCH", path, Some("application/json"), serde_json::to_vec(v).unwrap()).await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.request("DELETE", path, None, vec![]).await
+    }
+    pub async fn sdp(&self, method: &str, path: &str, sdp: &str) -> Resp {
+        self.request(method, path, Some("application/sdp"), sdp.as_bytes().to_vec()).await
+    }
+
+    /// Creates a stream with the default payload; returns the stream object.
+    pub async fn create(&self) -> Value {
+        let r = self.post_json("/api/daydream/streams", &create_payload()).await;
+        assert_eq!(r.status, 201, "create: {}", r.text());
+        r.json()
+    }
+}
+
+pub fn create_payload() -> Value {
+    serde_json::to_value(dreamgate_model::default_create_payload()).unwrap()
+}
+
+/// A real WebRTC offer (H.264 video) from the rtc crate's publisher.
+pub async fn whip_offer() -> (dreamgate_rtc::Publisher, String) {
+    dreamgate_rtc::Publisher::new(&RtcConfig::default(), &[]).await.unwrap()
+}
+
+/// Polls `cond` every 50 ms for at most `limit`.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

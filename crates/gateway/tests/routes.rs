@@ -1,0 +1,429 @@
+//! The gateway in front of a real engine, over loopback HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use dreamgate_client::{ApiKey, DaydreamClient};
+use serde_json::{Value, json};
+
+fn api(id: &str, tail: &str) -> String {
+    format!("/api/daydream/streams/{id}{tail}")
+}
+
+#[tokio::test]
+async fn full_flow_config_create_status_patch_whip_whep_delete() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+
+    // config
+    let r = b.get("/api/daydream/config").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"configured": true, "mode": "local", "playback": {"iframeBase": "https://lvpr.tv/"}})
+    );
+    let cookie = r.header("set-cookie").expect("session cookie on first response");
+    assert!(cookie.starts_with("dreamgate_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"));
+
+    // create
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let whip_url = stream["whip_url"].as_str().unwrap().to_string();
+    assert!(id.starts_with("str_"));
+    assert!(whip_url.starts_with(&eng.base));
+    assert_eq!(eng.stream_count(), 1);
+    assert!(eng.hits.any("POST /v1/streams"));
+
+    // status, passed through
+    let r = b.get(&api(&id, "/status")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let status = r.json();
+    assert_eq!(status["success"], true);
+    assert!(status["data"]["state"].is_string(), "{status}");
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+
+    // PATCH in every accepted shape; model_id always sent
+    let shapes = [
+        json!({"pipeline": "streamdiffusion", "params": {"prompt": "one"}}),
+        json!({"params": {"prompt": "two"}}),
+        json!({"pipeline_params": {"prompt": "three"}}),
+        json!({"prompt": "four", "seed": 7}),
+    ];
+    for (shape, want) in shapes.iter().zip(["one", "two", "three", "four"]) {
+        let r = b.patch_json(&api(&id, "/parameters"), shape).await;
+        assert_eq!(r.status, 200, "{shape}: {}", r.text());
+        let params = eng.params(&id).unwrap();
+        assert_eq!(params["prompt"], want);
+        assert_eq!(params["model_id"], stream["params"]["model_id"]);
+    }
+    assert_eq!(eng.params(&id).unwrap()["seed"], 7);
+    let patches_before = eng.hits.all().iter().filter(|h| h.starts_with("PATCH /v1")).count();
+    let r = b.patch_json(&api(&id, "/parameters"), &json!({"params": {"width": 100}})).await;
+    let v = r.assert_error(400, "Invalid stream configuration");
+    assert!(v["details"][0]["field"].as_str().unwrap().contains("width"), "{v}");
+    let patches_after = eng.hits.all().iter().filter(|h| h.starts_with("PATCH /v1")).count();
+    assert_eq!(patches_before, patches_after, "an invalid update reached the engine");
+
+    // WHIP: a real offer, answered by the engine through the proxy
+    let (mut publisher, offer) = whip_offer().await;
+    let r = b.sdp("POST", &api(&id, "/whip"), &offer).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("content-type").as_deref(), Some("application/sdp"));
+    assert_eq!(r.header("location").unwrap(), api(&id, "/whip"));
+    assert_eq!(r.header("livepeer-playback-url").unwrap(), api(&id, "/whep"));
+    assert!(r.header("etag").is_some());
+    assert_eq!(r.header("link").unwrap(), "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
+    assert!(r.text().starts_with("v=0"));
+    assert!(!r.text().contains(&eng.base), "upstream URL leaked into the answer");
+    publisher.set_answer(&r.text()).expect("the relayed answer is a usable SDP answer");
+    let key_path = whip_url.trim_start_matches(&eng.base).to_string();
+    assert!(eng.hits.any(&format!("POST {key_path}")));
+
+    // trickle goes to the stored session resource, not the WHIP URL
+    let r = b.request("PATCH", &api(&id, "/whip"), Some("application/trickle-ice-sdpfrag"), b"a=ice-ufrag:x\r\n".to_vec()).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(eng.hits.any(&format!("PATCH {key_path}/ses")), "{:?}", eng.hits.all());
+
+    // WHEP through the gateway's own playback path
+    let (_viewer, view_offer) = dreamgate_rtc::Viewer::new(&dreamgate_rtc::RtcConfig::default()).await.unwrap();
+    let r = b.sdp("POST", &api(&id, "/whep"), &view_offer).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("location").unwrap(), api(&id, "/whep"));
+    assert!(eng.hits.any(&format!("POST /live/video-to-video/{id}/whep")));
+    let r = b.delete(&api(&id, "/whep")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(eng.hits.any(&format!("DELETE /live/video-to-video/{id}/whep/view")));
+
+    // WHIP teardown goes to the resource
+    let r = b.delete(&api(&id, "/whip")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(eng.hits.any(&format!("DELETE {key_path}/ses")));
+
+    // delete
+    let r = b.delete(&api(&id, "")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["success"], true);
+    assert_eq!(eng.stream_count(), 0);
+    assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
+    // the owner now learns the stream is gone; deleting again is harmless
+    b.get(&api(&id, "/status")).await.assert_error(404, "Stream not found");
+    assert_eq!(b.delete(&api(&id, "")).await.status, 200);
+    assert_eq!(gw.open_streams(), 0);
+    // and may create a new one
+    let again = b.create().await;
+    assert_ne!(again["id"], stream["id"]);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn whip_resource_parameter_is_accepted_only_for_the_stored_url() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap();
+    let whip_url = stream["whip_url"].as_str().unwrap();
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let (_p, offer) = whip_offer().await;
+
+    for other in [
+        format!("{}/live/video-to-video/stk_other/whip", eng.base),
+        "https://ai.livepeer.com/live/video-to-video/stk_x/whip".to_string(),
+        "http://127.0.0.1:1/whip".to_string(),
+    ] {
+        let before = eng.hits.len();
+        let r = b.sdp("POST", &format!("{}?resource={}", api(id, "/whip"), enc(&other)), &offer).await;
+        r.assert_error(400, "Invalid resource");
+        assert_eq!(eng.hits.len(), before, "refused resource still reached the engine");
+    }
+    let r = b.sdp("POST", &format!("{}?resource={}", api(id, "/whip"), enc(whip_url)), &offer).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+/// Every stream route, for a stream the caller's session did not create.
+async fn foreign_requests(b: &Browser, id: &str, offer: &str) -> Vec<(String, Resp)> {
+    let mut out = Vec::new();
+    out.push(("status".into(), b.get(&api(id, "/status")).await));
+    out.push(("patch".into(), b.patch_json(&api(id, "/parameters"), &json!({"prompt": "x"})).await));
+    out.push(("whip post".into(), b.sdp("POST", &api(id, "/whip"), offer).await));
+    out.push((
+        "whip patch".into(),
+        b.request("PATCH", &api(id, "/whip"), Some("application/trickle-ice-sdpfrag"), b"a=x\r\n".to_vec()).await,
+    ));
+    out.push(("whip delete".into(), b.delete(&api(id, "/whip")).await));
+    out.push(("whep post".into(), b.sdp("POST", &api(id, "/whep"), offer).await));
+    out.push(("whep delete".into(), b.delete(&api(id, "/whep")).await));
+    out.push((
+        "end".into(),
+        b.request("POST", "/api/daydream/streams/end", Some("text/plain;charset=UTF-8"), json!({"streamId": id}).to_string().into_bytes()).await,
+    ));
+    out.push(("delete".into(), b.delete(&api(id, "")).await));
+    out
+}
+
+#[tokio::test]
+async fn other_sessions_get_403_and_the_engine_receives_nothing() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let owner = Browser::new(&gw.base_url());
+    let stream = owner.create().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    // the owner has a live WHIP session and a known WHEP URL, so every route has a target
+    let (_p, offer) = whip_offer().await;
+    assert_eq!(owner.sdp("POST", &api(&id, "/whip"), &offer).await.status, 201);
+
+    // a stream created directly upstream (by no session)
+    let direct = DaydreamClient::new(eng.base.parse().unwrap(), ApiKey::new(KEY), Duration::from_secs(5)).unwrap();
+    let orphan = direct.create_stream(&create_payload()).await.unwrap();
+    let orphan_id = orphan["id"].as_str().unwrap().to_string();
+
+    let other = Browser::new(&gw.base_url());
+    other.get("/api/daydream/config").await; // gets its own session
+    assert!(other.cookie().is_some());
+    assert_ne!(other.cookie(), owner.cookie());
+    let forged = Browser::new(&gw.base_url()); // a well-formed cookie nobody issued
+    forged.set_cookie(&format!("dreamgate_session={}", "ab".repeat(16)));
+
+    for (who, b) in [("other session", &other), ("forged session", &forged), ("owner", &owner)] {
+        for target in [&id, &orphan_id] {
+            if who == "owner" && *target == id {
+                continue;
+            }
+            let before = eng.hits.all();
+            for (route, r) in foreign_requests(b, target, &offer).await {
+                assert_eq!(r.status, 403, "{who} {route} {target}: {}", r.text());
+                assert_eq!(r.json()["error"], "Stream not owned by active session", "{who} {route}");
+            }
+            assert_eq!(eng.hits.all(), before, "{who} reached the engine");
+        }
+    }
+    // nothing changed for the owner
+    assert_eq!(eng.stream_count(), 2);
+    assert_eq!(owner.get(&api(&id, "/status")).await.status, 200);
+}
+
+#[tokio::test]
+async fn one_stream_per_session_answers_409_with_the_active_id() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    let first = b.create().await;
+    let before = eng.hits.len();
+    let r = b.post_json("/api/daydream/streams", &create_payload()).await;
+    let v = r.assert_error(409, "Stream already active");
+    assert_eq!(v["activeStreamId"], first["id"]);
+    assert_eq!(eng.hits.len(), before);
+    assert_eq!(eng.stream_count(), 1);
+    // another session is independent
+    Browser::new(&gw.base_url()).create().await;
+    assert_eq!(eng.stream_count(), 2);
+}
+
+#[tokio::test]
+async fn mutating_routes_need_a_same_or_allowed_origin() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |cfg| {
+        cfg.allowed_origins = vec!["https://app.example".into()];
+    })
+    .await;
+    let mut b = Browser::new(&gw.base_url());
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let before = eng.hits.len();
+    for origin in [None, Some("https://evil.example"), Some("null"), Some("http://127.0.0.1:1")] {
+        b.origin = origin.map(str::to_string);
+        for r in [
+            b.post_json("/api/daydream/streams", &create_payload()).await,
+            b.patch_json(&api(&id, "/parameters"), &json!({"prompt": "x"})).await,
+            b.delete(&api(&id, "")).await,
+            b.request("POST", "/api/daydream/streams/end", Some("text/plain"), json!({"streamId": id}).to_string().into_bytes()).await,
+        ] {
+            r.assert_error(403, "Forbidden origin");
+        }
+    }
+    assert_eq!(eng.hits.len(), before, "a cross-origin request reached the engine");
+    // reads need no Origin
+    b.origin = None;
+    assert_eq!(b.get(&api(&id, "/status")).await.status, 200);
+    // a configured origin is accepted
+    b.origin = Some("https://app.example".into());
+    let r = b.patch_json(&api(&id, "/parameters"), &json!({"prompt": "allowed"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(eng.params(&id).unwrap()["prompt"], "allowed");
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+
+    let r = b.request("POST", "/api/daydream/streams", Some("application/json"), b"{not json".to_vec()).await;
+    r.assert_error(400, "Malformed JSON");
+    let r = b.request("POST", "/api/daydream/streams", Some("application/json"), vec![]).await;
+    r.assert_error(400, "Malformed JSON");
+    let r = b.post_json("/api/daydream/streams", &json!({"pipeline": "streamdiffusion", "params": {"width": 100, "num_inference_steps": 0}})).await;
+    let v = r.assert_error(400, "Invalid stream configuration");
+    let details = v["details"].as_array().unwrap();
+    assert!(details.len() >= 2, "{v}");
+    assert!(details.iter().all(|d| d["field"].is_string() && d["message"].is_string()));
+
+    // 100 KiB JSON limit (a valid payload padded past it)
+    let mut big = create_payload();
+    big["params"]["negative_prompt"] = Value::String("x".repeat(100 * 1024));
+    b.post_json("/api/daydream/streams", &big).await.assert_error(413, "Payload too large");
+    // without Content-Length (chunked) too
+    let body = serde_json::to_vec(&big).unwrap();
+    let status = raw_chunked_post(&gw.base_url(), "/api/daydream/streams", &body).await;
+    assert_eq!(status, 413);
+    assert_eq!(eng.stream_count(), 0);
+    assert_eq!(eng.hits.len(), 0, "a refused body reached the engine");
+
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap();
+    let before = eng.hits.len();
+    b.request("PATCH", &api(id, "/parameters"), Some("application/json"), b"[1,".to_vec()).await.assert_error(400, "Malformed JSON");
+    // 64 KiB SDP limit
+    let sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(64 * 1024 / 5));
+    b.sdp("POST", &api(id, "/whip"), &sdp).await.assert_error(413, "Payload too large");
+    // wrong content types
+    let r = b.request("POST", &api(id, "/whip"), Some("text/plain"), b"v=0\r\n".to_vec()).await;
+    r.assert_error(415, "Unsupported media type");
+    let r = b.request("PATCH", &api(id, "/whip"), Some("application/sdp"), b"a=x\r\n".to_vec()).await;
+    r.assert_error(415, "Unsupported media type");
+    let r = b.request("POST", "/api/daydream/streams/end", Some("text/plain"), b"{oops".to_vec()).await;
+    r.assert_error(400, "Malformed JSON");
+    assert_eq!(eng.hits.len(), before, "a refused body reached the engine");
+
+    // unknown routes and methods are JSON too
+    b.get("/api/daydream/nope").await.assert_error(404, "Not found");
+    b.request("PUT", &api(id, ""), None, vec![]).await.assert_error(405, "Method not allowed");
+    b.get("/api/daydream/streams/bad%20id/status").await.assert_error(404, "Unknown stream");
+}
+
+/// POSTs `body` with `Transfer-Encoding: chunked` over a raw socket; returns the status.
+async fn raw_chunked_post(base: &str, path: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {base}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(16 * 1024) {
+        // the server may answer 413 and close before everything is sent
+        if sock.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.is_err()
+            || sock.write_all(chunk).await.is_err()
+            || sock.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn end_beacon_deletes_the_stream_upstream() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap();
+    // sendBeacon sends text/plain
+    let r = b
+        .request("POST", "/api/daydream/streams/end", Some("text/plain;charset=UTF-8"), json!({"streamId": id}).to_string().into_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(eng.stream_count(), 0, "the end beacon left the paid stream running");
+    assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
+    // repeated beacon: harmless
+    let r = b
+        .request("POST", "/api/daydream/streams/end", Some("text/plain"), json!({"streamId": id}).to_string().into_bytes())
+        .await;
+    assert_eq!(r.status, 200);
+    // without a body: the session's active stream
+    let second = b.create().await;
+    let r = b.request("POST", "/api/daydream/streams/end", Some("text/plain"), vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], second["id"]);
+    assert_eq!(eng.stream_count(), 0);
+}
+
+#[tokio::test]
+async fn security_headers_cookies_and_static_files() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+
+    for path in ["/", "/api/daydream/config", "/definitely-missing"] {
+        let r = b.get(path).await;
+        let csp = r.header("content-security-policy").unwrap();
+        for d in ["default-src 'self'", "script-src 'self'", "frame-src https://lvpr.tv", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
+            assert!(csp.contains(d), "{path}: {csp}");
+        }
+        assert!(r.header("permissions-policy").unwrap().starts_with("camera=(self)"));
+        assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(r.header("referrer-policy").as_deref(), Some("no-referrer"));
+        let api = path.starts_with("/api/");
+        assert_eq!(r.header("cache-control").as_deref() == Some("no-store"), api, "{path}");
+    }
+    // the session cookie is set once, then kept
+    let first = b.get("/api/daydream/config").await;
+    assert!(first.header("set-cookie").is_none(), "cookie re-issued to a known session");
+
+    // index.html when the web files are present
+    let index = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/static/index.html");
+    let r = b.get("/").await;
+    if index.is_file() {
+        assert_eq!(r.status, 200);
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+        assert_eq!(r.body, std::fs::read(index).unwrap());
+    } else {
+        r.assert_error(404, "Not found");
+    }
+    let r = b.get("/lib/../../Cargo.toml").await;
+    assert_ne!(r.status, 200);
+
+    // Secure cookies over https (config flag), X-Forwarded-Proto trusted only when configured
+    let cookie_for = |gw_base: String, xfp: bool| async move {
+        let mut req = reqwest::Client::new().get(format!("{gw_base}/api/daydream/config"));
+        if xfp {
+            req = req.header("x-forwarded-proto", "https");
+        }
+        req.send().await.unwrap().headers()["set-cookie"].to_str().unwrap().to_string()
+    };
+    assert!(!cookie_for(gw.base_url(), true).await.contains("Secure"), "untrusted X-Forwarded-Proto honoured");
+    let https = gateway(&eng.base, |cfg| cfg.https = true).await;
+    assert!(cookie_for(https.base_url(), false).await.ends_with("; Secure"));
+    let proxied = gateway(&eng.base, |cfg| cfg.trust_forwarded_proto = true).await;
+    assert!(cookie_for(proxied.base_url(), true).await.ends_with("; Secure"));
+    assert!(!cookie_for(proxied.base_url(), false).await.contains("Secure"));
+    // behind https the own origin is https://host
+    let mut hb = Browser::new(&https.base_url());
+    hb.origin = Some(https.base_url().replace("http://", "https://"));
+    assert_eq!(hb.post_json("/api/daydream/streams", &create_payload()).await.status, 201);
+}
+
+#[tokio::test]
+async fn upstream_4xx_keep_their_status_and_details() {
+    // patch=405: the engine refuses parameter updates like some Daydream streams do
+    let eng = TestEngine::keyed("patch=405").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    let stream = b.create().await;
+    let id = stream["id"].as_str().unwrap();
+    let r = b.patch_json(&api(id, "/parameters"), &json!({"prompt": "x"})).await;
+    assert_eq!(r.status, 405, "{}", r.text());
+    let v = r.json();
+    assert!(v["error"].is_string() && v["message"].is_string());
+    assert_eq!(v["details"]["status"], 405, "{v}");
+}
