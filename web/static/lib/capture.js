@@ -56,6 +56,8 @@ export function cameraErrorMessage(error) {
     case "TrackStartError":
     case "AbortError":
       return CAMERA_MESSAGES.IN_USE;
+    case "UnavailableError":
+      return CAMERA_MESSAGES.UNAVAILABLE;
     default: {
       const message = error instanceof Error ? error.message : String(error);
       return `Camera error: ${message}`;
