@@ -291,12 +291,10 @@ impl Task {
                 }
             }
             Event::MediaData(data) => self.media(data),
-            Event::KeyframeRequest(req) => {
-                if req.mid == self.peer.mid {
-                    if let Some(send) = &self.peer.send {
-                        tracing::debug!(kind = ?req.kind, "keyframe requested by remote");
-                        send.ask_keyframe();
-                    }
+            Event::KeyframeRequest(req) if req.mid == self.peer.mid => {
+                if let Some(send) = &self.peer.send {
+                    tracing::debug!(kind = ?req.kind, "keyframe requested by remote");
+                    send.ask_keyframe();
                 }
             }
             Event::Closed => self.link(LinkEvent::RemoteClosed),

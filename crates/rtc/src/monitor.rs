@@ -377,7 +377,7 @@ mod tests {
         // A keyframe after a gap is fine.
         assert!(g.on_frame(t0 + S, true, false).deliver);
         // Consumer overflow closes the gate too, requests respect the interval.
-        assert!(g.on_dropped(t0 + S + Duration::from_millis(100)) == false);
+        assert!(!g.on_dropped(t0 + S + Duration::from_millis(100)));
         assert!(g.is_waiting());
         assert!(g.on_dropped(t0 + 3 * S));
         assert!(!g.on_frame(t0 + 3 * S, false, true).deliver);

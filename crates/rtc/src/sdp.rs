@@ -65,7 +65,8 @@ pub(crate) fn sections(sdp: &str) -> Result<Vec<Section>, RtcError> {
 }
 
 /// Rewrites every audio m-section of `sdp` to `a=inactive`, so that str0m answers those
-/// m-lines inactive: we take video only. Line endings are normalised to CRLF.
+/// m-lines inactive: we take video only. The attribute goes at the end of the section
+/// (`c=`/`b=` lines must stay right after `m=`). Line endings are normalised to CRLF.
 pub(crate) fn deactivate_audio(sdp: &str) -> String {
     let mut out = String::with_capacity(sdp.len() + 32);
     let mut in_audio = false;
@@ -74,19 +75,20 @@ pub(crate) fn deactivate_audio(sdp: &str) -> String {
             continue;
         }
         if let Some(m) = line.strip_prefix("m=") {
-            in_audio = m.starts_with("audio ");
-            out.push_str(line);
-            out.push_str("\r\n");
             if in_audio {
                 out.push_str("a=inactive\r\n");
             }
-            continue;
-        }
-        if in_audio && matches!(line, "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive") {
+            in_audio = m.starts_with("audio ");
+        } else if in_audio
+            && matches!(line, "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive")
+        {
             continue;
         }
         out.push_str(line);
         out.push_str("\r\n");
+    }
+    if in_audio {
+        out.push_str("a=inactive\r\n");
     }
     out
 }
@@ -156,6 +158,9 @@ a=rtpmap:102 H264/90000\r\n";
         assert!(video.contains("a=sendonly\r\n"));
         assert!(!video.contains("a=inactive"));
         assert!(out.lines().all(|l| !l.is_empty()));
+        // Audio as the last section too, and c= stays right after m=.
+        let last = deactivate_audio("v=0\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n");
+        assert_eq!(last, "v=0\r\nm=audio 9 RTP/AVP 0\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n");
     }
 
     #[test]
