@@ -112,8 +112,17 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(settings.keyframe_interval))
             .num_threads(1);
-        let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
+        let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| MediaError::Encode(e.to_string()))?;
+        // OpenH264 initialises lazily on the first frame and logs a warning to
+        // stderr about frame skipping being off (deliberate here: one output
+        // per input). The trace level may be set before initialisation.
+        let mut quiet = openh264_sys2::WELS_LOG_QUIET as std::os::raw::c_int;
+        // SAFETY: TRACE_LEVEL is accepted before initialisation and only reads
+        // the int behind the pointer during the call.
+        unsafe {
+            inner.raw_api().set_option(openh264_sys2::ENCODER_OPTION_TRACE_LEVEL, (&raw mut quiet).cast());
+        }
         Ok(H264Encoder { inner, settings: EncoderSettings { fps, ..settings }, frames: 0 })
     }
 

@@ -85,12 +85,10 @@ impl<R: BufRead> Y4mReader<R> {
                     let parsed = n.parse::<u32>().ok().zip(d.parse::<u32>().ok()).filter(|&(_, d)| d > 0);
                     fps = Some(parsed.ok_or_else(|| bad(format!("bad frame rate {value:?}")))?);
                 }
-                "C" => {
-                    if !matches!(value, "420" | "420jpeg" | "420mpeg2" | "420paldv") {
-                        return Err(bad(format!(
-                            "unsupported colour space C{value} (only 8-bit 4:2:0: C420, C420jpeg, C420mpeg2, C420paldv)"
-                        )));
-                    }
+                "C" if !matches!(value, "420" | "420jpeg" | "420mpeg2" | "420paldv") => {
+                    return Err(bad(format!(
+                        "unsupported colour space C{value} (only 8-bit 4:2:0: C420, C420jpeg, C420mpeg2, C420paldv)"
+                    )));
                 }
                 // Interlacing, aspect ratio and extensions do not change the sample layout.
                 _ => {}
