@@ -36,37 +36,64 @@ pub fn router(engine: Engine) -> Router {
         .with_state(engine)
 }
 
-/// A Daydream-shaped error: `{success:false, error, code, status}`.
-pub(crate) fn error(status: u16, code: &str, message: &str) -> Response {
-    error_with(status, code, message, None)
+/// A Daydream-shaped error answer: `{success:false, error, code, status[, details]}`.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    status: u16,
+    code: &'static str,
+    message: String,
+    details: Option<Value>,
 }
 
-fn error_with(status: u16, code: &str, message: &str, details: Option<Value>) -> Response {
-    let mut body = json!({ "success": false, "error": message, "code": code, "status": status });
-    if let Some(d) = details {
-        body["details"] = d;
+impl Fail {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Fail { status, code, message: message.into(), details: None }
     }
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(body)).into_response()
 }
 
-fn not_found() -> Response {
-    error(404, "STREAMS/NOT_FOUND", "Stream not found")
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "success": false, "error": self.message, "code": self.code, "status": self.status });
+        if let Some(d) = self.details {
+            body["details"] = d;
+        }
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
 }
 
-fn injected(fault: Injected) -> Response {
+/// A Daydream-shaped error response.
+pub(crate) fn error(status: u16, code: &'static str, message: &str) -> Response {
+    Fail::new(status, code, message).into_response()
+}
+
+fn not_found() -> Fail {
+    Fail::new(404, "STREAMS/NOT_FOUND", "Stream not found")
+}
+
+fn injected(fault: Injected) -> Fail {
     match fault {
-        Injected::Burst => error(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable (injected burst)"),
-        Injected::NotReady(s) => error(s, "STREAMS/NOT_READY", "Stream is not ready yet (NOT_READY): warming up"),
+        Injected::Burst => Fail::new(503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable (injected burst)"),
+        Injected::NotReady(s) => Fail::new(s, "STREAMS/NOT_READY", "Stream is not ready yet (NOT_READY): warming up"),
         Injected::Status(s) => {
             let text = StatusCode::from_u16(s).ok().and_then(|c| c.canonical_reason()).unwrap_or("Error");
-            error(s, "INJECTED_FAULT", &format!("{text} (injected fault)"))
+            Fail::new(s, "INJECTED_FAULT", format!("{text} (injected fault)"))
         }
     }
 }
 
-fn media_error(e: &MediaError) -> Response {
-    error(e.status(), e.code(), &e.to_string())
+fn media_error(e: MediaError) -> Fail {
+    Fail::new(e.status(), e.code(), e.to_string())
+}
+
+/// Fails with the injected fault for `call`, if any.
+fn gate(engine: &Engine, call: Call, stream: Option<&str>) -> Result<(), Fail> {
+    let age = stream.and_then(|id| engine.stream_age(id));
+    engine.fault(call, age).map_or(Ok(()), |f| Err(injected(f)))
 }
 
 /// `slow=D`: delays every answer.
@@ -78,7 +105,7 @@ async fn slow_fault(State(engine): State<Engine>, req: Request, next: Next) -> R
 }
 
 /// Checks `Authorization: Bearer <key>` (any non-empty token when no key is configured).
-fn check_auth(engine: &Engine, headers: &HeaderMap) -> Result<(), Response> {
+fn check_auth(engine: &Engine, headers: &HeaderMap) -> Result<(), Fail> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -93,9 +120,7 @@ fn check_auth(engine: &Engine, headers: &HeaderMap) -> Result<(), Response> {
     if ok {
         Ok(())
     } else {
-        let mut resp = error(401, "AUTH/UNAUTHORIZED", "Unauthorized: missing or invalid API key");
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Err(resp)
+        Err(Fail::new(401, "AUTH/UNAUTHORIZED", "Unauthorized: missing or invalid API key"))
     }
 }
 
@@ -104,24 +129,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Auth, then the fault decision for an API call on `stream` (when known).
-fn api_gate(engine: &Engine, headers: &HeaderMap, call: Call, stream: Option<&str>) -> Result<(), Response> {
+fn api_gate(engine: &Engine, headers: &HeaderMap, call: Call, stream: Option<&str>) -> Result<(), Fail> {
     check_auth(engine, headers)?;
-    let age = stream.and_then(|id| engine.stream_age(id));
-    match engine.fault(call, age) {
-        Some(f) => Err(injected(f)),
-        None => Ok(()),
-    }
+    gate(engine, call, stream)
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error(400, "STREAMS/INVALID_JSON", &format!("Invalid JSON body: {e}"))
-    })
+fn parse_json(body: &Bytes) -> Result<Value, Fail> {
+    serde_json::from_slice(body).map_err(|e| Fail::new(400, "STREAMS/INVALID_JSON", format!("Invalid JSON body: {e}")))
 }
 
-fn invalid_params(errors: Vec<FieldError>) -> Response {
+fn invalid_params(errors: Vec<FieldError>) -> Fail {
     let details = serde_json::to_value(&errors).unwrap_or(Value::Null);
-    error_with(400, "STREAMS/INVALID_PARAMS", "Invalid stream configuration", Some(details))
+    Fail { details: Some(details), ..Fail::new(400, "STREAMS/INVALID_PARAMS", "Invalid stream configuration") }
 }
 
 fn random_id(prefix: &str, len: usize) -> String {
@@ -134,18 +153,9 @@ fn iso8601_now() -> String {
         .unwrap_or_default()
 }
 
-async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = api_gate(&engine, &headers, Call::Create, None) {
-        return r;
-    }
-    let body = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let payload = match parse_create(&body) {
-        Ok(p) => p,
-        Err(errors) => return invalid_params(errors),
-    };
+async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::Create, None)?;
+    let payload = parse_create(&parse_json(&body)?).map_err(invalid_params)?;
     let now = Instant::now();
     let id = random_id("str_", 16);
     let name = payload.extra.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -165,17 +175,17 @@ async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: B
     let object = engine.stream_object(&record);
     engine.streams().insert(record);
     tracing::info!(stream_id = %id, "stream created");
-    (StatusCode::CREATED, axum::Json(object)).into_response()
+    Ok((StatusCode::CREATED, axum::Json(object)).into_response())
 }
 
-async fn get_stream(State(engine): State<Engine>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = api_gate(&engine, &headers, Call::Get, Some(&id)) {
-        return r;
-    }
-    match engine.streams().with(&id, |r| engine.stream_object(r)) {
-        Some(object) => axum::Json(object).into_response(),
-        None => not_found(),
-    }
+async fn get_stream(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::Get, Some(&id))?;
+    let object = engine.streams().with(&id, |r| engine.stream_object(r)).ok_or_else(not_found)?;
+    Ok(axum::Json(object).into_response())
 }
 
 async fn update_stream(
@@ -183,46 +193,30 @@ async fn update_stream(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    if let Err(r) = api_gate(&engine, &headers, Call::Update, Some(&id)) {
-        return r;
-    }
-    let Some(current) = engine.streams().with(&id, |r| r.params.clone()) else {
-        return not_found();
-    };
-    let body = match parse_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let given = match parse_update(&body) {
-        Ok(p) => p,
-        Err(errors) => return invalid_params(errors),
-    };
+) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::Update, Some(&id))?;
+    let current = engine.streams().with(&id, |r| r.params.clone()).ok_or_else(not_found)?;
+    let given = parse_update(&parse_json(&body)?).map_err(invalid_params)?;
     let merged = merge_params(current, &given);
-    let params = match StreamParams::from_json(&Value::Object(merged)) {
-        Ok(p) => p,
-        Err(errors) => return invalid_params(errors),
-    };
+    let params = StreamParams::from_json(&Value::Object(merged)).map_err(invalid_params)?;
     let errors = validate_params(&params);
     if !errors.is_empty() {
-        return invalid_params(errors);
+        return Err(invalid_params(errors));
     }
     let params = params.to_map();
     let now = Instant::now();
-    let updated = engine.streams().with(&id, |r| {
-        r.params = params.clone();
-        r.last_params = Some(Value::Object(given.clone()));
-        r.activity.record_params_update(now);
-        engine.stream_object(r)
-    });
-    match updated {
-        Some(object) => {
-            engine.media().params_updated(&id, &Value::Object(params));
-            tracing::info!(stream_id = %id, fields = ?given.keys().collect::<Vec<_>>(), "stream params updated");
-            axum::Json(object).into_response()
-        }
-        None => not_found(), // deleted meanwhile
-    }
+    let object = engine
+        .streams()
+        .with(&id, |r| {
+            r.params = params.clone();
+            r.last_params = Some(Value::Object(given.clone()));
+            r.activity.record_params_update(now);
+            engine.stream_object(r)
+        })
+        .ok_or_else(not_found)?; // deleted meanwhile
+    engine.media().params_updated(&id, &Value::Object(params));
+    tracing::info!(stream_id = %id, fields = ?given.keys().collect::<Vec<_>>(), "stream params updated");
+    Ok(axum::Json(object).into_response())
 }
 
 /// Shallow merge: each given top-level field replaces the stored one.
@@ -237,33 +231,24 @@ async fn delete_stream(
     State(engine): State<Engine>,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, Fail> {
     let id = query.ok().and_then(|Query(q)| q.get("id").cloned()).filter(|s| !s.is_empty());
-    if let Err(r) = api_gate(&engine, &headers, Call::Delete, id.as_deref()) {
-        return r;
-    }
-    let Some(id) = id else {
-        return error(400, "STREAMS/MISSING_ID", "Missing query parameter: id");
-    };
-    match engine.streams().remove(&id) {
-        Some(_) => {
-            engine.media().stream_deleted(&id);
-            tracing::info!(stream_id = %id, "stream deleted");
-            axum::Json(json!({ "success": true, "data": {} })).into_response()
-        }
-        None => not_found(),
-    }
+    api_gate(&engine, &headers, Call::Delete, id.as_deref())?;
+    let id = id.ok_or_else(|| Fail::new(400, "STREAMS/MISSING_ID", "Missing query parameter: id"))?;
+    engine.streams().remove(&id).ok_or_else(not_found)?;
+    engine.media().stream_deleted(&id);
+    tracing::info!(stream_id = %id, "stream deleted");
+    Ok(axum::Json(json!({ "success": true, "data": {} })).into_response())
 }
 
-async fn stream_status(State(engine): State<Engine>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = api_gate(&engine, &headers, Call::Status, Some(&id)) {
-        return r;
-    }
-    let now = Instant::now();
-    match engine.evaluate(&id, now) {
-        Some(data) => axum::Json(json!({ "success": true, "error": null, "data": data })).into_response(),
-        None => not_found(),
-    }
+async fn stream_status(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::Status, Some(&id))?;
+    let data = engine.evaluate(&id, Instant::now()).ok_or_else(not_found)?;
+    Ok(axum::Json(json!({ "success": true, "error": null, "data": data })).into_response())
 }
 
 /// The status `data` object of `record` (already evaluated at `now`).
@@ -347,18 +332,21 @@ fn params_hash(params: &Map<String, Value>) -> String {
 // ---- WHIP / WHEP ----
 
 /// Checks `Content-Type: application/sdp` and an SDP body starting with `v=0`.
-fn check_sdp(headers: &HeaderMap, body: &Bytes) -> Result<String, Response> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/sdp") {
-        return Err(error(415, "MEDIA/UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/sdp"));
+fn check_sdp(headers: &HeaderMap, body: &Bytes) -> Result<String, Fail> {
+    if !content_type_is(headers, "application/sdp") {
+        return Err(Fail::new(415, "MEDIA/UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/sdp"));
     }
-    let sdp = std::str::from_utf8(body)
-        .map_err(|_| error(400, "MEDIA/BAD_OFFER", "SDP offer is not UTF-8"))?;
+    let sdp = std::str::from_utf8(body).map_err(|_| Fail::new(400, "MEDIA/BAD_OFFER", "SDP offer is not UTF-8"))?;
     if !sdp.trim_start().starts_with("v=0") {
-        return Err(error(400, "MEDIA/BAD_OFFER", "Body is not an SDP offer (must start with v=0)"));
+        return Err(Fail::new(400, "MEDIA/BAD_OFFER", "Body is not an SDP offer (must start with v=0)"));
     }
     Ok(sdp.to_owned())
+}
+
+/// Whether the media type of `Content-Type` (parameters ignored) is `mime`.
+fn content_type_is(headers: &HeaderMap, mime: &str) -> bool {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(mime)
 }
 
 fn sdp_answer(status: StatusCode, answer: &SdpAnswer, location: String, playback: Option<String>) -> Response {
@@ -383,39 +371,31 @@ fn sdp_answer(status: StatusCode, answer: &SdpAnswer, location: String, playback
 }
 
 /// WHIP POST on `{base}/live/video-to-video/{stream_key}/whip`.
-async fn whip_offer(State(engine): State<Engine>, Path(key): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(id) = engine.streams().id_for_key(&key) else {
-        return not_found();
-    };
-    if let Some(f) = engine.fault(Call::WhipOffer, engine.stream_age(&id)) {
-        return injected(f);
-    }
-    let sdp = match check_sdp(&headers, &body) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn whip_offer(
+    State(engine): State<Engine>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Fail> {
+    let id = engine.streams().id_for_key(&key).ok_or_else(not_found)?;
+    gate(&engine, Call::WhipOffer, Some(&id))?;
+    let sdp = check_sdp(&headers, &body)?;
     let activity = engine.streams().activity(&id);
-    let Some(params) = activity.params() else {
-        return not_found();
-    };
+    let params = activity.params().ok_or_else(not_found)?;
     let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity: activity.clone() };
-    match engine.media().ingest(offer).await {
-        Ok(answer) => {
-            activity.ingest_started(Instant::now());
-            tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
-            let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);
-            sdp_answer(StatusCode::CREATED, &answer, location, Some(engine.whep_url(&id)))
-        }
-        Err(e) => media_error(&e),
-    }
+    let answer = engine.media().ingest(offer).await.map_err(media_error)?;
+    activity.ingest_started(Instant::now());
+    tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
+    let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);
+    Ok(sdp_answer(StatusCode::CREATED, &answer, location, Some(engine.whep_url(&id))))
 }
 
 /// PATCH on the WHIP URL itself: Livepeer answers 405 (or the `trickle` fault status).
-async fn whip_patch_root(State(engine): State<Engine>, Path(key): Path<String>) -> Response {
-    let age = engine.streams().id_for_key(&key).and_then(|id| engine.stream_age(&id));
-    match engine.fault(Call::WhipTrickle, age) {
-        Some(f) => injected(f),
-        None => error(405, "METHOD_NOT_ALLOWED", "Trickle ICE is not supported on the WHIP URL"),
+async fn whip_patch_root(State(engine): State<Engine>, Path(key): Path<String>) -> Fail {
+    let id = engine.streams().id_for_key(&key);
+    match gate(&engine, Call::WhipTrickle, id.as_deref()) {
+        Err(f) => f,
+        Ok(()) => Fail::new(405, "METHOD_NOT_ALLOWED", "Trickle ICE is not supported on the WHIP URL"),
     }
 }
 
@@ -425,75 +405,56 @@ async fn whip_trickle(
     Path((key, session)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(id) = engine.streams().id_for_key(&key) else {
-        return not_found();
-    };
-    if let Some(f) = engine.fault(Call::WhipTrickle, engine.stream_age(&id)) {
-        return injected(f);
+) -> Result<Response, Fail> {
+    let id = engine.streams().id_for_key(&key).ok_or_else(not_found)?;
+    gate(&engine, Call::WhipTrickle, Some(&id))?;
+    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
+        return Err(Fail::new(
+            415,
+            "MEDIA/UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/trickle-ice-sdpfrag",
+        ));
     }
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/trickle-ice-sdpfrag") {
-        return error(415, "MEDIA/UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/trickle-ice-sdpfrag");
-    }
-    let Ok(frag) = std::str::from_utf8(&body) else {
-        return error(400, "MEDIA/BAD_OFFER", "Trickle body is not UTF-8");
-    };
-    match engine.media().trickle(&id, &session, frag) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => media_error(&e),
-    }
+    let frag = std::str::from_utf8(&body).map_err(|_| Fail::new(400, "MEDIA/BAD_OFFER", "Trickle body is not UTF-8"))?;
+    engine.media().trickle(&id, &session, frag).map_err(media_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// DELETE on a WHIP session resource: ends the ingest.
-async fn whip_delete(State(engine): State<Engine>, Path((key, session)): Path<(String, String)>) -> Response {
-    let Some(id) = engine.streams().id_for_key(&key) else {
-        return not_found();
-    };
-    if let Some(f) = engine.fault(Call::WhipDelete, engine.stream_age(&id)) {
-        return injected(f);
-    }
-    match engine.media().end_ingest(&id, Some(&session)) {
-        Ok(()) => {
-            engine.streams().activity(&id).ingest_closed(Instant::now());
-            StatusCode::OK.into_response()
-        }
-        Err(e) => media_error(&e),
-    }
+async fn whip_delete(
+    State(engine): State<Engine>,
+    Path((key, session)): Path<(String, String)>,
+) -> Result<Response, Fail> {
+    let id = engine.streams().id_for_key(&key).ok_or_else(not_found)?;
+    gate(&engine, Call::WhipDelete, Some(&id))?;
+    engine.media().end_ingest(&id, Some(&session)).map_err(media_error)?;
+    engine.streams().activity(&id).ingest_closed(Instant::now());
+    Ok(StatusCode::OK.into_response())
 }
 
 /// WHEP POST on `{base}/live/video-to-video/{stream_id}/whep`.
-async fn whep_offer(State(engine): State<Engine>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    if engine.stream_age(&id).is_none() {
-        return not_found();
-    }
-    if let Some(f) = engine.fault(Call::WhepOffer, engine.stream_age(&id)) {
-        return injected(f);
-    }
-    let sdp = match check_sdp(&headers, &body) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn whep_offer(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Fail> {
+    engine.stream_age(&id).ok_or_else(not_found)?;
+    gate(&engine, Call::WhepOffer, Some(&id))?;
+    let sdp = check_sdp(&headers, &body)?;
     let offer = ViewerOffer { stream_id: id.clone(), offer_sdp: sdp, activity: engine.streams().activity(&id) };
-    match engine.media().view(offer).await {
-        Ok(answer) => {
-            let location = format!("{}/{}", engine.whep_url(&id), answer.resource_id);
-            sdp_answer(StatusCode::CREATED, &answer, location, None)
-        }
-        Err(e) => media_error(&e),
-    }
+    let answer = engine.media().view(offer).await.map_err(media_error)?;
+    let location = format!("{}/{}", engine.whep_url(&id), answer.resource_id);
+    Ok(sdp_answer(StatusCode::CREATED, &answer, location, None))
 }
 
 /// DELETE on a WHEP viewer resource.
-async fn whep_delete(State(engine): State<Engine>, Path((id, viewer)): Path<(String, String)>) -> Response {
-    if engine.stream_age(&id).is_none() {
-        return not_found();
-    }
-    if let Some(f) = engine.fault(Call::WhepDelete, engine.stream_age(&id)) {
-        return injected(f);
-    }
-    match engine.media().end_view(&id, &viewer) {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => media_error(&e),
-    }
+async fn whep_delete(
+    State(engine): State<Engine>,
+    Path((id, viewer)): Path<(String, String)>,
+) -> Result<Response, Fail> {
+    engine.stream_age(&id).ok_or_else(not_found)?;
+    gate(&engine, Call::WhepDelete, Some(&id))?;
+    engine.media().end_view(&id, &viewer).map_err(media_error)?;
+    Ok(StatusCode::OK.into_response())
 }
