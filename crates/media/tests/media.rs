@@ -330,3 +330,30 @@ fn png_is_readable_and_has_the_right_colours() {
     assert!(matches!(err, MediaError::Io { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn y4m_file_round_trip_and_missing_file() {
+    let dir = std::env::temp_dir().join(format!("dreamgate-media-y4m-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clip.y4m");
+    let frames: Vec<Frame> = (0..4).map(|i| TestPattern::new(64, 48).frame(i)).collect();
+    let mut file = std::fs::File::create(&path).unwrap();
+    dreamgate_media::write_y4m(&mut file, &frames, 25).unwrap();
+    drop(file);
+    let reader = dreamgate_media::Y4mReader::open(&path).unwrap();
+    assert_eq!((reader.width(), reader.height(), reader.fps()), (64, 48, Some((25, 1))));
+    let read: Vec<Frame> = reader.collect::<Result<_, _>>().unwrap();
+    assert_eq!(read, frames);
+    let err = dreamgate_media::Y4mReader::open(dir.join("nope.y4m")).unwrap_err();
+    assert!(matches!(err, MediaError::Io { .. }) && err.to_string().contains("nope.y4m"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pipeline_and_processors_can_move_to_a_media_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Pipeline>();
+    assert_send::<Stylizer>();
+    assert_send::<H264Encoder>();
+    assert_send::<H264Decoder>();
+}
