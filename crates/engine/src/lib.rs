@@ -230,12 +230,18 @@ impl Engine {
     /// Runs the status machine of stream `id` at `now`: the status `data` object, or `None` for
     /// an unknown stream. Closes the ingest when the machine says so.
     fn evaluate(&self, id: &str, now: Instant) -> Option<Value> {
+        self.run_status(id, now, true).flatten()
+    }
+
+    /// The status machine step shared by status calls and the ticker; builds the status
+    /// `data` only when asked. `None` for an unknown stream.
+    fn run_status(&self, id: &str, now: Instant, with_data: bool) -> Option<Option<Value>> {
         let (data, close) = self.inner.streams.with(id, |r| {
             let ev = r.activity.evaluate(now);
             if ev.close_ingest {
                 r.activity.ingest_closed(now);
             }
-            (api::status_data(self, r, &ev, now), ev.close_ingest)
+            (with_data.then(|| api::status_data(self, r, &ev, now)), ev.close_ingest)
         })?;
         if close {
             tracing::info!(stream_id = %id, "no input for 60 s: closing the ingest session");
@@ -244,10 +250,10 @@ impl Engine {
         Some(data)
     }
 
-    /// Runs the status machine of every stream (closing idle ingests).
+    /// Runs the status machine of every stream at `now` (closing ingests idle for 60 s).
     pub fn tick(&self, now: Instant) {
         for id in self.inner.streams.ids() {
-            let _ = self.evaluate(&id, now);
+            let _ = self.run_status(&id, now, false);
         }
     }
 }

@@ -111,10 +111,17 @@ async fn media_events_drive_the_status_over_http() {
     assert_eq!(seen[0]["prompt"], "neon");
     assert_eq!(seen[0]["width"], 512);
 
+    // the ticker's status step, 61 s later without input: the ingest is closed, once
+    h.engine().tick(now + Duration::from_secs(30));
+    assert!(media.ended.lock().unwrap().is_empty());
+    h.engine().tick(now + Duration::from_secs(61));
+    h.engine().tick(now + Duration::from_secs(62));
+    assert_eq!(media.ended.lock().unwrap().as_slice(), &[(id.clone(), None)]);
+
     // DELETE of the WHIP resource ends the ingest session
     let resp = http.delete(format!("{whip}/sess_1")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(media.ended.lock().unwrap().as_slice(), &[(id.clone(), Some("sess_1".to_owned()))]);
+    assert_eq!(media.ended.lock().unwrap()[1], (id.clone(), Some("sess_1".to_owned())));
 
     // once the stream is deleted, the media side is told to stop
     c.delete_stream(&id).await.unwrap();
