@@ -373,11 +373,11 @@ impl Driver {
                 }
             }
             Action::SetIceServers(servers) => {
-                tracing::info!(count = servers.len(), "the WHIP endpoint announced ICE servers");
+                tracing::debug!(count = servers.len(), "the WHIP endpoint announced ICE servers");
                 self.status.send_modify(|s| s.link_ice_servers = servers);
             }
             Action::RetryScheduled { retry, at, error } => {
-                tracing::info!(retry, "WHIP endpoint warming up ({error}), retrying");
+                tracing::debug!(retry, "WHIP endpoint warming up ({error}), retrying");
                 self.status.send_modify(|s| s.retry = Some(RetryStatus { retry, at, error }));
             }
             Action::ClosePeer => self.close_peer(),

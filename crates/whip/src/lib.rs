@@ -13,6 +13,7 @@
 
 mod client;
 mod error;
+mod gateway;
 mod link;
 pub mod machine;
 mod sdpfrag;
@@ -25,3 +26,6 @@ pub use machine::{
 };
 pub use client::{ClientOptions, ClientStatus, RetryStatus, WhipClient};
 pub use source::{EncodingSource, FrameSource};
+pub use gateway::{GatewayError, GatewaySession};
+/// Re-exported so callers can build WHIP URLs without depending on `url`.
+pub use url::Url;

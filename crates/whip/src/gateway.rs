@@ -1,0 +1,157 @@
+//! Publishing through a running Dreamgate gateway instead of straight to a
+//! WHIP URL: the gateway keeps the API key, so a native client behaves like
+//! the browser page: it gets a session cookie, creates the stream, and sends
+//! `Origin` + `Cookie` on every mutating call (WHIP included).
+
+use serde_json::Value;
+use url::Url;
+
+use crate::ClientOptions;
+
+/// Why a gateway call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The gateway URL cannot be used.
+    #[error("invalid gateway URL: {0}")]
+    BadUrl(String),
+    /// No HTTP answer.
+    #[error("gateway unreachable: {0}")]
+    Unreachable(String),
+    /// A non-success answer (with the gateway's `message`/`error` when it gave one).
+    #[error("gateway answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The gateway's explanation.
+        message: String,
+    },
+    /// A success answer without what we need.
+    #[error("unexpected gateway answer: {0}")]
+    Invalid(String),
+}
+
+/// A session with a Dreamgate gateway (`dreamgate serve`).
+///
+/// ```no_run
+/// use dreamgate_whip::{GatewaySession, WhipClient};
+///
+/// # async fn demo(create_body: serde_json::Value) -> Result<(), Box<dyn std::error::Error>> {
+/// let gateway = GatewaySession::open("http://127.0.0.1:3000".parse()?).await?;
+/// let stream_id = gateway.create_stream(&create_body).await?;
+/// let client = WhipClient::new(gateway.whip_options(&stream_id)?)?;
+/// // ... connect, publish ...
+/// client.shutdown().await;
+/// gateway.delete_stream(&stream_id).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct GatewaySession {
+    http: reqwest::Client,
+    base: Url,
+    origin: String,
+    cookie: String,
+}
+
+impl GatewaySession {
+    /// `GET /api/daydream/config` to obtain the session cookie.
+    pub async fn open(base: Url) -> Result<Self, GatewayError> {
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(GatewayError::BadUrl(base.to_string()));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
+        let origin = base.origin().ascii_serialization();
+        let url = join(&base, "api/daydream/config")?;
+        let response = http.get(url).send().await.map_err(unreachable)?;
+        let cookie = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .map(str::trim)
+            .filter(|pair| pair.contains('='))
+            .collect::<Vec<_>>()
+            .join("; ");
+        check(response).await?;
+        if cookie.is_empty() {
+            return Err(GatewayError::Invalid("no session cookie was set".into()));
+        }
+        Ok(Self { http, base, origin, cookie })
+    }
+
+    /// The gateway's origin (`scheme://host:port`), sent as `Origin`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// `POST /api/daydream/streams` with `body`; returns the stream id.
+    pub async fn create_stream(&self, body: &Value) -> Result<String, GatewayError> {
+        let url = join(&self.base, "api/daydream/streams")?;
+        let response = self.mutating(self.http.post(url)).json(body).send().await.map_err(unreachable)?;
+        let stream: Value = check(response).await?.json().await.map_err(|e| GatewayError::Invalid(e.to_string()))?;
+        let stream = stream.get("data").filter(|d| d.get("id").is_some()).unwrap_or(&stream);
+        stream
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| GatewayError::Invalid("the created stream has no id".into()))
+    }
+
+    /// `DELETE /api/daydream/streams/<id>`.
+    pub async fn delete_stream(&self, id: &str) -> Result<(), GatewayError> {
+        let url = join(&self.base, &format!("api/daydream/streams/{}", path_segment(id)))?;
+        let response = self.mutating(self.http.delete(url)).send().await.map_err(unreachable)?;
+        check(response).await.map(drop)
+    }
+
+    /// WHIP client options for the gateway's WHIP proxy of stream `id`, with
+    /// the `Origin` and `Cookie` headers it requires.
+    pub fn whip_options(&self, id: &str) -> Result<ClientOptions, GatewayError> {
+        let url = join(&self.base, &format!("api/daydream/streams/{}/whip", path_segment(id)))?;
+        let mut options = ClientOptions::new(url);
+        let value = |v: &str| v.parse().map_err(|_| GatewayError::Invalid("unusable header value".into()));
+        options.headers.insert(reqwest::header::ORIGIN, value(&self.origin)?);
+        options.headers.insert(reqwest::header::COOKIE, value(&self.cookie)?);
+        Ok(options)
+    }
+
+    fn mutating(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        builder.header(reqwest::header::ORIGIN, &self.origin).header(reqwest::header::COOKIE, &self.cookie)
+    }
+}
+
+fn join(base: &Url, path: &str) -> Result<Url, GatewayError> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path).map_err(|e| GatewayError::BadUrl(e.to_string()))
+}
+
+/// Stream ids come from the gateway; keep them to one path segment anyway.
+fn path_segment(id: &str) -> String {
+    id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')).collect()
+}
+
+fn unreachable(e: reqwest::Error) -> GatewayError {
+    GatewayError::Unreachable(e.without_url().to_string())
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, GatewayError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).map(str::to_owned)
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    Err(GatewayError::Status { status: status.as_u16(), message })
+}
