@@ -9,7 +9,7 @@
 import { createLifecycle } from "./lib/lifecycle.js";
 import { buildPrompt, initialSettings, isPersonaId, savePersona, DEFAULT_BASE_PROMPT } from "./lib/params.js";
 import { CanvasCapture, cameraErrorMessage, precheckCamera } from "./lib/capture.js";
-import { WHIPClient } from "./lib/whip-client.js";
+import { DEFAULT_CONFIG, WHIPClient } from "./lib/whip-client.js";
 import { WHEPPlayer } from "./lib/whep-player.js";
 import { iframeSrc, selectTier, tierStyles } from "./lib/display.js";
 
@@ -269,7 +269,8 @@ function run(action) {
       const p = new WHEPPlayer({
         url: action.url,
         video: els.video,
-        iceServers: [],
+        // Local mode: loopback only, no public STUN.
+        iceServers: config?.mode === "local" ? [] : DEFAULT_CONFIG.iceServers,
         onPlaying: () => {
           if (player !== p) return;
           if (clickedAt !== null) {

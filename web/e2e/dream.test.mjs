@@ -1,0 +1,191 @@
+// The Dream page end to end: Chromium (fake camera) -> dreamgate serve (gateway + embedded
+// engine) -> WHIP ingest -> per-frame transform -> WHEP output -> the page's <video>.
+// Everything runs on 127.0.0.1.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  LIVE_UPDATES_UNAVAILABLE,
+  clickDreamAndTimeFirstFrame,
+  createdStreamId,
+  eventually,
+  histogramDistance,
+  launchBrowser,
+  lumaStdDev,
+  meanAbsDiff,
+  openPage,
+  outputHistogram,
+  pageStatus,
+  sampleCamera,
+  sampleOutput,
+  screenshot,
+  startServe,
+  waitForStatus,
+} from "./harness.mjs";
+
+const LIVE = "Dream is live";
+const FEMALE_PROMPT = "female cartoon magical dj blue sparkle";
+
+/** `inference_status.last_params.prompt` of a status body. */
+const lastPrompt = (body) => body?.data?.inference_status?.last_params?.prompt;
+
+describe("Dream on the embedded engine", () => {
+  test("local mode is announced; Dream plays transformed output; persona change reaches the engine; Stop cleans up", async (t) => {
+    // Started inside the test (not in a hook) so a server that cannot start counts as a failure.
+    const serve = await startServe();
+    const browser = await launchBrowser();
+    t.after(async () => {
+      await browser.close();
+      await serve.stop();
+    });
+    const { page, responses, requests, logs } = await openPage(browser.context, serve.base);
+    t.diagnostic(`page: ${serve.base}/`);
+
+    // Idle page.
+    await page.waitForFunction(() => !document.getElementById("mode-note")?.hidden, null, { timeout: 10000 });
+    assert.match(await page.locator("#mode-note").innerText(), /embedded Dreamgate engine/);
+    assert.equal(await page.locator("#dream-toggle").innerText(), "Dream");
+    assert.equal(await page.inputValue("#prompt"), "cartoon magical dj blue sparkle");
+    t.diagnostic(`screenshot: ${await screenshot(page, "dream-idle.png")}`);
+
+    // Dream on: time from the click to the first decoded output frame.
+    const idPromise = createdStreamId(page);
+    const firstFrameMs = await clickDreamAndTimeFirstFrame(page);
+    const id = await idPromise;
+    console.log(`# Dream -> first output frame: ${Math.round(firstFrameMs)} ms`);
+    t.diagnostic(`Dream -> first output frame: ${Math.round(firstFrameMs)} ms`);
+    await waitForStatus(page, LIVE, 30000);
+    assert.equal(await page.locator("#dream-toggle").innerText(), "Stop");
+    assert.equal(await page.locator("#countdown").isHidden(), true, "the countdown ended with the first frame");
+
+    // The create body is the default payload with persona + base prompt.
+    const create = requests.find((r) => r.method === "POST" && r.path === "/api/daydream/streams");
+    const createBody = JSON.parse(create?.body ?? "{}");
+    assert.equal(createBody.pipeline, "streamdiffusion");
+    assert.equal(createBody.params.prompt, "androgynous cartoon magical dj blue sparkle");
+
+    // WHIP went through the gateway path and succeeded.
+    assert.ok(responses.some((r) => r.method === "POST" && r.path === `/api/daydream/streams/${id}/whip` && r.status === 201), "WHIP POST 201");
+    assert.ok(responses.some((r) => r.method === "POST" && r.path === `/api/daydream/streams/${id}/whep` && r.status === 201), "WHEP POST 201");
+
+    // The output plays frames that differ from the camera's.
+    const out1 = await sampleOutput(page);
+    const cam = await sampleCamera(page);
+    await page.waitForTimeout(600);
+    const out2 = await sampleOutput(page);
+    const camDiff = meanAbsDiff(out1, cam);
+    const motion = meanAbsDiff(out1, out2);
+    t.diagnostic(`output vs camera: ${camDiff.toFixed(1)}/255 mean abs diff; output over 600 ms: ${motion.toFixed(2)}; output luma std dev ${lumaStdDev(out1).toFixed(1)}, camera ${lumaStdDev(cam).toFixed(1)}`);
+    assert.ok(lumaStdDev(out1) > 8, "the output is a picture, not a flat frame");
+    assert.ok(lumaStdDev(cam) > 8, "the camera sample is a picture");
+    assert.ok(camDiff > 12, `output differs from the camera (${camDiff.toFixed(1)})`);
+    assert.ok(motion > 0, "the output is moving (new frames keep arriving)");
+
+    t.diagnostic(`screenshot: ${await screenshot(page, "dream-streaming.png")}`);
+
+    // Persona change -> PATCH -> the engine's last_params shows the new prompt -> output changes.
+    const before1 = await outputHistogram(page);
+    const before2 = await outputHistogram(page);
+    await page.click('label[for="persona-female"]');
+    const patched = await eventually(
+      async () => {
+        const s = await pageStatus(page, id);
+        return lastPrompt(s.body) === FEMALE_PROMPT ? s : null;
+      },
+      "the engine's last_params to show the female prompt",
+      20000,
+    );
+    assert.equal(patched.status, 200);
+    const patch = requests.find((r) => r.method === "PATCH" && r.path === `/api/daydream/streams/${id}/parameters`);
+    assert.deepEqual(JSON.parse(patch?.body ?? "{}"), { pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: FEMALE_PROMPT } });
+    await page.waitForTimeout(500);
+    const afterH = await outputHistogram(page);
+    const noise = histogramDistance(before1, before2);
+    const change = histogramDistance(before1, afterH);
+    t.diagnostic(`output colour histogram distance: before/before ${noise.toFixed(3)}, before/after ${change.toFixed(3)}`);
+    assert.ok(change > Math.max(0.15, noise * 3), `the output changed with the prompt (${change.toFixed(3)} vs noise ${noise.toFixed(3)})`);
+    assert.equal(await page.evaluate(() => localStorage.getItem("dreamgate.persona")), "female", "persona persisted");
+
+    // Stop: camera released, WHIP session and stream deleted.
+    await page.click("#dream-toggle");
+    await waitForStatus(page, "Dream stopped", 10000);
+    assert.equal(await page.locator("#dream-toggle").innerText(), "Dream");
+    const tracks = await page.evaluate(() => /** @type {any} */ (window).__e2e.streams.flatMap((s) => s.getTracks().map((tr) => tr.readyState)));
+    assert.ok(tracks.length >= 1);
+    assert.deepEqual([...new Set(tracks)], ["ended"], "every camera track ended");
+    await eventually(
+      () => responses.some((r) => r.method === "DELETE" && r.path === `/api/daydream/streams/${id}/whip` && r.status >= 200 && r.status < 300),
+      "WHIP DELETE answered 2xx",
+      10000,
+    );
+    await eventually(
+      () => responses.some((r) => r.method === "DELETE" && r.path === `/api/daydream/streams/${id}` && r.status >= 200 && r.status < 300),
+      "stream DELETE answered 2xx",
+      10000,
+    );
+    const gone = await pageStatus(page, id);
+    assert.ok(gone.status === 404 || gone.status === 403, `the stream no longer exists (status ${gone.status})`);
+    const videoSrc = await page.evaluate(() => /** @type {HTMLVideoElement} */ (document.getElementById("output-video")).srcObject);
+    assert.equal(videoSrc, null, "the player is stopped");
+
+    // Reload: persona persisted, prompt back to the default.
+    await page.fill("#prompt", "neon city");
+    await page.reload();
+    assert.equal(await page.isChecked("#persona-female"), true);
+    assert.equal(await page.inputValue("#prompt"), "cartoon magical dj blue sparkle");
+    assert.deepEqual(logs.filter((l) => l.startsWith("pageerror")), []);
+  });
+});
+
+describe("engine faults", () => {
+  test("PATCH unsupported (patch=405): the spec's message after 5 failures, then no more PATCHes", async (t) => {
+    const serve = await startServe({ faults: "patch=405" });
+    const browser = await launchBrowser();
+    t.after(async () => {
+      await browser.close();
+      await serve.stop();
+    });
+    const { page, requests } = await openPage(browser.context, serve.base);
+    const idPromise = createdStreamId(page);
+    await page.click("#dream-toggle");
+    const id = await idPromise;
+    await waitForStatus(page, LIVE, 60000);
+    await page.click('label[for="persona-male"]');
+    await page.waitForFunction((msg) => document.getElementById("notice")?.textContent === msg, LIVE_UPDATES_UNAVAILABLE, { timeout: 30000 });
+    assert.equal(await page.locator("#notice").isVisible(), true);
+    const patches = () => requests.filter((r) => r.method === "PATCH" && r.path === `/api/daydream/streams/${id}/parameters`).length;
+    assert.equal(patches(), 5);
+    // Further changes are not sent (until restart); the stream keeps running.
+    await page.click('label[for="persona-female"]');
+    await page.waitForTimeout(2500);
+    assert.equal(patches(), 5);
+    assert.equal(await page.locator("#status").innerText(), LIVE);
+    await page.click("#dream-toggle");
+    await waitForStatus(page, "Dream stopped", 10000);
+  });
+
+  test("engine warm-up (warmup=5s): WHIP retries, then live", async (t) => {
+    const serve = await startServe({ faults: "warmup=5s" });
+    const browser = await launchBrowser();
+    t.after(async () => {
+      await browser.close();
+      await serve.stop();
+    });
+    const { page, responses } = await openPage(browser.context, serve.base);
+    const idPromise = createdStreamId(page);
+    const started = Date.now();
+    await page.click("#dream-toggle");
+    const id = await idPromise;
+    await waitForStatus(page, LIVE, 60000);
+    const whip = responses.filter((r) => r.method === "POST" && r.path === `/api/daydream/streams/${id}/whip`).map((r) => r.status);
+    t.diagnostic(`WHIP POST statuses: ${whip.join(", ")}; live after ${Date.now() - started} ms`);
+    assert.ok(whip.length >= 2, "retried");
+    assert.ok(whip.slice(0, -1).every((s) => [404, 409, 429, 503].includes(s) || s >= 500), `warm-up answers first (${whip})`);
+    assert.equal(whip.at(-1), 201);
+    assert.equal(await page.locator("#status").getAttribute("data-kind"), "live");
+    const out = await sampleOutput(page);
+    assert.ok(lumaStdDev(out) > 8, "output frames are playing");
+    await page.click("#dream-toggle");
+    await waitForStatus(page, "Dream stopped", 10000);
+  });
+});

@@ -1,0 +1,328 @@
+// End-to-end harness: a real `dreamgate serve` on the embedded engine (127.0.0.1 only) and
+// Debian's Chromium driven by playwright-core (never downloads a browser).
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The web/ directory. */
+export const WEB_DIR = path.resolve(here, "..");
+/** Repository root. */
+export const REPO_ROOT = path.resolve(WEB_DIR, "..");
+/** Where screenshots go (gitignored). */
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, "artifacts", "screenshots");
+/** The dreamgate binary. */
+export const DREAMGATE_BIN = path.resolve(WEB_DIR, process.env.DREAMGATE_BIN ?? "../target/debug/dreamgate");
+/** Debian's Chromium. */
+export const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
+
+export const CHROMIUM_ARGS = [
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--no-sandbox",
+  "--headless",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--allow-loopback-in-peer-connection",
+];
+
+/** The spec's message, word for word. */
+export const LIVE_UPDATES_UNAVAILABLE = "Live updates unavailable — changes will apply on restart";
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {net.AddressInfo} */ (srv.address());
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `dreamgate serve` in local mode (no DAYDREAM_API_KEY) on 127.0.0.1.
+ * @param {{ faults?: string }} [opts]
+ */
+export async function startServe(opts = {}) {
+  if (!existsSync(DREAMGATE_BIN)) {
+    throw new Error(`dreamgate binary not found at ${DREAMGATE_BIN} (build it with \`cargo build -p dreamgate\` or set DREAMGATE_BIN)`);
+  }
+  const port = await freePort();
+  const args = ["serve", "--listen", `127.0.0.1:${port}`];
+  if (opts.faults) args.push("--engine-faults", opts.faults);
+  const env = { ...process.env, DREAMGATE_LOG: process.env.DREAMGATE_LOG ?? "info,str0m=warn" };
+  delete env.DAYDREAM_API_KEY;
+  delete env.DAYDREAM_API_GATEWAY;
+  const child = spawn(DREAMGATE_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  let exited = null;
+  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  const base = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  for (;;) {
+    if (exited) throw new Error(`dreamgate serve exited early (${JSON.stringify(exited)}):\n${output}`);
+    try {
+      const res = await fetch(`${base}/api/daydream/config`);
+      if (res.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() - started > 30000) {
+      child.kill("SIGKILL");
+      throw new Error(`dreamgate serve did not answer within 30 s:\n${output}`);
+    }
+    await delay(100);
+  }
+  return {
+    base,
+    port,
+    get output() {
+      return output;
+    },
+    async stop() {
+      if (exited) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Records every getUserMedia stream and offers pixel sampling helpers (runs before the page's scripts). */
+function initScript() {
+  const w = /** @type {any} */ (window);
+  w.__e2e = { streams: [] };
+  const md = navigator.mediaDevices;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    w.__e2e.streams.push(stream);
+    return stream;
+  };
+  /**
+   * Downscaled RGBA pixels of a video element; `mirror` + cover crop like the page's capture.
+   * @param {HTMLVideoElement} video
+   * @param {{ size?: number, mirror?: boolean }} [o]
+   */
+  w.__e2e.sample = (video, o = {}) => {
+    const size = o.size ?? 48;
+    const c = document.createElement("canvas");
+    c.width = size;
+    c.height = size;
+    const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext("2d", { willReadFrequently: true }));
+    const vw = video.videoWidth;
+    const vh = video.videoHeight;
+    const side = Math.min(vw, vh);
+    if (o.mirror) {
+      ctx.translate(size, 0);
+      ctx.scale(-1, 1);
+    }
+    ctx.drawImage(video, (vw - side) / 2, (vh - side) / 2, side, side, 0, 0, size, size);
+    return Array.from(ctx.getImageData(0, 0, size, size).data);
+  };
+}
+
+/** Launches Chromium with a fresh profile. */
+export async function launchBrowser() {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), "dreamgate-e2e-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+    deviceScaleFactor: 1,
+  });
+  await context.addInitScript(initScript);
+  return {
+    context,
+    async close() {
+      await context.close().catch(() => {});
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Opens the page and records the API traffic.
+ * @param {import("playwright-core").BrowserContext} context
+ * @param {string} base
+ */
+export async function openPage(context, base) {
+  const page = await context.newPage();
+  /** @type {{ method: string, path: string, status: number }[]} */
+  const responses = [];
+  /** @type {{ method: string, path: string, body: string | null }[]} */
+  const requests = [];
+  const logs = [];
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith("/api/")) requests.push({ method: r.method(), path: u.pathname, body: r.postData() });
+  });
+  page.on("response", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith("/api/")) responses.push({ method: r.request().method(), path: u.pathname, status: r.status() });
+  });
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(base + "/");
+  return { page, responses, requests, logs };
+}
+
+/** The created stream's id (from the page's own POST /api/daydream/streams). */
+export async function createdStreamId(page) {
+  const res = await page.waitForResponse((r) => new URL(r.url()).pathname === "/api/daydream/streams" && r.request().method() === "POST" && r.status() === 201, { timeout: 30000 });
+  const body = await res.json();
+  return /** @type {string} */ (body.id);
+}
+
+/**
+ * Clicks Dream and resolves with the ms from the click to the first decoded output frame.
+ * @param {import("playwright-core").Page} page
+ */
+export async function clickDreamAndTimeFirstFrame(page, timeoutMs = 60000) {
+  return await page.evaluate(
+    (timeout) =>
+      new Promise((resolve, reject) => {
+        const video = /** @type {HTMLVideoElement} */ (document.getElementById("output-video"));
+        const button = /** @type {HTMLButtonElement} */ (document.getElementById("dream-toggle"));
+        const timer = setTimeout(() => reject(new Error("no output frame in time")), timeout);
+        const arm = () =>
+          video.requestVideoFrameCallback(() => {
+            if (video.videoWidth > 0) {
+              clearTimeout(timer);
+              resolve(performance.now() - clickedAt);
+            } else arm();
+          });
+        arm();
+        const clickedAt = performance.now();
+        button.click();
+      }),
+    timeoutMs,
+  );
+}
+
+/** Waits for the status line to read `text`. */
+export async function waitForStatus(page, text, timeout = 60000) {
+  await page.waitForFunction((t) => document.getElementById("status")?.textContent === t, text, { timeout });
+}
+
+/** Output video pixels (48x48 RGBA). */
+export async function sampleOutput(page) {
+  return await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    return w.__e2e.sample(document.getElementById("output-video"));
+  });
+}
+
+/** Camera pixels, mirrored and cropped like the published canvas (48x48 RGBA). */
+export async function sampleCamera(page) {
+  return await page.evaluate(async () => {
+    const w = /** @type {any} */ (window);
+    const live = w.__e2e.streams.filter((s) => s.getVideoTracks().some((t) => t.readyState === "live"));
+    if (live.length === 0) throw new Error("no live camera stream");
+    const v = document.createElement("video");
+    v.muted = true;
+    v.srcObject = live[live.length - 1];
+    await v.play();
+    await new Promise((r) => v.requestVideoFrameCallback(() => r(undefined)));
+    const px = w.__e2e.sample(v, { mirror: true });
+    v.pause();
+    v.srcObject = null;
+    return px;
+  });
+}
+
+/** Mean absolute difference per channel (RGB, 0-255) of two RGBA samples. */
+export function meanAbsDiff(a, b) {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i += 4) {
+    for (let c = 0; c < 3; c++) sum += Math.abs(a[i + c] - b[i + c]);
+    n += 3;
+  }
+  return sum / n;
+}
+
+/** Luma standard deviation: a blank or flat frame is near 0. */
+export function lumaStdDev(px) {
+  const ys = [];
+  for (let i = 0; i < px.length; i += 4) ys.push(0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2]);
+  const mean = ys.reduce((s, y) => s + y, 0) / ys.length;
+  return Math.sqrt(ys.reduce((s, y) => s + (y - mean) ** 2, 0) / ys.length);
+}
+
+/** Normalised coarse colour histogram (4 levels per channel). */
+export function histogram(px) {
+  const h = new Array(64).fill(0);
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    h[(px[i] >> 6) * 16 + (px[i + 1] >> 6) * 4 + (px[i + 2] >> 6)]++;
+    n++;
+  }
+  return h.map((x) => x / n);
+}
+
+/** L1 distance between two histograms (0 = same colours, 2 = disjoint). */
+export function histogramDistance(a, b) {
+  return a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0);
+}
+
+/** Average histogram of several output samples. */
+export async function outputHistogram(page, samples = 5, gapMs = 150) {
+  const acc = new Array(64).fill(0);
+  for (let i = 0; i < samples; i++) {
+    const h = histogram(await sampleOutput(page));
+    h.forEach((x, j) => (acc[j] += x / samples));
+    await page.waitForTimeout(gapMs);
+  }
+  return acc;
+}
+
+/** GET the stream status through the page's own session. */
+export async function pageStatus(page, id) {
+  return await page.evaluate(async (streamId) => {
+    const res = await fetch(`/api/daydream/streams/${encodeURIComponent(streamId)}/status`, { cache: "no-store" });
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      // Not JSON.
+    }
+    return { status: res.status, body };
+  }, id);
+}
+
+/** Saves a screenshot under artifacts/screenshots/. */
+export async function screenshot(page, name) {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  const file = path.join(SCREENSHOT_DIR, name);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeout`). */
+export async function eventually(fn, what, timeout = 30000, every = 250) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await delay(every);
+  }
+}
