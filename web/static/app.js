@@ -433,7 +433,6 @@ function render() {
   const action = running ? "stop" : phase === "error" ? "retry" : "dream";
   els.toggle.dataset.action = action;
   els.toggle.textContent = action === "stop" ? "Stop" : action === "retry" ? "Retry" : "Dream";
-  els.toggle.setAttribute("aria-pressed", String(running));
   els.output.dataset.phase = phase;
   els.status.dataset.kind = phase === "error" ? "error" : phase === "live" ? "live" : "info";
   if (!els.status.textContent) els.status.textContent = state.status;
@@ -478,7 +477,6 @@ els.promptForm.addEventListener("submit", (e) => {
 els.sizeToggle.addEventListener("click", () => {
   smallOutput = !smallOutput;
   els.sizeToggle.setAttribute("aria-pressed", String(smallOutput));
-  els.sizeToggle.textContent = smallOutput ? "Larger output" : "Smaller output";
   applyTier();
 });
 
