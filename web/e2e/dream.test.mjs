@@ -38,6 +38,8 @@ describe("Dream on the embedded engine", () => {
       await browser.close();
       await serve.stop();
     });
+    // A returning user: camera permission already granted -> the pre-check skips its probe.
+    await browser.context.grantPermissions(["camera"], { origin: serve.base });
     const { page, responses, requests, logs } = await openPage(browser.context, serve.base);
     t.diagnostic(`page: ${serve.base}/`);
 
@@ -56,6 +58,7 @@ describe("Dream on the embedded engine", () => {
     t.diagnostic(`Dream -> first output frame: ${Math.round(firstFrameMs)} ms`);
     await waitForStatus(page, LIVE, 30000);
     assert.equal(await page.locator("#dream-toggle").innerText(), "Stop");
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).__e2e.streams.length), 1, "permission granted: one getUserMedia, no probe");
     assert.equal(await page.locator("#countdown").isHidden(), true, "the countdown ended with the first frame");
 
     // The create body is the default payload with persona + base prompt.
