@@ -1,12 +1,129 @@
-//! `dreamgate serve` (not implemented yet).
+//! `dreamgate serve`: the gateway and the Dream page.
+//!
+//! With `DAYDREAM_API_KEY` set it fronts Daydream (`DAYDREAM_API_GATEWAY`,
+//! default `https://api.daydream.live`); without it, it starts the engine
+//! in-process on a free loopback port and fronts that (`local` mode, where
+//! loopback http WHIP is allowed for the engine). Invalid configuration
+//! (bad `DAYDREAM_*` values, allowlist entries, origins, fault specs, zero
+//! durations) refuses to start with a message naming the problem.
+//!
+//! The start-up log names the mode, the effective WHIP allowlist and the
+//! listen address; the key is never printed.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use dreamgate_client::DaydreamEnv;
+use dreamgate_engine::Faults;
+use dreamgate_gateway::whip_policy::WhipPolicy;
+use dreamgate_gateway::{GatewayConfig, Mode, normalize_origin, start, start_local_engine};
 
 /// Arguments of `dreamgate serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Faults for the embedded engine (local mode only), e.g. "warmup=5s,patch=405,slow=2s".
+    #[arg(long, value_name = "SPEC")]
+    pub engine_faults: Option<String>,
+    /// Delete a stream upstream once its session has been silent (no status poll,
+    /// no WHIP/WHEP request) for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub reap_after: u64,
+    /// An additional origin allowed to call mutating routes (repeatable), e.g. https://app.example.
+    #[arg(long = "allowed-origin", value_name = "URL")]
+    pub allowed_origins: Vec<String>,
+    /// The gateway is reached over https (through a TLS-terminating proxy):
+    /// Secure cookies, https own origin.
+    #[arg(long)]
+    pub https: bool,
+    /// Trust `X-Forwarded-Proto: https` from the reverse proxy in front of the gateway.
+    #[arg(long)]
+    pub trust_forwarded_proto: bool,
+    /// Timeout of one Daydream API call, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub api_timeout: f64,
+    /// Timeout of one WHIP/WHEP request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub whip_timeout: f64,
+}
 
-/// Runs `dreamgate serve`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`dreamgate serve` is not implemented yet")
+fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
+    if !value.is_finite() || value <= 0.0 || value > 86_400.0 {
+        bail!("--{name} must be a positive number of seconds (at most 86400), got {value}");
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Runs `dreamgate serve` until Ctrl-C.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let env = DaydreamEnv::from_env().context("invalid Daydream configuration; refusing to start")?;
+    for warning in &env.warnings {
+        tracing::warn!("{warning}");
+    }
+    let api_timeout = seconds("api-timeout", args.api_timeout)?;
+    let whip_timeout = seconds("whip-timeout", args.whip_timeout)?;
+    if args.reap_after == 0 {
+        bail!("--reap-after must be at least 1 second");
+    }
+    let policy = WhipPolicy::new(&env.whip_allowed_hosts, env.whip_allow_dev)
+        .context("invalid DAYDREAM_WHIP_ALLOWED_HOSTS; refusing to start")?;
+    let origins = args
+        .allowed_origins
+        .iter()
+        .map(|o| normalize_origin(o))
+        .collect::<Result<Vec<_>, _>>()
+        .context("invalid --allowed-origin")?;
+    let faults: Faults = match &args.engine_faults {
+        Some(spec) => spec.parse().context("invalid --engine-faults")?,
+        None => Faults::default(),
+    };
+
+    let (cfg, engine) = match env.api_key.clone() {
+        Some(key) => {
+            if args.engine_faults.is_some() {
+                bail!("--engine-faults applies to the embedded engine, which is not used when DAYDREAM_API_KEY is set");
+            }
+            (GatewayConfig::new(Mode::Daydream, env.gateway.clone(), key, policy), None)
+        }
+        None => {
+            let engine = start_local_engine(faults.clone())
+                .await
+                .context("cannot start the embedded engine")?;
+            tracing::info!(
+                engine = %engine.base,
+                faults = %faults,
+                "no DAYDREAM_API_KEY: local mode, embedded engine started"
+            );
+            let cfg = GatewayConfig::new(Mode::Local, engine.base.clone(), engine.key.clone(), policy.with_dev(true));
+            (cfg, Some(engine))
+        }
+    };
+    let mut cfg = cfg;
+    cfg.allowed_origins = origins;
+    cfg.https = args.https;
+    cfg.trust_forwarded_proto = args.trust_forwarded_proto;
+    cfg.api_timeout = api_timeout;
+    cfg.whip_timeout = whip_timeout;
+    cfg.registry.reap_after = Duration::from_secs(args.reap_after);
+    cfg.validate().context("invalid configuration; refusing to start")?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let gateway = start(listener, cfg).await.context("cannot start the gateway")?;
+    eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
+
+    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+    tracing::info!("stopping");
+    if tokio::time::timeout(Duration::from_secs(5), gateway.shutdown()).await.is_err() {
+        tracing::warn!("open connections did not close within 5 s");
+    }
+    if let Some(engine) = engine {
+        engine.handle.shutdown().await;
+    }
+    Ok(ExitCode::SUCCESS)
 }
