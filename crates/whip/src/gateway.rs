@@ -17,7 +17,8 @@ pub enum GatewayError {
     /// No HTTP answer.
     #[error("gateway unreachable: {0}")]
     Unreachable(String),
-    /// A non-success answer (with the gateway's `message`/`error` when it gave one).
+    /// A non-success answer; `message` is the gateway's `"<error>: <message>"`
+    /// when it answered the usual JSON error body.
     #[error("gateway answered {status}: {message}")]
     Status {
         /// HTTP status.
@@ -147,11 +148,12 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, Gateway
         return Ok(response);
     }
     let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| {
-            v.get("message").or_else(|| v.get("error")).and_then(Value::as_str).map(str::to_owned)
-        })
-        .unwrap_or_else(|| text.chars().take(200).collect());
+    let json = serde_json::from_str::<Value>(&text).ok();
+    let field = |name: &str| json.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str).map(str::to_owned);
+    let message = match (field("error"), field("message")) {
+        (Some(error), Some(message)) => format!("{error}: {message}"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => text.chars().take(200).collect(),
+    };
     Err(GatewayError::Status { status: status.as_u16(), message })
 }
