@@ -31,19 +31,20 @@ pub struct HttpError {
     pub error: String,
     /// Human-readable explanation (`message`).
     pub message: String,
-    /// Extra top-level fields (`details`, `activeStreamId`, ...).
-    pub extra: Map<String, Value>,
+    /// Extra top-level fields (`details`, `activeStreamId`, ...), in order.
+    pub extra: Vec<(String, Value)>,
 }
 
 impl HttpError {
     /// An error with a status, `error` and `message`.
     pub fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { status, error: error.into(), message: message.into(), extra: Map::new() }
+        Self { status, error: error.into(), message: message.into(), extra: Vec::new() }
     }
 
     /// Adds a top-level field.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(key.to_string(), value.into());
+        self.extra.retain(|(k, _)| k != key);
+        self.extra.push((key.to_string(), value.into()));
         self
     }
 

@@ -173,7 +173,7 @@ pub async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> 
     let key = ApiKey::new(format!("dreamgate_local_{key}"));
     let cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
     let handle = dreamgate_engine::start(listener, cfg).await;
-    let base = Url::parse(&handle.base_url().to_string())
+    let base = Url::parse(handle.base_url())
         .map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
     Ok(LocalEngine { handle, base, key })
 }

@@ -275,7 +275,8 @@ mod tests {
     fn table() {
         use Refusal::*;
         // (url, expected in prod mode, expected in dev mode)
-        let cases: &[(&str, Result<(), Refusal>, Result<(), Refusal>)] = &[
+        type Case = (&'static str, Result<(), Refusal>, Result<(), Refusal>);
+        let cases: &[Case] = &[
             // accepted
             ("https://ai.livepeer.com/live/video-to-video/stk_abc/whip", Ok(()), Ok(())),
             ("https://daydream.live/whip", Ok(()), Ok(())),
