@@ -175,7 +175,8 @@ async fn publish(
                 return Ok(format!("published for {:.0} s", limit.as_secs_f64()));
             }
         }
-        line.show(&render(&s, started, live_since, fps, client.frames_sent()));
+        let phase = (s.state.state, s.retry.as_ref().map(|r| r.retry));
+        line.show(&render(&s, started, live_since, fps, client.frames_sent()), phase);
         tokio::select! {
             _ = &mut ctrl_c => return Ok("interrupted".into()),
             changed = status.changed() => if changed.is_err() { return Err("the WHIP client stopped".into()) },
@@ -225,12 +226,12 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds"))
 }
 
-/// One status line on stderr, rewritten in place on a terminal (a plain
-/// line per second otherwise).
+/// One status line on stderr, rewritten in place on a terminal (otherwise a
+/// plain line per second, and at each change of phase).
 struct StatusLine {
     terminal: bool,
     dirty: bool,
-    last_plain: Option<Instant>,
+    last_plain: Option<(Instant, (ConnectionState, Option<u32>))>,
 }
 
 impl StatusLine {
@@ -238,14 +239,14 @@ impl StatusLine {
         Self { terminal: std::io::stderr().is_terminal(), dirty: false, last_plain: None }
     }
 
-    fn show(&mut self, text: &str) {
+    fn show(&mut self, text: &str, phase: (ConnectionState, Option<u32>)) {
         let mut err = std::io::stderr().lock();
         if self.terminal {
             let _ = write!(err, "\r\x1b[2K{text}");
             self.dirty = true;
-        } else if self.last_plain.is_none_or(|t| t.elapsed() >= Duration::from_millis(950)) {
+        } else if self.last_plain.is_none_or(|(t, p)| p != phase || t.elapsed() >= Duration::from_millis(950)) {
             let _ = writeln!(err, "{text}");
-            self.last_plain = Some(Instant::now());
+            self.last_plain = Some((Instant::now(), phase));
         }
         let _ = err.flush();
     }
