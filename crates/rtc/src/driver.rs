@@ -316,7 +316,8 @@ impl Task {
         bump(&c.frames_received, 1);
         bump(&c.bytes_received, data.data.len() as u64);
         bump(&c.packets_received, last.saturating_sub(first) + 1);
-        if let Some(prev) = recv.last_seq {
+        // A gap str0m calls discontinuous is loss; a gap filled by padding is not.
+        if let Some(prev) = recv.last_seq.filter(|_| !data.contiguous) {
             if first > prev + 1 {
                 bump(&c.packets_lost, first - prev - 1);
             }
@@ -332,8 +333,14 @@ impl Task {
                 keyframe,
                 rtp_time: data.time.numer() as u32,
             };
-            match recv.frames.try_send(frame) {
-                Ok(()) => bump(&recv.counters.frames_delivered, 1),
+            // Counted before the hand-over so a reader never sees a frame it cannot count.
+            bump(&recv.counters.frames_delivered, 1);
+            let sent = recv.frames.try_send(frame);
+            if sent.is_err() {
+                recv.counters.frames_delivered.fetch_sub(1, Ordering::Relaxed);
+            }
+            match sent {
+                Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::debug!("frame queue full: dropping until the next keyframe");
                     request |= recv.gate.on_dropped(now);
