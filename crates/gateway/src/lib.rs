@@ -224,14 +224,15 @@ pub fn normalize_origin(raw: &str) -> Result<String, GatewayError> {
     Ok(url.origin().ascii_serialization())
 }
 
-/// A running gateway.
+/// A running gateway. Dropping it stops the server and the reaper too
+/// (without waiting for in-flight requests).
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
     state: Arc<routes::AppState>,
     stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
-    reaper: JoinHandle<()>,
+    server: Option<JoinHandle<()>>,
+    reaper: Option<JoinHandle<()>>,
 }
 
 impl GatewayHandle {
@@ -251,11 +252,24 @@ impl GatewayHandle {
     }
 
     /// Stops accepting connections, finishes in-flight requests and stops the reaper.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
-        self.reaper.abort();
-        let _ = self.reaper.await;
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(reaper) = self.reaper.take() {
+            reaper.abort();
+            let _ = reaper.await;
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(reaper) = &self.reaper {
+            reaper.abort();
+        }
     }
 }
 
@@ -292,7 +306,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         }
     });
     let reaper = tokio::spawn(routes::run_reaper(state.clone()));
-    Ok(GatewayHandle { addr, state, stop, server, reaper })
+    Ok(GatewayHandle { addr, state, stop, server: Some(server), reaper: Some(reaper) })
 }
 
 #[cfg(test)]

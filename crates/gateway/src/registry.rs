@@ -108,7 +108,8 @@ struct Entry {
 /// What a session currently holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
-    Creating,
+    /// An upstream create is in flight; `ended` when the owner ended it meanwhile.
+    Creating { ended: bool },
     Stream(String),
 }
 
@@ -173,10 +174,10 @@ impl Registry {
     /// Reserves the session's single stream slot before the upstream create.
     pub fn begin_create(&mut self, session: &SessionId) -> Result<(), Conflict> {
         match self.sessions.get(session) {
-            Some(Slot::Creating) => Err(Conflict { active_stream_id: None }),
+            Some(Slot::Creating { .. }) => Err(Conflict { active_stream_id: None }),
             Some(Slot::Stream(id)) => Err(Conflict { active_stream_id: Some(id.clone()) }),
             None => {
-                self.sessions.insert(session.clone(), Slot::Creating);
+                self.sessions.insert(session.clone(), Slot::Creating { ended: false });
                 Ok(())
             }
         }
@@ -184,18 +185,38 @@ impl Registry {
 
     /// Releases a slot reserved by [`begin_create`](Self::begin_create) (create failed).
     pub fn abort_create(&mut self, session: &SessionId) {
-        if self.sessions.get(session) == Some(&Slot::Creating) {
+        if matches!(self.sessions.get(session), Some(Slot::Creating { .. })) {
             self.sessions.remove(session);
         }
     }
 
+    /// The owner ended its session (end beacon) while its create is in flight:
+    /// the stream will be deleted as soon as it exists. Returns whether a
+    /// create was in flight.
+    pub fn end_pending_create(&mut self, session: &SessionId) -> bool {
+        match self.sessions.get_mut(session) {
+            Some(Slot::Creating { ended }) => {
+                *ended = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Records the created stream as live and owned by `record.owner`.
-    pub fn finish_create(&mut self, record: StreamRecord, now: Instant) {
+    ///
+    /// Returns `true` when the owner ended it while it was being created: the
+    /// stream is then already marked for deletion (attempt in flight) and the
+    /// caller must delete it upstream.
+    pub fn finish_create(&mut self, record: StreamRecord, now: Instant) -> bool {
+        let ended = matches!(self.sessions.get(&record.owner), Some(Slot::Creating { ended: true }));
         self.sessions.insert(record.owner.clone(), Slot::Stream(record.id.clone()));
-        self.streams.insert(
-            record.id.clone(),
-            Entry { record, phase: Phase::Live { last_seen: now } },
-        );
+        let id = record.id.clone();
+        self.streams.insert(id.clone(), Entry { record, phase: Phase::Live { last_seen: now } });
+        if ended {
+            self.begin_delete(&id);
+        }
+        ended
     }
 
     /// What `session` may do with `stream_id`.
@@ -400,6 +421,24 @@ mod tests {
         // after the stream ends, the session may create again
         assert!(reg.begin_delete("str_a"));
         assert!(reg.begin_create(&a).is_ok());
+    }
+
+    #[test]
+    fn ending_during_create_deletes_once_created() {
+        let t0 = Instant::now();
+        let mut reg = Registry::new(cfg());
+        let a = sid(1);
+        assert!(!reg.end_pending_create(&a), "nothing in flight");
+        reg.begin_create(&a).unwrap();
+        assert!(reg.end_pending_create(&a));
+        assert!(reg.finish_create(record("str_a", &a), t0));
+        assert!(matches!(reg.phase("str_a"), Some(Phase::Deleting { next_attempt: None, .. })));
+        assert_eq!(reg.active_stream(&a), None);
+        assert!(reg.begin_create(&a).is_ok());
+        // a normal create is not ended
+        let b = sid(2);
+        reg.begin_create(&b).unwrap();
+        assert!(!reg.finish_create(record("str_b", &b), t0));
     }
 
     #[test]

@@ -194,8 +194,12 @@ impl AppState {
             whep_url: None,
             whep_resource: None,
         };
-        self.registry().finish_create(record, Instant::now());
+        let ended = self.registry().finish_create(record, Instant::now());
         tracing::info!(stream_id = %id, "stream created");
+        if ended {
+            tracing::info!(stream_id = %id, "session ended during the create: deleting the stream");
+            let _ = self.delete_upstream(&id).await;
+        }
         Ok((StatusCode::CREATED, Json(stream)).into_response())
     }
 
@@ -452,10 +456,17 @@ async fn end(
     };
     let id = match requested {
         Some(id) => id,
-        None => match st.registry().active_stream(&session) {
-            Some(id) => id.to_string(),
-            None => return Ok(Json(json!({ "success": true, "id": null })).into_response()),
-        },
+        None => {
+            let mut reg = st.registry();
+            match reg.active_stream(&session) {
+                Some(id) => id.to_string(),
+                None => {
+                    // a create still in flight is deleted as soon as it completes
+                    let pending = reg.end_pending_create(&session);
+                    return Ok(Json(json!({ "success": true, "id": null, "pending": pending })).into_response());
+                }
+            }
+        }
     };
     let access = st.registry().authorize(&session, &id);
     match access {

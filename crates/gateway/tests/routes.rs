@@ -427,3 +427,26 @@ async fn upstream_4xx_keep_their_status_and_details() {
     assert!(v["error"].is_string() && v["message"].is_string());
     assert_eq!(v["details"]["status"], 405, "{v}");
 }
+
+#[tokio::test]
+async fn end_beacon_during_create_deletes_the_stream_once_created() {
+    // every engine answer takes 1 s, so the beacon arrives while the create is in flight
+    let eng = TestEngine::keyed("slow=1s").await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = std::sync::Arc::new(Browser::new(&gw.base_url()));
+    b.get("/api/daydream/config").await; // session cookie first
+    let creator = b.clone();
+    let create = tokio::spawn(async move { creator.post_json("/api/daydream/streams", &create_payload()).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = b.request("POST", "/api/daydream/streams/end", Some("text/plain"), vec![]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["pending"], true, "{}", r.text());
+    let created = create.await.unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || eng.engine.streams().with(&id, |_| ()).is_none()).await,
+        "the stream ended during its create is still running"
+    );
+    assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
+}
