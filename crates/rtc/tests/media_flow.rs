@@ -34,10 +34,16 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     wait_state(&ingest.state_changes(), PeerState::Connected).await;
 
     // Producer: encodes on demand, forcing an IDR whenever the receiver asked for one.
+    // It stops when the consumer has seen enough (or after a generous maximum).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_producer = stop.clone();
     let producer = tokio::spawn(async move {
         let mut source = Source::new();
         let mut forced_at = Vec::new();
-        for i in 0..FRAMES {
+        for i in 0..FRAMES * 5 {
+            if stop_producer.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             let requested = take_request(&mut publisher.keyframe_requests);
             if requested {
                 forced_at.push(i);
@@ -51,7 +57,12 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     let mut sink = Sink::new();
     let mut received = Vec::new();
     let mut requested_after = None;
-    while received.len() < FRAMES {
+    loop {
+        let keyframe_after_request =
+            requested_after.is_some_and(|after: usize| received[after..].iter().any(|f: &dreamgate_rtc::MediaFrame| f.keyframe));
+        if received.len() >= FRAMES && keyframe_after_request {
+            break;
+        }
         let Ok(Some(frame)) = timeout(Duration::from_secs(3), ingest.frames.recv()).await else {
             break;
         };
@@ -62,7 +73,13 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
             requested_after = Some(received.len());
         }
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (publisher, forced_at) = producer.await.unwrap();
+    // Frames the producer sent before it saw the stop flag.
+    while let Ok(Some(frame)) = timeout(Duration::from_millis(500), ingest.frames.recv()).await {
+        sink.push(&frame);
+        received.push(frame);
+    }
 
     // Everything sent after the connection came up arrived and decoded.
     assert!(received.len() >= FRAMES - 2, "only {} of {FRAMES} frames", received.len());
