@@ -54,6 +54,7 @@ use tokio::task::JoinHandle;
 mod api;
 pub mod backend;
 pub mod faults;
+pub mod media;
 pub mod status;
 pub mod streams;
 
@@ -61,6 +62,7 @@ pub use api::router;
 pub use backend::{MediaBackend, NoMedia};
 pub use dreamgate_rtc::RtcConfig;
 pub use faults::{Faults, FaultsParseError};
+pub use media::WebRtcMedia;
 
 use crate::faults::{Call, FaultState, Injected};
 use crate::streams::{StreamRecord, Streams};
@@ -76,7 +78,8 @@ pub struct EngineConfig {
     pub rtc: RtcConfig,
     /// Fault injection (all off by default).
     pub faults: Faults,
-    /// The media side (default: [`NoMedia`], which answers 503 "media not available").
+    /// The media side (default: [`WebRtcMedia`], real WebRTC ingest, transform and output on
+    /// `rtc.bind_ip`; [`NoMedia`] answers every media call with 503 "media not available").
     pub media: Option<Arc<dyn MediaBackend>>,
     /// How often the status machine is run for every stream (closing idle ingests). Default 1 s.
     pub tick: Duration,
@@ -142,10 +145,10 @@ impl Engine {
                 api_key: cfg.api_key.filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned()),
                 base,
                 gateway_host,
+                media: cfg.media.unwrap_or_else(|| WebRtcMedia::new(cfg.rtc.clone())),
                 rtc: cfg.rtc,
                 faults: Mutex::new(FaultState::new(cfg.faults)),
                 streams: Arc::new(Streams::default()),
-                media: cfg.media.unwrap_or_else(|| Arc::new(NoMedia)),
                 anchor: (Instant::now(), epoch_ms),
             }),
         }

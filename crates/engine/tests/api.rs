@@ -218,7 +218,9 @@ async fn whip_post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn whip_http_checks_and_media_placeholder() {
-    let h = keyed_engine("").await;
+    // NoMedia explicitly: the default backend is the real WebRTC one (tests/media.rs)
+    let media: std::sync::Arc<dyn dreamgate_engine::MediaBackend> = std::sync::Arc::new(dreamgate_engine::NoMedia);
+    let h = engine(EngineConfig { api_key: Some(KEY.into()), media: Some(media), ..Default::default() }).await;
     let c = client(&h, KEY, Duration::from_secs(5));
     let stream = c.create_stream(&payload()).await.unwrap();
     let whip = stream["whip_url"].as_str().unwrap();

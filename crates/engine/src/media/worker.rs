@@ -1,0 +1,221 @@
+//! One ingest session's moving parts: the async pump (peer -> bounded queue, keyframe
+//! requests, transport figures) and the transform thread (decode -> stylise -> encode ->
+//! viewers), which owns the codec work so the tokio reactor never runs it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dreamgate_media::{MediaError, Pipeline, PipelineStats, Stylizer};
+use dreamgate_rtc::{Ingest, MediaFrame};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::gate::{Admit, IngestGate};
+use super::hub::Hub;
+use crate::status::TransportStats;
+use crate::streams::StreamActivity;
+
+/// Nominal frame rate of the output encoder (the Dream page captures at 30 fps).
+pub(crate) const OUTPUT_FPS: u32 = 30;
+/// Output size when the params carry none (the model's default).
+const DEFAULT_SIZE: u32 = 512;
+/// How often the pump wakes up to check its timers.
+const PUMP_TICK: Duration = Duration::from_millis(250);
+/// The transform thread publishes its pipeline stats every this many frames.
+const STATS_EVERY: u64 = 10;
+
+/// State one session shares between its pump, its transform thread and the backend.
+#[derive(Debug, Default)]
+pub(crate) struct SessionShared {
+    /// Params to apply before the next frame (set by `params_updated`).
+    pending_params: Mutex<Option<Value>>,
+    /// The transform pipeline's latest stats.
+    pipeline: Mutex<PipelineStats>,
+    /// Access units received from the peer.
+    pub(crate) frames_received: AtomicU64,
+    /// Access units dropped before the transform (behind, or waiting for a keyframe).
+    pub(crate) frames_dropped: AtomicU64,
+}
+
+impl SessionShared {
+    pub(crate) fn set_params(&self, params: Value) {
+        *self.pending_params.lock().unwrap_or_else(|e| e.into_inner()) = Some(params);
+    }
+
+    fn take_params(&self) -> Option<Value> {
+        self.pending_params.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(crate) fn pipeline_stats(&self) -> PipelineStats {
+        self.pipeline.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn publish(&self, stats: PipelineStats) {
+        *self.pipeline.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+    }
+}
+
+/// What the transform thread tells the pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerEvent {
+    /// A unit did not decode: the decoder needs a keyframe.
+    DecodeError,
+}
+
+/// Why a pump ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PumpEnd {
+    /// The peer went away (closed, failed, timed out).
+    PeerGone,
+    /// The stream was deleted, or the transform thread stopped.
+    Stopped,
+}
+
+/// The output size the params ask for.
+fn output_size(params: &Value) -> (u32, u32) {
+    let dim =
+        |k: &str| params.get(k).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(DEFAULT_SIZE);
+    (dim("width"), dim("height"))
+}
+
+fn build_pipeline(params: &Value) -> Result<Pipeline, MediaError> {
+    let (w, h) = output_size(params);
+    let mut pipeline = Pipeline::new(w, h, OUTPUT_FPS, Box::new(Stylizer::new()))?;
+    pipeline.set_params(params);
+    Ok(pipeline)
+}
+
+/// Everything the transform thread owns.
+pub(crate) struct Transform {
+    pub(crate) params: Value,
+    pub(crate) queue: Receiver<MediaFrame>,
+    pub(crate) shared: Arc<SessionShared>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) activity: StreamActivity,
+    pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
+}
+
+impl Transform {
+    /// Starts the thread. It ends when the queue's sender is dropped (session ended) or when
+    /// the stream is gone.
+    pub(crate) fn spawn(self) -> std::io::Result<()> {
+        let name = format!("media-{}", self.activity.stream_id());
+        std::thread::Builder::new().name(name).spawn(move || self.run()).map(drop)
+    }
+
+    fn run(self) {
+        let Transform { params, queue, shared, hub, activity, events } = self;
+        let mut pipeline = match build_pipeline(&params) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(stream_id = %activity.stream_id(), "cannot start the pipeline: {e}");
+                activity.record_error(Instant::now(), format!("cannot start the pipeline: {e}"));
+                return;
+            }
+        };
+        let mut produced = 0u64;
+        while let Ok(unit) = queue.recv() {
+            if let Some(params) = shared.take_params() {
+                if output_size(&params) == pipeline.size() {
+                    pipeline.set_params(&params);
+                } else {
+                    // a new size needs a new encoder (its first frame is an IDR)
+                    match build_pipeline(&params) {
+                        Ok(p) => pipeline = p,
+                        Err(e) => {
+                            activity.record_error(Instant::now(), format!("cannot resize the pipeline: {e}"));
+                        }
+                    }
+                }
+            }
+            if hub.take_keyframe_request() {
+                pipeline.request_keyframe();
+            }
+            match pipeline.push(&unit.data) {
+                Ok(Some(out)) => {
+                    let now = Instant::now();
+                    let alive =
+                        activity.record_input(now, unit.data.len()) && activity.record_output(now, out.data.len());
+                    if !alive {
+                        break; // stream deleted
+                    }
+                    hub.broadcast(out, now);
+                    produced += 1;
+                    if produced % STATS_EVERY == 1 {
+                        shared.publish(pipeline.stats());
+                    }
+                }
+                Ok(None) => {}
+                Err(MediaError::Decode(e)) => {
+                    tracing::debug!(stream_id = %activity.stream_id(), "decode failed, waiting for a keyframe: {e}");
+                    let _ = events.send(WorkerEvent::DecodeError);
+                }
+                Err(e) => {
+                    tracing::warn!(stream_id = %activity.stream_id(), "transform failed: {e}");
+                    if !activity.record_error(Instant::now(), e.to_string()) {
+                        break;
+                    }
+                }
+            }
+        }
+        shared.publish(pipeline.stats());
+        tracing::debug!(stream_id = %activity.stream_id(), frames = produced, "transform thread ends");
+    }
+}
+
+/// Moves access units from the peer to the transform thread, through the [`IngestGate`],
+/// and records transport figures. Returns when the peer or the stream is gone (the caller
+/// cleans up); dropping the future (session replaced or ended) stops it, and with it the
+/// transform thread.
+pub(crate) async fn pump(
+    mut frames: mpsc::Receiver<MediaFrame>,
+    ingest: Arc<Ingest>,
+    queue: SyncSender<MediaFrame>,
+    mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    activity: StreamActivity,
+    shared: Arc<SessionShared>,
+) -> PumpEnd {
+    let mut gate = IngestGate::new(Instant::now());
+    let mut tick = tokio::time::interval(PUMP_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            unit = frames.recv() => {
+                let Some(unit) = unit else { return PumpEnd::PeerGone };
+                shared.frames_received.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                let request = match gate.admit(now, unit.keyframe) {
+                    Admit::Forward => match queue.try_send(unit) {
+                        Ok(()) => false,
+                        Err(TrySendError::Full(_)) => gate.on_overflow(now),
+                        Err(TrySendError::Disconnected(_)) => return PumpEnd::Stopped,
+                    },
+                    Admit::Drop { request_keyframe } => request_keyframe,
+                };
+                shared.frames_dropped.store(gate.dropped(), Ordering::Relaxed);
+                if request {
+                    ingest.request_keyframe();
+                }
+            }
+            event = events.recv() => match event {
+                Some(WorkerEvent::DecodeError) => {
+                    if gate.on_decode_error(Instant::now()) {
+                        ingest.request_keyframe();
+                    }
+                }
+                None => return PumpEnd::Stopped, // the transform thread ended
+            },
+            _ = tick.tick() => {
+                if gate.transport_due(Instant::now()) {
+                    let s = ingest.stats();
+                    let figures = TransportStats { packets_received: s.packets_received, packets_lost: s.packets_lost, ..Default::default() };
+                    if !activity.record_transport(figures) {
+                        return PumpEnd::Stopped;
+                    }
+                }
+            }
+        }
+    }
+}

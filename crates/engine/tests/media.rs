@@ -1,0 +1,382 @@
+//! The real media backend over real sockets on 127.0.0.1: WHIP ingest from a native
+//! publisher, the per-frame transform, WHEP output to `rtc::Viewer`s, and the status the
+//! media drives. Every wait is bounded.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dreamgate_client::{ApiKey, DaydreamClient};
+use dreamgate_engine::media::WebRtcMedia;
+use dreamgate_engine::{start, EngineConfig, EngineHandle, RtcConfig};
+use dreamgate_media::{Frame, H264Decoder, H264Encoder, TestPattern};
+use dreamgate_rtc::{MediaFrame, PeerState, Publisher, Viewer};
+use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use tokio::time::timeout;
+
+/// The media-heavy tests share 2 cores with everyone: run them one at a time.
+static HEAVY: Mutex<()> = Mutex::const_new(());
+
+async fn engine(media: Option<Arc<WebRtcMedia>>) -> EngineHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let media = media.map(|m| m as Arc<dyn dreamgate_engine::MediaBackend>);
+    start(listener, EngineConfig { media, ..Default::default() }).await
+}
+
+fn client(h: &EngineHandle) -> DaydreamClient {
+    DaydreamClient::new(h.base_url().parse().unwrap(), ApiKey::new("test"), Duration::from_secs(5)).unwrap()
+}
+
+/// Creates a stream of `size` x `size` (other params: the model's defaults).
+async fn create(c: &DaydreamClient, size: u32) -> (String, String, String) {
+    let mut payload = serde_json::to_value(dreamgate_model::default_create_payload()).unwrap();
+    payload["params"]["width"] = json!(size);
+    payload["params"]["height"] = json!(size);
+    let s = c.create_stream(&payload).await.unwrap();
+    let id = s["id"].as_str().unwrap().to_owned();
+    let whep = format!("{}/live/video-to-video/{id}/whep", c.base_url().as_str().trim_end_matches('/'));
+    (id, s["whip_url"].as_str().unwrap().to_owned(), whep)
+}
+
+async fn post_sdp(url: &str, sdp: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/sdp")
+        .body(sdp.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// Mean absolute difference of two equally sized planes (every `step`-th sample).
+fn mad(a: &[u8], b: &[u8], step: usize) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (sum, n) =
+        a.iter().zip(b).step_by(step).fold((0u64, 0u64), |(s, n), (x, y)| (s + x.abs_diff(*y) as u64, n + 1));
+    sum as f64 / n.max(1) as f64
+}
+
+/// How far apart two pictures' colour distributions are: L1 distance (0..=2 per plane) of
+/// their 16-bin U and V histograms. Motion of the same scene barely moves it; a new palette
+/// (prompt) does.
+fn palette_distance(a: &Frame, b: &Frame) -> f64 {
+    fn hist(plane: &[u8]) -> [f64; 16] {
+        let mut h = [0f64; 16];
+        for &v in plane {
+            h[usize::from(v >> 4)] += 1.0;
+        }
+        h.map(|c| c / plane.len().max(1) as f64)
+    }
+    let l1 = |x: &[u8], y: &[u8]| hist(x).iter().zip(hist(y)).map(|(p, q)| (p - q).abs()).sum::<f64>();
+    l1(&a.u, &b.u) + l1(&a.v, &b.v)
+}
+
+/// A WHEP viewer and its decoder.
+struct Watch {
+    viewer: Viewer,
+    decoder: H264Decoder,
+    location: String,
+}
+
+impl Watch {
+    /// POSTs a viewer offer to `whep`: the viewer, or the HTTP status and error message.
+    async fn open(whep: &str) -> Result<Watch, (u16, String)> {
+        let (mut viewer, offer) = Viewer::new(&RtcConfig::default()).await.unwrap();
+        let resp = post_sdp(whep, &offer).await;
+        let status = resp.status().as_u16();
+        if status != 201 {
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            return Err((status, body["error"].as_str().unwrap_or_default().to_owned()));
+        }
+        let location = header(&resp, "location");
+        viewer.set_answer(&resp.text().await.unwrap()).unwrap();
+        Ok(Watch { viewer, decoder: H264Decoder::new().unwrap(), location })
+    }
+
+    /// The next access unit and its picture (at most `wait`).
+    async fn next(&mut self, wait: Duration) -> Option<(MediaFrame, Frame)> {
+        let unit = timeout(wait, self.viewer.frames.recv()).await.ok().flatten()?;
+        let picture = self.decoder.decode(&unit.data).expect("output decodes")?;
+        Some((unit, picture))
+    }
+
+    /// The most recent picture after at least `frames` more arrived.
+    async fn skip(&mut self, frames: usize) -> Frame {
+        let mut last = None;
+        for _ in 0..frames {
+            last = Some(self.next(Duration::from_secs(3)).await.expect("output keeps flowing").1);
+        }
+        last.expect("frames > 0")
+    }
+}
+
+/// Polls the status (every 200 ms, at most `wait`) until `ok(data)`; returns the last data.
+async fn wait_status(c: &DaydreamClient, id: &str, wait: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let until = Instant::now() + wait;
+    loop {
+        let data = c.stream_status(id).await.unwrap()["data"].clone();
+        if ok(&data) || Instant::now() >= until {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn fps(data: &Value, part: &str) -> f64 {
+    data[part]["fps"].as_f64().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_is_404_before_output_and_offers_without_h264_get_400() {
+    let h = engine(None).await; // the default backend: real WebRTC
+    let c = client(&h);
+    let (_, whip, whep) = create(&c, 384).await;
+
+    // no ingest at all yet: nothing to watch
+    let (status, message) = Watch::open(&whep).await.err().expect("WHEP must fail before any output");
+    assert_eq!(status, 404);
+    assert!(message.contains("No output yet"), "{message}");
+
+    // a real publisher offer, rewritten to offer VP8 only
+    let (_publisher, offer) = Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
+    assert!(offer.contains("H264/90000"), "{offer}");
+    let vp8: String = offer
+        .split("\r\n")
+        .filter(|l| !l.starts_with("a=fmtp:"))
+        .map(|l| l.replace("H264/90000", "VP8/90000"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let resp = post_sdp(&whip, &vp8).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "offer has no H.264 video");
+    assert_eq!(body["success"], false);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_pattern_goes_online_and_viewers_get_the_transformed_output() {
+    let _heavy = HEAVY.lock().await;
+    let h = engine(None).await;
+    let c = client(&h);
+    let (id, whip, whep) = create(&c, 512).await;
+
+    // the native WHIP client publishes the moving test pattern at 30 fps
+    let publisher = WhipClient::new(ClientOptions::new(whip.parse().unwrap())).unwrap();
+    publisher.connect(Box::new(EncodingSource::test_pattern(512, 512, 30).unwrap())).await.unwrap();
+    timeout(Duration::from_secs(10), publisher.wait_connected()).await.expect("connects in time").unwrap();
+
+    // status_reports_online_with_inference_fps
+    let data =
+        wait_status(&c, &id, Duration::from_secs(10), |d| d["state"] == "ONLINE" && fps(d, "inference_status") >= 25.0)
+            .await;
+    assert_eq!(data["state"], "ONLINE", "{data}");
+    assert!(fps(&data, "inference_status") >= 25.0, "{data}");
+    assert!(fps(&data, "input_status") >= 25.0, "{data}");
+    let stats = &data["gateway_status"]["ingest_metrics"]["stats"];
+    assert!(stats["peer_conn_stats"]["BytesReceived"].as_u64().unwrap() > 10_000, "{data}");
+    assert!(stats["track_stats"][0]["packets_received"].as_u64().unwrap() > 30, "{data}");
+
+    // a viewer: its first unit is a keyframe, and what it sees is not the input
+    let mut a = Watch::open(&whep).await.expect("WHEP once output exists");
+    let (first, picture) = a.next(Duration::from_secs(5)).await.expect("first output frame");
+    assert!(first.keyframe, "a viewer starts on a keyframe");
+    assert_eq!((picture.width, picture.height), (512, 512));
+    let out = a.skip(5).await;
+    let pattern = TestPattern::new(512, 512);
+    let sent = publisher.frames_sent() + 5;
+    let closest = (0..sent).map(|i| mad(&out.y, &pattern.frame(i).y, 7)).fold(f64::MAX, f64::min);
+    eprintln!("closest input frame: mean abs diff {closest:.1}");
+    assert!(closest > 12.0, "output too close to an input frame: mean abs diff {closest:.1}");
+
+    // a prompt PATCH changes the output within a few frames, without reconnecting
+    let before = a.skip(1).await;
+    let motion = palette_distance(&before, &a.skip(20).await); // 20 frames of motion alone
+    let before = a.skip(1).await;
+    c.update_stream(&id, &json!({"params": {"prompt": "golden fire sunset red"}})).await.unwrap();
+    let after = a.skip(20).await;
+    let changed = palette_distance(&before, &after);
+    eprintln!("palette distance: prompt change {changed:.3}, motion {motion:.3}");
+    assert!(changed > 0.5 && changed > 3.0 * motion, "prompt change {changed:.3} vs motion {motion:.3}");
+
+    // a second viewer at the same time: both receive decodable frames
+    let mut b = Watch::open(&whep).await.expect("a second viewer");
+    let (first_b, _) = b.next(Duration::from_secs(5)).await.expect("second viewer gets output");
+    assert!(first_b.keyframe);
+    for _ in 0..10 {
+        let (ua, pa) = a.next(Duration::from_secs(3)).await.expect("viewer A still served");
+        let (_, pb) = b.next(Duration::from_secs(3)).await.expect("viewer B served");
+        assert_eq!((pa.width, pb.width), (512, 512));
+        assert!(!ua.data.is_empty());
+    }
+
+    // a keyframe request (PLI) from a viewer is answered with a keyframe, well before the
+    // encoder's periodic one (every 120 frames)
+    let mut since_key = 0;
+    while since_key < 10 {
+        let (u, _) = a.next(Duration::from_secs(3)).await.expect("frames");
+        since_key = if u.keyframe { 0 } else { since_key + 1 };
+    }
+    a.viewer.request_keyframe();
+    let mut waited = 0;
+    loop {
+        let (u, _) = a.next(Duration::from_secs(3)).await.expect("frames after the PLI");
+        if u.keyframe {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 30, "no keyframe within 30 frames of the PLI");
+    }
+
+    // ending a viewer: 200, then its resource is gone
+    let http = reqwest::Client::new();
+    assert_eq!(http.delete(&b.location).send().await.unwrap().status(), 200);
+    assert_eq!(http.delete(&b.location).send().await.unwrap().status(), 404);
+
+    publisher.shutdown().await;
+    h.shutdown().await;
+}
+
+/// A bare publisher driven by the test: 30 fps of the test pattern, IDR on request.
+struct Feed {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Publisher>,
+}
+
+impl Feed {
+    fn start(mut publisher: Publisher, size: u32) -> Feed {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let pattern = TestPattern::new(size, size);
+            let mut encoder = H264Encoder::new(size, size, 30).unwrap();
+            let mut tick = tokio::time::interval(Duration::from_millis(33));
+            for i in 0..30 * 20u64 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                tick.tick().await;
+                let force = publisher.keyframe_requests.try_recv().is_ok();
+                let e = encoder.encode(&pattern.frame(i), force).unwrap();
+                publisher.send(MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
+            }
+            publisher
+        });
+        Feed { stop, task }
+    }
+
+    async fn stop(self) -> Publisher {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// POSTs a publisher's offer; returns the response (answer not applied yet).
+async fn offer(whip: &str) -> (Publisher, reqwest::Response) {
+    let (publisher, offer) = Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
+    (publisher, post_sdp(whip, &offer).await)
+}
+
+async fn wait_until(wait: Duration, ok: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + wait;
+    while !ok() {
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let h = engine(Some(media.clone())).await;
+    let c = client(&h);
+    let (id, whip, whep) = create(&c, 384).await;
+
+    // first session: RFC 9725 answer headers
+    let (mut p1, resp) = offer(&whip).await;
+    assert_eq!(resp.status(), 201);
+    assert_eq!(header(&resp, "content-type"), "application/sdp");
+    let loc1 = header(&resp, "location");
+    assert!(loc1.starts_with(&format!("{whip}/ses_")), "{loc1}");
+    assert!(!header(&resp, "etag").is_empty());
+    let link = header(&resp, "link");
+    assert!(link.starts_with("<stun:127.0.0.1:") && link.ends_with(">; rel=\"ice-server\""), "{link}");
+    assert_eq!(header(&resp, "livepeer-playback-url"), whep);
+    // the advertised STUN responder answers Binding requests with our mapped address
+    let stun: std::net::SocketAddr = link.trim_start_matches("<stun:").split('>').next().unwrap().parse().unwrap();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let txn = [7u8; 12];
+    socket.send_to(&dreamgate_rtc::stun::binding_request(&txn), stun).await.unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await.expect("STUN answer").unwrap();
+    assert_eq!(dreamgate_rtc::stun::mapped_address(&buf[..n], &txn), Some(socket.local_addr().unwrap()));
+
+    // ingest accepted, but no output yet: WHEP is 404
+    assert_eq!(Watch::open(&whep).await.err().map(|e| e.0), Some(404));
+
+    p1.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed1 = Feed::start(p1, 384);
+    assert!(
+        wait_until(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
+        "no output from the first session"
+    );
+    let s1 = loc1.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(media.stats(&id).unwrap().session_id.as_deref(), Some(s1.as_str()));
+
+    // a second POST replaces the first session
+    let (mut p2, resp) = offer(&whip).await;
+    assert_eq!(resp.status(), 201);
+    let loc2 = header(&resp, "location");
+    assert_ne!(loc1, loc2);
+    let s2 = loc2.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(media.stats(&id).unwrap().session_id.as_deref(), Some(s2.as_str()));
+    p2.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed2 = Feed::start(p2, 384);
+    let flowing = || media.stats(&id).is_some_and(|s| s.pipeline.frames_out >= 10);
+    assert!(wait_until(Duration::from_secs(10), flowing).await, "the second session produces no output");
+    let mut w = Watch::open(&whep).await.expect("output of the replacing session");
+    assert!(w.next(Duration::from_secs(5)).await.expect("frames").0.keyframe);
+    // the replaced session's resource is gone
+    let http = reqwest::Client::new();
+    assert_eq!(http.delete(&loc1).send().await.unwrap().status(), 404);
+    feed1.stop().await;
+
+    // DELETE of the current resource ends the ingest: no session, no more input
+    assert_eq!(http.delete(&loc2).send().await.unwrap().status(), 200);
+    assert_eq!(media.stats(&id).unwrap().session_id, None);
+    let last_input = |d: &Value| d["input_status"]["last_input_time"].as_u64();
+    let t1 = last_input(&c.stream_status(&id).await.unwrap()["data"]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(last_input(&c.stream_status(&id).await.unwrap()["data"]), t1, "input still recorded after DELETE");
+    feed2.stop().await;
+
+    // a third session whose peer closes on its own: the engine ends the session itself
+    let (mut p3, resp) = offer(&whip).await;
+    assert_eq!(resp.status(), 201);
+    p3.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed3 = Feed::start(p3, 384);
+    let has_session = || media.stats(&id).is_some_and(|s| s.session_id.is_some() && s.frames_received > 5);
+    assert!(wait_until(Duration::from_secs(10), has_session).await);
+    let mut p3 = feed3.stop().await;
+    p3.close();
+    assert!(
+        wait_until(Duration::from_secs(8), || media.stats(&id).is_some_and(|s| s.session_id.is_none())).await,
+        "the session outlived its peer"
+    );
+    assert_eq!(p3.state(), PeerState::Closed);
+
+    // deleting the stream drops its media (viewers included)
+    c.delete_stream(&id).await.unwrap();
+    assert!(media.stats(&id).is_none());
+    h.shutdown().await;
+}
