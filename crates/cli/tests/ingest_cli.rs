@@ -1,8 +1,13 @@
 //! `dreamgate ingest` as a process, against an in-process engine on loopback.
 
-use std::process::{Command, Output};
+use std::io::Read as _;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use dreamgate_engine::{start, EngineConfig};
+use dreamgate_client::{ApiKey, DaydreamClient};
+use dreamgate_engine::{start, EngineConfig, NoMedia, WebRtcMedia};
+use dreamgate_rtc::RtcConfig;
 use serde_json::Value;
 
 const KEY: &str = "daydream_live_ingest_cli_test";
@@ -21,7 +26,8 @@ fn dreamgate(args: &[&str]) -> Output {
 async fn warmup_progress_then_the_spec_error_and_exit_1() {
     // Without a media side the engine answers every WHIP offer 503.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let h = start(listener, EngineConfig { api_key: Some(KEY.into()), media: None, ..Default::default() }).await;
+    let no_media = EngineConfig { api_key: Some(KEY.into()), media: Some(Arc::new(NoMedia)), ..Default::default() };
+    let h = start(listener, no_media).await;
     let gw = h.base_url().to_owned();
     let out = tokio::task::spawn_blocking(move || {
         let created = dreamgate(&["stream", "create", "--gateway", &gw]);
@@ -58,4 +64,155 @@ fn bad_arguments_are_refused() {
     let out = dreamgate(&["ingest", "--whip", "http://127.0.0.1:9/whip", "--duration", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--duration must be a positive number of seconds"));
+}
+
+// ---------------------------------------------------------------------------
+// End to end with the engine's real media side (WHIP ingest, transform, status).
+
+/// The media tests encode, decode and transform video: one at a time.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SIZE: &str = "384";
+
+async fn media_engine() -> (dreamgate_engine::EngineHandle, Arc<WebRtcMedia>) {
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = EngineConfig { api_key: Some(KEY.into()), media: Some(media.clone()), ..Default::default() };
+    (start(listener, cfg).await, media)
+}
+
+fn api(h: &dreamgate_engine::EngineHandle) -> DaydreamClient {
+    DaydreamClient::new(h.base_url().parse().unwrap(), ApiKey::new(KEY), Duration::from_secs(10)).unwrap()
+}
+
+fn create_body() -> Value {
+    let mut body = serde_json::to_value(dreamgate_model::default_create_payload()).unwrap();
+    body["params"]["width"] = 384.into();
+    body["params"]["height"] = 384.into();
+    body
+}
+
+fn spawn_ingest(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dreamgate"))
+        .arg("ingest")
+        .args(args)
+        .args(["--width", SIZE, "--height", SIZE])
+        .env_remove("DAYDREAM_API_KEY")
+        .env("DREAMGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dreamgate ingest")
+}
+
+/// Polls the stream's status until `state` (or gives up after `wait`).
+async fn wait_state(c: &DaydreamClient, id: &str, state: &str, wait: Duration) -> Value {
+    let until = Instant::now() + wait;
+    loop {
+        let data = c.stream_status(id).await.unwrap()["data"].clone();
+        if data["state"] == state || Instant::now() >= until {
+            return data;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits for the child to exit; returns its exit code and stderr.
+async fn finish(mut child: Child) -> (Option<i32>, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (child.wait().unwrap().code(), err)
+    })
+    .await
+    .unwrap()
+}
+
+fn frames_sent(stderr: &str) -> u64 {
+    let tail = stderr.trim_end().rsplit("; ").next().unwrap_or("");
+    tail.strip_suffix(" frames sent").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_test_pattern_makes_the_stream_online_then_deletes_its_session() {
+    let _heavy = HEAVY.lock().await;
+    let (h, media) = media_engine().await;
+    let c = api(&h);
+    let stream = c.create_stream(&create_body()).await.unwrap();
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let whip = stream["whip_url"].as_str().unwrap().to_owned();
+
+    let child = spawn_ingest(&["--whip", &whip, "--duration", "5"]);
+    let data = wait_state(&c, &id, "ONLINE", Duration::from_secs(20)).await;
+    assert_eq!(data["state"], "ONLINE", "{data}");
+    assert!(media.stats(&id).unwrap().session_id.is_some(), "an ingest session is open");
+
+    let (code, err) = finish(child).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("live "), "{err}");
+    assert!(err.contains("stopping: closing the WHIP session"), "{err}");
+    assert!(err.contains("published for 5 s;"), "{err}");
+    assert!(frames_sent(&err) > 60, "{err}");
+    // The WHIP DELETE reached the engine: the ingest session is gone.
+    assert_eq!(media.stats(&id).unwrap().session_id, None);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_tears_down_the_whip_session() {
+    let _heavy = HEAVY.lock().await;
+    let (h, media) = media_engine().await;
+    let c = api(&h);
+    let stream = c.create_stream(&create_body()).await.unwrap();
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let child = spawn_ingest(&["--whip", stream["whip_url"].as_str().unwrap()]);
+    let data = wait_state(&c, &id, "ONLINE", Duration::from_secs(20)).await;
+    assert_eq!(data["state"], "ONLINE", "{data}");
+
+    // Ctrl-C is SIGINT to the process we started.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let (code, err) = finish(child).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("interrupted;"), "{err}");
+    assert_eq!(media.stats(&id).unwrap().session_id, None, "WHIP DELETE sent on Ctrl-C");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn via_gateway_creates_publishes_and_deletes_the_stream() {
+    let _heavy = HEAVY.lock().await;
+    let (h, _media) = media_engine().await;
+    let policy = dreamgate_gateway::whip_policy::WhipPolicy::with_defaults(Vec::<String>::new(), true).unwrap();
+    let cfg = dreamgate_gateway::GatewayConfig::new(
+        dreamgate_gateway::Mode::Local,
+        h.base_url().parse().unwrap(),
+        ApiKey::new(KEY),
+        policy,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = dreamgate_gateway::start(listener, cfg).await.unwrap();
+
+    let child = spawn_ingest(&["--via", &gateway.base_url(), "--duration", "3"]);
+    // The stream appears on the engine, created through the gateway, and goes online.
+    let until = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let ids = h.engine().streams().ids();
+        if let Some(id) = ids.first() {
+            break id.clone();
+        }
+        assert!(Instant::now() < until, "no stream was created");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let data = wait_state(&api(&h), &id, "ONLINE", Duration::from_secs(20)).await;
+    assert_eq!(data["state"], "ONLINE", "{data}");
+
+    let (code, err) = finish(child).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("stream {id} created")), "{err}");
+    assert!(err.contains(&format!("stream {id} deleted")), "{err}");
+    assert!(frames_sent(&err) > 30, "{err}");
+    assert_eq!(h.engine().streams().len(), 0, "the stream was deleted upstream");
+    gateway.shutdown().await;
+    h.shutdown().await;
 }

@@ -1,10 +1,11 @@
 //! `--via` path over real sockets: the real engine behind the real gateway,
 //! and our client carrying the gateway session's `Origin` + `Cookie`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use dreamgate_client::ApiKey;
-use dreamgate_engine::EngineConfig;
+use dreamgate_engine::{EngineConfig, NoMedia};
 use dreamgate_gateway::whip_policy::WhipPolicy;
 use dreamgate_gateway::{GatewayConfig, Mode};
 use dreamgate_whip::{ClientOptions, EncodingSource, GatewayError, GatewaySession, WhipClient, WhipError};
@@ -38,9 +39,9 @@ async fn publish(options: ClientOptions) -> Result<(), WhipError> {
 
 #[tokio::test]
 async fn session_cookie_and_origin_carry_the_whole_flow() {
-    // The engine without a media side answers WHIP with 503 "media not available".
-    let (engine, gateway) =
-        stack(EngineConfig { api_key: Some(KEY.into()), media: None, ..Default::default() }).await;
+    // An engine without a media side answers WHIP with 503 "media not available".
+    let no_media = EngineConfig { api_key: Some(KEY.into()), media: Some(Arc::new(NoMedia)), ..Default::default() };
+    let (engine, gateway) = stack(no_media).await;
     let base = gateway.base_url().parse().unwrap();
     let owner = GatewaySession::open(base).await.unwrap();
     assert_eq!(owner.origin(), gateway.base_url());
