@@ -216,3 +216,28 @@ async fn via_gateway_creates_publishes_and_deletes_the_stream() {
     gateway.shutdown().await;
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_y4m_file_is_sent_to_its_end() {
+    let _heavy = HEAVY.lock().await;
+    let pattern = dreamgate_media::TestPattern::new(384, 384);
+    let frames: Vec<_> = (0..45).map(|i| pattern.frame(i)).collect();
+    let path = std::env::temp_dir().join(format!("dreamgate-ingest-{}.y4m", std::process::id()));
+    let mut file = std::fs::File::create(&path).unwrap();
+    dreamgate_media::write_y4m(&mut file, &frames, 30).unwrap();
+    drop(file);
+
+    let (h, media) = media_engine().await;
+    let stream = api(&h).create_stream(&create_body()).await.unwrap();
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let child = spawn_ingest(&["--whip", stream["whip_url"].as_str().unwrap(), "--input", path.to_str().unwrap()]);
+    let (code, err) = finish(child).await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("end of input;"), "{err}");
+    assert_eq!(frames_sent(&err), 45, "{err}");
+    let stats = media.stats(&id).unwrap();
+    assert_eq!(stats.session_id, None, "WHIP DELETE at the end of the file");
+    assert!(stats.first_output.is_some(), "the engine transformed what it received: {stats:?}");
+    h.shutdown().await;
+}
