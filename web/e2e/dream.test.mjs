@@ -54,7 +54,6 @@ describe("Dream on the embedded engine", () => {
     const idPromise = createdStreamId(page);
     const firstFrameMs = await clickDreamAndTimeFirstFrame(page);
     const id = await idPromise;
-    console.log(`# Dream -> first output frame: ${Math.round(firstFrameMs)} ms`);
     t.diagnostic(`Dream -> first output frame: ${Math.round(firstFrameMs)} ms`);
     await waitForStatus(page, LIVE, 30000);
     assert.equal(await page.locator("#dream-toggle").innerText(), "Stop");
@@ -126,6 +125,15 @@ describe("Dream on the embedded engine", () => {
       "stream DELETE answered 2xx",
       10000,
     );
+    await eventually(
+      () => responses.some((r) => r.method === "DELETE" && r.path === `/api/daydream/streams/${id}/whep` && r.status >= 200 && r.status < 300),
+      "WHEP viewer DELETE answered 2xx",
+      10000,
+    );
+    // The engine's own record of it (its log lines, target dreamgate_engine).
+    const engineLog = (what) => new RegExp(`dreamgate_engine[^\\n]*${what}[^\\n]*${id}|dreamgate_engine[^\\n]*${id}[^\\n]*${what}`);
+    await eventually(() => engineLog("WHIP session ended by request").test(serve.output), "the engine to end the WHIP session by request", 10000);
+    await eventually(() => engineLog("stream deleted").test(serve.output), "the engine to delete the stream", 10000);
     const gone = await pageStatus(page, id);
     assert.ok(gone.status === 404 || gone.status === 403, `the stream no longer exists (status ${gone.status})`);
     const videoSrc = await page.evaluate(() => /** @type {HTMLVideoElement} */ (document.getElementById("output-video")).srcObject);

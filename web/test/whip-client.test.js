@@ -240,7 +240,7 @@ function fakeStream({ tracks = 1, live = true } = {}) {
 }
 
 /** A WHIP endpoint: records requests; `respond` decides the POST answer. */
-async function whipServer(respond) {
+async function whipServer(respond, { held = null } = {}) {
   const requests = [];
   const server = http.createServer((req, res) => {
     let body = "";
@@ -249,6 +249,8 @@ async function whipServer(respond) {
       requests.push({ method: req.method, url: req.url, headers: req.headers, body });
       if (req.method === "POST") return respond(req, res, body);
       if (req.method === "DELETE") {
+        requests.at(-1).peerClosedAtDelete = FakePeer.last?.closed;
+        if (held) return held.push(res);
         res.writeHead(200);
         return res.end();
       }
@@ -340,6 +342,7 @@ test("connect: offer sent once gathering completes; Location, Link and playback 
   await client.disconnect();
   const del = srv.requests.find((r) => r.method === "DELETE");
   assert.equal(del.url, "/live/stk_1/whip/sess_1");
+  assert.equal(del.peerClosedAtDelete, false, "DELETE before the peer closes (else the server may have dropped the session)");
   assert.equal(pc.closed, true);
   assert.equal(pc.onconnectionstatechange, null, "handlers removed");
   assert.ok(stream.list.every((tr) => tr.readyState === "ended"), "tracks stopped");
@@ -504,6 +507,32 @@ test("trickle on (class default): offer sent at once, candidates PATCHed as sdpf
   await settle();
   assert.equal(srv.requests.filter((r) => r.method === "PATCH").length, 1, "no PATCH after a 405");
   await client.disconnect();
+});
+
+test("disconnect: an unanswered DELETE does not hold the close longer than 2 s", async (t) => {
+  /** @type {import("node:http").ServerResponse[]} */
+  const held = [];
+  const srv = await whipServer(answer201, { held });
+  t.after(async () => {
+    for (const r of held) r.destroy();
+    await srv.close();
+  });
+  const { client, clock, states } = makeClient(srv.base);
+  const connecting = client.connect();
+  await settle();
+  FakePeer.last.complete();
+  await connecting;
+  const pc = FakePeer.last;
+  const closing = client.disconnect();
+  await waitFor(() => srv.requests.some((r) => r.method === "DELETE"), "DELETE sent");
+  assert.equal(pc.closed, false);
+  clock.advance(1999);
+  await settle();
+  assert.equal(pc.closed, false);
+  clock.advance(1);
+  await closing;
+  assert.equal(pc.closed, true);
+  assert.equal(states.at(-1).state, "closed");
 });
 
 test("disconnect during gathering aborts connect() and sends nothing", async (t) => {

@@ -189,17 +189,31 @@ export class WHEPPlayer {
     this.start();
   }
 
+  /**
+   * DELETEs the viewer resource, then closes the peer (DELETE first: a server that sees
+   * the closed peer first forgets the viewer and answers 404). Returns at once.
+   */
   closePeer() {
     const pc = this.pc;
     this.pc = null;
     if (pc) {
       pc.ontrack = null;
       pc.onconnectionstatechange = null;
-      pc.close();
     }
     const resource = this.resourceUrl;
     this.resourceUrl = null;
-    if (resource) void fetch(resource, { method: "DELETE", keepalive: true }).catch(() => {});
+    const close = () => pc?.close();
+    if (!resource) {
+      close();
+      return;
+    }
+    const timer = setTimeout(close, 2000);
+    void fetch(resource, { method: "DELETE", keepalive: true })
+      .catch(() => {})
+      .finally(() => {
+        clearTimeout(timer);
+        close();
+      });
   }
 
   /** Stops playback, closes the peer and DELETEs the viewer resource. */

@@ -95,6 +95,9 @@ export class WHIPError extends Error {
  * @property {(kind: string) => RTCRtpCapabilities | null} [senderCapabilities]
  */
 
+/** Longest wait for the resource DELETE in `disconnect()` before the peer is closed anyway. */
+export const DELETE_TIMEOUT_MS = 2000;
+
 /** Defaults (spec "Configuration Defaults"). */
 export const DEFAULT_CONFIG = Object.freeze({
   iceServers: [{ urls: "stun:stun.l.google.com:19302" }],
@@ -558,25 +561,37 @@ export class WHIPClient {
     }
   }
 
-  teardownPeer() {
-    this.clearTimeout();
+  /** Removes the peer's event handlers (no more state events from it). */
+  detachPeer() {
     const pc = this.pc;
     if (pc) {
       pc.onconnectionstatechange = null;
       pc.oniceconnectionstatechange = null;
       pc.onicecandidate = null;
+    }
+  }
+
+  teardownPeer() {
+    this.clearTimeout();
+    this.detachPeer();
+    const pc = this.pc;
+    this.pc = null;
+    if (pc) {
       try {
         pc.close();
       } catch {
         // Already closed.
       }
     }
-    this.pc = null;
   }
 
   /**
-   * Ends the session: stops the tracks, closes the peer, DELETEs the resource (errors
-   * ignored), clears state. Safe to call more than once and during `connect()`.
+   * Ends the session: marks the close as intentional, removes the peer's handlers, stops
+   * the tracks, DELETEs the resource (errors ignored, at most {@link DELETE_TIMEOUT_MS}),
+   * closes the peer, clears state. Safe to call more than once and during `connect()`.
+   *
+   * The DELETE goes out before the peer closes: a server that notices the closed peer
+   * first drops the session and would answer the DELETE with 404.
    *
    * @returns {Promise<void>}
    */
@@ -584,18 +599,28 @@ export class WHIPClient {
     this.intentionalClose = true;
     this.abort?.abort();
     this.clearTimeout();
+    this.detachPeer();
     for (const track of this.options.stream.getTracks()) track.stop();
-    this.teardownPeer();
     const resource = this.resourceUrl;
     this.resourceUrl = null;
     this.pendingCandidates = [];
     if (resource) {
+      /** @type {unknown} */
+      let timer = null;
       try {
-        await this.platform.fetch(resource, { method: "DELETE", keepalive: true });
+        await Promise.race([
+          this.platform.fetch(resource, { method: "DELETE", keepalive: true }),
+          new Promise((resolve) => {
+            timer = this.platform.setTimeout(() => resolve(undefined), DELETE_TIMEOUT_MS);
+          }),
+        ]);
       } catch {
         // Best effort: the server reaps idle sessions.
+      } finally {
+        if (timer !== null) this.platform.clearTimeout(timer);
       }
     }
+    this.teardownPeer();
     this.emit("closed");
   }
 }
