@@ -1,17 +1,43 @@
-//! `dreamgate bench`: measure the engine's media path (H.264 decode, the
-//! per-frame transform, H.264 encode) on the built-in test pattern and print
-//! per-frame p50/p95 and sustained fps.
+//! `dreamgate bench`: measure the local engine end to end, or its codec path alone.
+//!
+//! Default mode: starts an engine in-process on 127.0.0.1, creates `--streams` streams,
+//! publishes the moving test pattern to each over real WebRTC (WHIP, the native client) for
+//! `--seconds`, pulls every output over WHEP with a viewer, and prints:
+//! - time from the WHIP POST to the first output frame received over WHEP;
+//! - the engine's per-frame decode + transform + encode time (p50/p95, from its pipeline);
+//! - the sustained output frame rate the viewer received;
+//! - resident memory per stream (VmRSS before and after starting the streams);
+//! - CPU used by the whole process during the run.
+//!
+//! `--codec-only`: push the pre-encoded test pattern through the media pipeline as fast as
+//! possible (no network, no pacing), reusing [`dreamgate_media::bench`].
 //!
 //! ```text
-//! dreamgate bench [--frames 300] [--size 512x512] [--input 640x480]
+//! dreamgate bench [--seconds 10] [--streams 1] [--size 512x512]
+//! dreamgate bench --codec-only [--frames 300] [--size 512x512] [--input 640x480]
 //!                 [--processor stylizer|passthrough] [--params params.json] [--similar-filter]
 //! ```
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
+use dreamgate_client::{ApiKey, DaydreamClient};
+use dreamgate_engine::media::{MediaStats, WebRtcMedia};
+use dreamgate_engine::{start, EngineConfig, RtcConfig};
 use dreamgate_media::bench::{run as run_bench, BenchConfig};
-use dreamgate_media::{FrameProcessor, Passthrough, Stylizer};
+use dreamgate_media::{FrameProcessor, H264Decoder, Passthrough, Stylizer};
+use dreamgate_rtc::Viewer;
+use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
+use reqwest::StatusCode;
+
+/// Frame rate the publishers send at (the Dream page captures at 30 fps).
+const PUBLISH_FPS: u32 = 30;
+/// How often a WHEP POST answered 404 (no output yet) is retried.
+const WHEP_RETRY: Duration = Duration::from_millis(10);
+/// Give up on a stream that shows no output after this long.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Which [`FrameProcessor`] to measure.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -25,25 +51,34 @@ pub enum ProcessorKind {
 /// Arguments of `dreamgate bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Frames to push through the pipeline.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    frames: u64,
-    /// Output (stream) size, WIDTHxHEIGHT.
+    /// Measure only the codec path (decode, transform, encode) on pre-encoded frames.
+    #[arg(long)]
+    codec_only: bool,
+    /// Engine mode: how long to publish, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
+    /// Engine mode: streams published at once (memory is reported per stream).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    streams: u32,
+    /// Output (stream) size, WIDTHxHEIGHT (engine mode: 384..1024, multiples of 64).
     #[arg(long, value_name = "WxH", default_value = "512x512", value_parser = parse_size)]
     size: (u32, u32),
-    /// Input size, WIDTHxHEIGHT (default: the output size); other sizes are cover-scaled.
+    /// Codec-only: frames to push through the pipeline.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    frames: u64,
+    /// Codec-only: input size, WIDTHxHEIGHT (default: the output size); other sizes are cover-scaled.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     input: Option<(u32, u32)>,
-    /// Nominal frame rate for the encoders.
+    /// Codec-only: nominal frame rate for the encoders.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
     fps: u32,
-    /// The transform to measure.
+    /// Codec-only: the transform to measure.
     #[arg(long, value_enum, default_value_t = ProcessorKind::Stylizer)]
     processor: ProcessorKind,
-    /// StreamDiffusion params as a JSON file (default: the Dream page's defaults).
+    /// Codec-only: StreamDiffusion params as a JSON file (default: the Dream page's defaults).
     #[arg(long, value_name = "FILE")]
     params: Option<std::path::PathBuf>,
-    /// Keep the similar-image filter as the params say (off by default so that
+    /// Codec-only: keep the similar-image filter as the params say (off by default so that
     /// every frame is transformed and encoded).
     #[arg(long)]
     similar_filter: bool,
@@ -57,6 +92,14 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 
 /// Runs `dreamgate bench`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.codec_only {
+        codec_only(args).await
+    } else {
+        engine_bench(args).await
+    }
+}
+
+async fn codec_only(args: Args) -> anyhow::Result<ExitCode> {
     let mut params = match &args.params {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -85,4 +128,209 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("benchmark thread failed")??;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What one published stream measured.
+struct StreamRun {
+    id: String,
+    /// WHIP POST -> the engine produced its first output frame.
+    engine_first_output: Duration,
+    /// WHIP POST -> the first output frame received (and decoded) over WHEP.
+    first_frame: Duration,
+    /// Frames the viewer received after its first one, and over how long.
+    received: u64,
+    window: Duration,
+    media: MediaStats,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `VmRSS` of this process, in KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, 100 ticks per second).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+async fn engine_bench(args: Args) -> anyhow::Result<ExitCode> {
+    let (width, height) = args.size;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot bind 127.0.0.1")?;
+    let cfg = EngineConfig { media: Some(media.clone()), ..Default::default() };
+    let engine = start(listener, cfg).await;
+    let client = DaydreamClient::new(engine.base_url().parse()?, ApiKey::new("bench"), Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "dreamgate bench: engine at {}, {} stream(s) of {width}x{height}, test pattern at {PUBLISH_FPS} fps for {} s ({} build)",
+        engine.base_url(),
+        args.streams,
+        args.seconds,
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+    );
+
+    let rss_before = rss_kib();
+    let cpu_before = cpu_time();
+    let wall_start = Instant::now();
+    let mut runs = Vec::new();
+    for _ in 0..args.streams {
+        let mut payload = serde_json::to_value(dreamgate_model::default_create_payload())?;
+        payload["params"]["width"] = width.into();
+        payload["params"]["height"] = height.into();
+        let stream = client.create_stream(&payload).await.map_err(|e| anyhow::anyhow!("create stream: {e}"))?;
+        let id = stream["id"].as_str().context("stream without id")?.to_owned();
+        let whip = stream["whip_url"].as_str().context("stream without whip_url")?.to_owned();
+        let whep = format!("{}/live/video-to-video/{id}/whep", engine.base_url());
+        runs.push(tokio::spawn(publish_and_watch(
+            id,
+            whip,
+            whep,
+            (width, height),
+            Duration::from_secs(args.seconds),
+            media.clone(),
+        )));
+    }
+    let mut results = Vec::new();
+    for run in runs {
+        results.push(run.await.context("stream task failed")?);
+    }
+    // memory and CPU with every stream still up
+    let rss_after = rss_kib();
+    let cpu_used = cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let wall = wall_start.elapsed();
+
+    let mut failed = false;
+    for (n, result) in results.into_iter().enumerate() {
+        let (run, publisher, mut viewer) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                println!("stream {}: FAILED: {e:#}", n + 1);
+                failed = true;
+                continue;
+            }
+        };
+        print_run(n + 1, &run);
+        viewer.close();
+        publisher.shutdown().await;
+    }
+    match (rss_before, rss_after) {
+        (Some(before), Some(after)) => println!(
+            "memory: VmRSS {:.1} MiB before, {:.1} MiB with {} stream(s) up: {:+.1} MiB per stream \
+             (engine session + in-process publisher and viewer)",
+            mib(before),
+            mib(after),
+            args.streams,
+            mib(after.saturating_sub(before)) / f64::from(args.streams),
+        ),
+        _ => println!("memory: VmRSS not available (no /proc/self/status)"),
+    }
+    if let Some(cpu) = cpu_used {
+        println!(
+            "cpu: {:.2} cores busy on average over {:.1} s (whole process: publishers, engine, viewers)",
+            cpu.as_secs_f64() / wall.as_secs_f64(),
+            wall.as_secs_f64()
+        );
+    }
+    engine.shutdown().await;
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_run(n: usize, run: &StreamRun) {
+    let p = &run.media.pipeline;
+    let t = &p.recent;
+    println!("stream {n} ({}):", run.id);
+    println!(
+        "  first frame: {:.0} ms from the WHIP POST to the first output frame received over WHEP \
+         (engine produced it at {:.0} ms)",
+        ms(run.first_frame),
+        ms(run.engine_first_output)
+    );
+    println!(
+        "  engine per frame (decode+transform+encode, last {} frames): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms \
+         [p50 decode {:.2} / transform {:.2} / encode {:.2} ms]",
+        t.samples,
+        ms(t.total_p50),
+        ms(t.total_p95),
+        ms(t.total_max),
+        ms(t.decode_p50),
+        ms(t.transform_p50),
+        ms(t.encode_p50)
+    );
+    println!(
+        "  output: {:.1} fps sustained at the WHEP viewer ({} frames in {:.1} s); engine: {} in, {} out, \
+         {} dropped before the transform, {} decode errors",
+        run.received as f64 / run.window.as_secs_f64().max(1e-9),
+        run.received,
+        run.window.as_secs_f64(),
+        run.media.frames_received,
+        p.frames_out,
+        run.media.frames_dropped,
+        p.decode_errors
+    );
+}
+
+/// Publishes the test pattern to `whip`, watches `whep` until `duration` after the first
+/// output frame, and returns the figures (publisher and viewer still up, so memory can be read).
+async fn publish_and_watch(
+    id: String,
+    whip: String,
+    whep: String,
+    (width, height): (u32, u32),
+    duration: Duration,
+    media: Arc<WebRtcMedia>,
+) -> anyhow::Result<(StreamRun, WhipClient, Viewer)> {
+    let publisher = WhipClient::new(ClientOptions::new(whip.parse()?))?;
+    let source = EncodingSource::test_pattern(width, height, PUBLISH_FPS)?;
+    // the viewer's offer is ready before publishing, so the clock measures the engine
+    let (mut viewer, offer) = Viewer::new(&RtcConfig::default()).await?;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+
+    let t0 = Instant::now();
+    publisher.connect(Box::new(source)).await.map_err(|e| anyhow::anyhow!("WHIP: {e}"))?;
+    // WHEP answers 404 until the stream has output: retry like a player would
+    let answer = loop {
+        let resp = http.post(&whep).header("content-type", "application/sdp").body(offer.clone()).send().await?;
+        match resp.status() {
+            StatusCode::CREATED => break resp.text().await?,
+            StatusCode::NOT_FOUND if t0.elapsed() < FIRST_FRAME_TIMEOUT => tokio::time::sleep(WHEP_RETRY).await,
+            status => bail!("WHEP answered {status}: {}", resp.text().await.unwrap_or_default()),
+        }
+    };
+    viewer.set_answer(&answer)?;
+    let first = tokio::time::timeout(FIRST_FRAME_TIMEOUT, viewer.frames.recv())
+        .await
+        .ok()
+        .flatten()
+        .context("no frame over WHEP")?;
+    let first_frame = t0.elapsed();
+    let picture = H264Decoder::new()?.decode(&first.data)?.context("the first output frame does not decode")?;
+    if !first.keyframe || (picture.width, picture.height) != (width, height) {
+        bail!("unexpected first frame: keyframe {}, {}x{}", first.keyframe, picture.width, picture.height);
+    }
+
+    let window_start = Instant::now();
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut received = 0u64;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, viewer.frames.recv()).await {
+        received += 1;
+    }
+    let window = window_start.elapsed();
+    let media = media.stats(&id).context("the engine has no media for the stream")?;
+    let engine_first_output = media.first_output.map(|t| t.saturating_duration_since(t0)).unwrap_or_default();
+    Ok((StreamRun { id, engine_first_output, first_frame, received, window, media }, publisher, viewer))
 }
