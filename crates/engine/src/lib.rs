@@ -22,7 +22,9 @@
 //! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header).
 //!
 //! Stream states come from the pure [`status`] machine; media events reach it through
-//! [`streams::StreamActivity`], handed to the [`backend::MediaBackend`] with each offer.
+//! [`streams::StreamActivity`], handed to the [`backend::MediaBackend`] with each offer. The
+//! default backend is [`media::WebRtcMedia`]: real WHIP ingest, a per-frame transform on a
+//! thread per stream, and WHEP output.
 //!
 //! ## Fault injection
 //!

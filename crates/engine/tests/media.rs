@@ -321,6 +321,23 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     let (n, _) = timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await.expect("STUN answer").unwrap();
     assert_eq!(dreamgate_rtc::stun::mapped_address(&buf[..n], &txn), Some(socket.local_addr().unwrap()));
 
+    // trickle ICE on the session resource: 204; a bad candidate 400; an unknown session 404
+    let trickle = |url: String, body: &'static str| async move {
+        let resp = reqwest::Client::new()
+            .patch(url)
+            .header("content-type", "application/trickle-ice-sdpfrag")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        resp.status().as_u16()
+    };
+    let frag =
+        "a=mid:0\r\na=candidate:2 1 udp 2122260222 127.0.0.1 54322 typ host generation 0\r\na=end-of-candidates\r\n";
+    assert_eq!(trickle(loc1.clone(), frag).await, 204);
+    assert_eq!(trickle(loc1.clone(), "a=candidate:nonsense\r\n").await, 400);
+    assert_eq!(trickle(format!("{whip}/ses_unknown"), frag).await, 404);
+
     // ingest accepted, but no output yet: WHEP is 404
     assert_eq!(Watch::open(&whep).await.err().map(|e| e.0), Some(404));
 
@@ -346,6 +363,18 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     assert!(wait_until(Duration::from_secs(10), flowing).await, "the second session produces no output");
     let mut w = Watch::open(&whep).await.expect("output of the replacing session");
     assert!(w.next(Duration::from_secs(5)).await.expect("frames").0.keyframe);
+    // at most MAX_VIEWERS viewers per stream (offers answered but not connected count too)
+    let mut extra = Vec::new();
+    for _ in 1..dreamgate_engine::media::MAX_VIEWERS {
+        let (viewer, offer) = Viewer::new(&RtcConfig::default()).await.unwrap();
+        assert_eq!(post_sdp(&whep, &offer).await.status(), 201);
+        extra.push(viewer);
+    }
+    let (status, message) = Watch::open(&whep).await.err().expect("one viewer too many");
+    assert_eq!(status, 429);
+    assert!(message.contains("Too many viewers"), "{message}");
+    drop(extra);
+
     // the replaced session's resource is gone
     let http = reqwest::Client::new();
     assert_eq!(http.delete(&loc1).send().await.unwrap().status(), 404);

@@ -96,6 +96,7 @@ struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.shared.end();
         self.pump.abort();
         self.ingest.close();
     }

@@ -27,8 +27,11 @@ const PUMP_TICK: Duration = Duration::from_millis(250);
 const STATS_EVERY: u64 = 10;
 
 /// State one session shares between its pump, its transform thread and the backend.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SessionShared {
+    /// Cleared when the session ends; held while the thread records media events, so no
+    /// event is recorded once [`SessionShared::end`] has returned.
+    live: Mutex<bool>,
     /// Params to apply before the next frame (set by `params_updated`).
     pending_params: Mutex<Option<Value>>,
     /// The transform pipeline's latest stats.
@@ -39,7 +42,28 @@ pub(crate) struct SessionShared {
     pub(crate) frames_dropped: AtomicU64,
 }
 
+impl Default for SessionShared {
+    fn default() -> Self {
+        SessionShared {
+            live: Mutex::new(true),
+            pending_params: Mutex::default(),
+            pipeline: Mutex::default(),
+            frames_received: AtomicU64::new(0),
+            frames_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
 impl SessionShared {
+    /// Ends the session: the transform thread records nothing more and stops.
+    pub(crate) fn end(&self) {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    fn is_live(&self) -> bool {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn set_params(&self, params: Value) {
         *self.pending_params.lock().unwrap_or_else(|e| e.into_inner()) = Some(params);
     }
@@ -117,6 +141,9 @@ impl Transform {
         };
         let mut produced = 0u64;
         while let Ok(unit) = queue.recv() {
+            if !shared.is_live() {
+                break; // ended: skip what is still queued
+            }
             if let Some(params) = shared.take_params() {
                 if output_size(&params) == pipeline.size() {
                     pipeline.set_params(&params);
@@ -136,10 +163,16 @@ impl Transform {
             match pipeline.push(&unit.data) {
                 Ok(Some(out)) => {
                     let now = Instant::now();
-                    let alive =
-                        activity.record_input(now, unit.data.len()) && activity.record_output(now, out.data.len());
-                    if !alive {
-                        break; // stream deleted
+                    {
+                        let live = shared.live.lock().unwrap_or_else(|e| e.into_inner());
+                        if !*live {
+                            break; // the session ended while this frame was transformed
+                        }
+                        let alive =
+                            activity.record_input(now, unit.data.len()) && activity.record_output(now, out.data.len());
+                        if !alive {
+                            break; // stream deleted
+                        }
                     }
                     hub.broadcast(out, now);
                     produced += 1;
