@@ -10,6 +10,8 @@ import {
   createdStreamId,
   eventually,
   histogramDistance,
+  colourDistance,
+  outputCornerColour,
   launchBrowser,
   lumaStdDev,
   meanAbsDiff,
@@ -48,6 +50,13 @@ describe("Dream on the embedded engine", () => {
     assert.match(await page.locator("#mode-note").innerText(), /embedded Dreamgate engine/);
     assert.equal(await page.locator("#dream-toggle").innerText(), "Dream");
     assert.equal(await page.inputValue("#prompt"), "cartoon magical dj blue sparkle");
+    // 1:1 output container: 38vh on desktop (900 px viewport -> 342 px), 23vh when small.
+    const box = await page.locator("#output").boundingBox();
+    assert.ok(box && Math.abs(box.width - 342) <= 1 && Math.abs(box.height - 342) <= 1, `38vh square (${JSON.stringify(box)})`);
+    await page.click("#size-toggle");
+    const small = await page.locator("#output").boundingBox();
+    assert.ok(small && Math.abs(small.width - 207) <= 1 && Math.abs(small.height - 207) <= 1, `23vh square (${JSON.stringify(small)})`);
+    await page.click("#size-toggle");
     t.diagnostic(`screenshot: ${await screenshot(page, "dream-idle.png")}`);
 
     // Dream on: time from the click to the first decoded output frame.
@@ -88,6 +97,8 @@ describe("Dream on the embedded engine", () => {
     // Persona change -> PATCH -> the engine's last_params shows the new prompt -> output changes.
     const before1 = await outputHistogram(page);
     const before2 = await outputHistogram(page);
+    const cornerBefore1 = await outputCornerColour(page);
+    const cornerBefore2 = await outputCornerColour(page);
     await page.click('label[for="persona-female"]');
     const patched = await eventually(
       async () => {
@@ -102,10 +113,16 @@ describe("Dream on the embedded engine", () => {
     assert.deepEqual(JSON.parse(patch?.body ?? "{}"), { pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: FEMALE_PROMPT } });
     await page.waitForTimeout(500);
     const afterH = await outputHistogram(page);
+    const cornerAfter = await outputCornerColour(page);
     const noise = histogramDistance(before1, before2);
     const change = histogramDistance(before1, afterH);
+    const cornerNoise = colourDistance(cornerBefore1, cornerBefore2);
+    const cornerChange = colourDistance(cornerBefore1, cornerAfter);
+    const rgb = (c) => c.map((v) => Math.round(v)).join(",");
     t.diagnostic(`output colour histogram distance: before/before ${noise.toFixed(3)}, before/after ${change.toFixed(3)}`);
-    assert.ok(change > Math.max(0.15, noise * 3), `the output changed with the prompt (${change.toFixed(3)} vs noise ${noise.toFixed(3)})`);
+    t.diagnostic(`background colour: before ${rgb(cornerBefore1)} / ${rgb(cornerBefore2)}, after ${rgb(cornerAfter)}: distance ${cornerNoise.toFixed(1)} -> ${cornerChange.toFixed(1)}`);
+    // The static background takes the new style's colour; motion does not move it.
+    assert.ok(cornerChange >= 8 && cornerChange > 3 * cornerNoise, `the output changed with the prompt (background ${cornerChange.toFixed(1)} vs noise ${cornerNoise.toFixed(1)})`);
     assert.equal(await page.evaluate(() => localStorage.getItem("dreamgate.persona")), "female", "persona persisted");
 
     // Stop: camera released, WHIP session and stream deleted.
@@ -145,6 +162,24 @@ describe("Dream on the embedded engine", () => {
     assert.equal(await page.isChecked("#persona-female"), true);
     assert.equal(await page.inputValue("#prompt"), "cartoon magical dj blue sparkle");
     assert.deepEqual(logs.filter((l) => l.startsWith("pageerror")), []);
+  });
+});
+
+describe("tab close", () => {
+  test("pagehide sends the end beacon: the engine deletes the stream", async (t) => {
+    const serve = await startServe();
+    const browser = await launchBrowser();
+    t.after(async () => {
+      await browser.close();
+      await serve.stop();
+    });
+    const { page } = await openPage(browser.context, serve.base);
+    const idPromise = createdStreamId(page);
+    await page.click("#dream-toggle");
+    const id = await idPromise;
+    await waitForStatus(page, LIVE, 30000);
+    await page.close();
+    await eventually(() => /end beacon: ending stream/.test(serve.output) && new RegExp(`dreamgate_engine[^\\n]*stream deleted[^\\n]*${id}`).test(serve.output), "the beacon to end and delete the stream", 15000);
   });
 });
 

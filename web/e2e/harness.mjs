@@ -282,6 +282,41 @@ export function histogramDistance(a, b) {
   return a.reduce((s, x, i) => s + Math.abs(x - b[i]), 0);
 }
 
+/**
+ * Mean RGB of the bottom corners of a 48x48 sample: background in the fake camera's
+ * picture (the moving pacman is in the middle, the clock at the top), so its colour
+ * depends on the style, not on motion.
+ */
+export function cornerColour(px, size = 48, block = 10) {
+  const acc = [0, 0, 0];
+  let n = 0;
+  for (let y = size - block; y < size; y++) {
+    for (const x0 of [0, size - block]) {
+      for (let x = x0; x < x0 + block; x++) {
+        const i = (y * size + x) * 4;
+        for (let c = 0; c < 3; c++) acc[c] += px[i + c];
+        n++;
+      }
+    }
+  }
+  return acc.map((v) => v / n);
+}
+
+/** Sum of per-channel absolute differences of two RGB colours. */
+export function colourDistance(a, b) {
+  return a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0);
+}
+
+/** Average corner colour of several output samples. */
+export async function outputCornerColour(page, samples = 5, gapMs = 150) {
+  const acc = [0, 0, 0];
+  for (let i = 0; i < samples; i++) {
+    cornerColour(await sampleOutput(page)).forEach((v, c) => (acc[c] += v / samples));
+    await page.waitForTimeout(gapMs);
+  }
+  return acc;
+}
+
 /** Average histogram of several output samples. */
 export async function outputHistogram(page, samples = 5, gapMs = 150) {
   const acc = new Array(64).fill(0);

@@ -304,6 +304,7 @@ function run(action) {
     }
     case "HIDE_OUTPUT": {
       removeIframe();
+      els.video.hidden = false;
       els.placeholder.hidden = false;
       delete els.output.dataset.output;
       break;
