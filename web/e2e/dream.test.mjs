@@ -3,6 +3,9 @@
 // Everything runs on 127.0.0.1.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+
+import { DEFAULT_BASE_PROMPT, buildPrompt, createPayload } from "../static/lib/params.js";
 
 import {
   LIVE_UPDATES_UNAVAILABLE,
@@ -23,6 +26,7 @@ import {
   screenshot,
   startServe,
   waitForStatus,
+  DREAMGATE_BIN,
 } from "./harness.mjs";
 
 const LIVE = "Dream is live";
@@ -30,6 +34,13 @@ const FEMALE_PROMPT = "female cartoon magical dj blue sparkle";
 
 /** `inference_status.last_params.prompt` of a status body. */
 const lastPrompt = (body) => body?.data?.inference_status?.last_params?.prompt;
+
+describe("defaults", () => {
+  test("the page's create payload equals `dreamgate params defaults` (one set of defaults)", () => {
+    const rust = JSON.parse(execFileSync(DREAMGATE_BIN, ["params", "defaults"], { encoding: "utf8" }));
+    assert.deepEqual(createPayload(buildPrompt("androgynous", DEFAULT_BASE_PROMPT)), rust);
+  });
+});
 
 describe("Dream on the embedded engine", () => {
   test("local mode is announced; Dream plays transformed output; persona change reaches the engine; Stop cleans up", async (t) => {

@@ -3,10 +3,11 @@
  * StreamDiffusion parameters the Dream page sends: the default create payload, personas,
  * the minimal live-update (PATCH) payload, and the persona/prompt persistence rules.
  *
- * Mirrors the Rust `dreamgate-model` defaults (spec "Payload format"): seed 42, 512x512,
- * steps 25, guidance 1.0, delta 0.7, sd21 ControlNets openpose 0.75 / hed 0.2 / canny 0.2
- * (100/200) / depth 0.75 / color 0.2, `t_index_list [12, 20, 24]`, similar-image filter on,
- * slerp prompt interpolation, no IP adapter (sd21 has none), LCM LoRA omitted.
+ * Mirrors the Rust `dreamgate-model` defaults exactly (`dreamgate params defaults`; the
+ * end-to-end run checks they agree). Spec "Payload format": seed 42, 512x512, steps 25,
+ * guidance 1.0, delta 0.7, sd21 ControlNets openpose 0.75 / hed 0.2 / canny 0.2 (100/200) /
+ * depth 0.75 / color 0.2, `t_index_list [12, 20, 24]`, similar-image filter on, slerp prompt
+ * interpolation, no IP adapter (sd21 has none), LCM LoRA omitted.
  *
  * Pure module: no DOM, no fetch. Storage is injected.
  *
@@ -103,16 +104,14 @@ export function defaultParams(prompt) {
   return {
     model_id: DEFAULT_MODEL_ID,
     prompt,
-    prompt_interpolation_method: "slerp",
-    normalize_prompt_weights: true,
+    negative_prompt: "blurry, low quality, flat, 2d",
+    num_inference_steps: 25,
     seed: 42,
     width: OUTPUT_SIZE,
     height: OUTPUT_SIZE,
-    num_inference_steps: 25,
     guidance_scale: 1.0,
     delta: 0.7,
     t_index_list: [12, 20, 24],
-    enable_similar_image_filter: true,
     controlnets: [
       controlnet("openpose", 0.75, "pose_tensorrt"),
       controlnet("hed", 0.2, "soft_edge"),
@@ -120,6 +119,16 @@ export function defaultParams(prompt) {
       controlnet("depth", 0.75, "depth_tensorrt"),
       controlnet("color", 0.2, "passthrough"),
     ],
+    acceleration: "tensorrt",
+    use_denoising_batch: true,
+    do_add_noise: true,
+    enable_similar_image_filter: true,
+    similar_image_filter_threshold: 0.98,
+    similar_image_filter_max_skip_frame: 10,
+    prompt_interpolation_method: "slerp",
+    seed_interpolation_method: "linear",
+    normalize_prompt_weights: true,
+    normalize_seed_weights: true,
   };
 }
 
