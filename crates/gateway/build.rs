@@ -30,12 +30,8 @@ fn main() {
          pub static ASSETS: &[(&str, &str, &[u8])] = &[\n",
     );
     for (rel, abs) in &files {
-        let _ = writeln!(
-            out,
-            "    ({rel:?}, {:?}, include_bytes!({:?})),",
-            content_type(rel),
-            abs.display().to_string()
-        );
+        let _ =
+            writeln!(out, "    ({rel:?}, {:?}, include_bytes!({:?})),", content_type(rel), abs.display().to_string());
     }
     out.push_str("];\n");
     let dest = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR")).join("assets.rs");

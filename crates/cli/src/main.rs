@@ -42,12 +42,8 @@ enum Command {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DREAMGATE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("DREAMGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 fn main() -> ExitCode {

@@ -32,9 +32,8 @@ fn temp_file(name: &str, contents: &str) -> PathBuf {
 }
 
 fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -88,7 +87,10 @@ fn check_reads_stdin() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(stdout_json(&out)["params"]["model_id"], "stabilityai/sd-turbo");
 
-    let out = dreamgate(&["params", "check", "-"], Some(r#"{"pipeline": "other", "params": {"model_id": "stabilityai/sd-turbo"}}"#));
+    let out = dreamgate(
+        &["params", "check", "-"],
+        Some(r#"{"pipeline": "other", "params": {"model_id": "stabilityai/sd-turbo"}}"#),
+    );
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("pipeline: "));
 }
@@ -97,7 +99,10 @@ fn check_reads_stdin() {
 fn check_update_accepts_a_flat_object() {
     let out = dreamgate(&["params", "check", "--update", "-"], Some(r#"{"prompt": "male neon", "delta": 0.5}"#));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(stdout_json(&out), json!({"pipeline": "streamdiffusion", "params": {"prompt": "male neon", "delta": 0.5}}));
+    assert_eq!(
+        stdout_json(&out),
+        json!({"pipeline": "streamdiffusion", "params": {"prompt": "male neon", "delta": 0.5}})
+    );
     // the same body is not a valid create payload
     let out = dreamgate(&["params", "check", "-"], Some(r#"{"prompt": "male neon"}"#));
     assert_eq!(out.status.code(), Some(1), "{out:?}");

@@ -41,7 +41,11 @@ async fn stream_commands_against_the_engine() {
 
         // upstream errors: status and field errors on stderr, exit 1
         let path = std::env::temp_dir().join(format!("dreamgate-bad-{}.json", std::process::id()));
-        std::fs::write(&path, r#"{"pipeline":"streamdiffusion","params":{"model_id":"stabilityai/sd-turbo","width":100}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"pipeline":"streamdiffusion","params":{"model_id":"stabilityai/sd-turbo","width":100}}"#,
+        )
+        .unwrap();
         let out = dreamgate(&["stream", "create", "--file", path.to_str().unwrap(), "--gateway", &gw]);
         let _ = std::fs::remove_file(&path);
         assert_eq!(out.status.code(), Some(1));

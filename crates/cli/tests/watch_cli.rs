@@ -53,12 +53,7 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     }
     let mut body = vec![0u8; length];
     reader.read_exact(&mut body).await.ok()?;
-    Some(Request {
-        method,
-        path,
-        content_type,
-        body: String::from_utf8(body).ok()?,
-    })
+    Some(Request { method, path, content_type, body: String::from_utf8(body).ok()? })
 }
 
 async fn respond(stream: &mut BufReader<TcpStream>, status: &str, headers: &[(&str, &str)], body: &str) {

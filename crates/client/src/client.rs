@@ -175,8 +175,8 @@ impl DaydreamClient {
         if key.is_empty() {
             return Err(ClientError::InvalidKey);
         }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| ClientError::InvalidKey)?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| ClientError::InvalidKey)?;
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -245,9 +245,8 @@ impl DaydreamClient {
     fn url(&self, segments: &[&str]) -> Result<Url, ApiError> {
         let mut url = self.base.join("v1/streams").map_err(|e| ApiError::InvalidResponse(e.to_string()))?;
         if !segments.is_empty() {
-            let mut path = url
-                .path_segments_mut()
-                .map_err(|_| ApiError::InvalidResponse("base URL cannot have a path".into()))?;
+            let mut path =
+                url.path_segments_mut().map_err(|_| ApiError::InvalidResponse("base URL cannot have a path".into()))?;
             for s in segments {
                 path.push(s);
             }
@@ -289,7 +288,9 @@ impl DaydreamClient {
         if status.is_success() {
             match parsed {
                 Some(v) => Ok((status, v)),
-                None => Err(ApiError::InvalidResponse(format!("status {} with a body that is not JSON", status.as_u16()))),
+                None => {
+                    Err(ApiError::InvalidResponse(format!("status {} with a body that is not JSON", status.as_u16())))
+                }
             }
         } else {
             let body = parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
@@ -347,7 +348,10 @@ mod tests {
 
     #[test]
     fn messages_come_from_the_body() {
-        let e = ApiError::Upstream { status: 404, body: json!({"success": false, "error": "Stream not found", "code": "STREAMS/NOT_FOUND"}) };
+        let e = ApiError::Upstream {
+            status: 404,
+            body: json!({"success": false, "error": "Stream not found", "code": "STREAMS/NOT_FOUND"}),
+        };
         assert_eq!(e.message(), "Stream not found");
         assert_eq!(e.code(), Some("STREAMS/NOT_FOUND"));
         assert_eq!(e.to_string(), "Daydream API answered 404: Stream not found");
@@ -366,9 +370,13 @@ mod tests {
 
     #[test]
     fn urls_keep_prefix_and_encode_ids() {
-        let c = DaydreamClient::new("http://127.0.0.1:1/base".parse().unwrap(), ApiKey::new("k"), DEFAULT_TIMEOUT).unwrap();
+        let c =
+            DaydreamClient::new("http://127.0.0.1:1/base".parse().unwrap(), ApiKey::new("k"), DEFAULT_TIMEOUT).unwrap();
         assert_eq!(c.url(&[]).unwrap().as_str(), "http://127.0.0.1:1/base/v1/streams");
-        assert_eq!(c.url(&["../x?y", "status"]).unwrap().as_str(), "http://127.0.0.1:1/base/v1/streams/..%2Fx%3Fy/status");
+        assert_eq!(
+            c.url(&["../x?y", "status"]).unwrap().as_str(),
+            "http://127.0.0.1:1/base/v1/streams/..%2Fx%3Fy/status"
+        );
         assert!(format!("{c:?}").contains("127.0.0.1"));
     }
 

@@ -10,14 +10,8 @@ pub const DEFAULT_GATEWAY: &str = "https://api.daydream.live";
 
 /// Base domains a WHIP URL may point at (a host matches when it equals one of these or is a
 /// subdomain of one). `DAYDREAM_WHIP_ALLOWED_HOSTS` adds to this list; it never replaces it.
-pub const DEFAULT_WHIP_ALLOWED_HOSTS: &[&str] = &[
-    "daydream.live",
-    "sdaydream.live",
-    "livepeer.com",
-    "livepeer.studio",
-    "livepeer.cloud",
-    "lp-playback.studio",
-];
+pub const DEFAULT_WHIP_ALLOWED_HOSTS: &[&str] =
+    &["daydream.live", "sdaydream.live", "livepeer.com", "livepeer.studio", "livepeer.cloud", "lp-playback.studio"];
 
 /// The prefix every Daydream production API key carries.
 pub const API_KEY_PREFIX: &str = "daydream_live_";
@@ -167,8 +161,7 @@ impl DaydreamEnv {
             None => Url::parse(DEFAULT_GATEWAY).expect("DEFAULT_GATEWAY is a valid URL"),
         };
 
-        let mut whip_allowed_hosts: Vec<String> =
-            DEFAULT_WHIP_ALLOWED_HOSTS.iter().map(|h| (*h).to_owned()).collect();
+        let mut whip_allowed_hosts: Vec<String> = DEFAULT_WHIP_ALLOWED_HOSTS.iter().map(|h| (*h).to_owned()).collect();
         if let Some(list) = get("DAYDREAM_WHIP_ALLOWED_HOSTS") {
             for host in parse_allowed_hosts(&list)? {
                 if !whip_allowed_hosts.contains(&host) {
@@ -223,10 +216,8 @@ pub fn is_loopback_host(host: &Host<&str>) -> bool {
 }
 
 fn parse_gateway(value: &str) -> Result<Url, ConfigError> {
-    let invalid = |shown: &str, reason: &str| ConfigError::InvalidGateway {
-        value: shown.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid =
+        |shown: &str, reason: &str| ConfigError::InvalidGateway { value: shown.to_owned(), reason: reason.to_owned() };
     let url = Url::parse(value).map_err(|e| {
         // never echo something that might hold credentials
         let shown = if value.contains('@') { "<redacted>" } else { value };
@@ -258,10 +249,7 @@ fn parse_allowed_hosts(list: &str) -> Result<Vec<String>, ConfigError> {
         if entry.is_empty() {
             continue;
         }
-        let reject = |reason: &str| ConfigError::InvalidAllowedHost {
-            entry: entry.clone(),
-            reason: reason.to_owned(),
-        };
+        let reject = |reason: &str| ConfigError::InvalidAllowedHost { entry: entry.clone(), reason: reason.to_owned() };
         if entry.contains("://") {
             return Err(reject("a scheme is not allowed"));
         }
@@ -295,8 +283,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(vars: &[(&str, &str)]) -> Result<DaydreamEnv, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         DaydreamEnv::from_vars(|k| map.get(k).cloned())
     }
 
@@ -355,7 +342,9 @@ mod tests {
 
     #[test]
     fn http_gateway_allowed_only_on_loopback() {
-        for ok in ["http://127.0.0.1:8787", "http://localhost:9000/", "http://[::1]:1234", "https://gw.example.com/base/"] {
+        for ok in
+            ["http://127.0.0.1:8787", "http://localhost:9000/", "http://[::1]:1234", "https://gw.example.com/base/"]
+        {
             let e = env(&[("DAYDREAM_API_GATEWAY", ok)]).unwrap();
             assert!(e.gateway.host().is_some(), "{ok}");
         }
@@ -368,7 +357,8 @@ mod tests {
 
     #[test]
     fn allowlist_adds_to_defaults_normalised() {
-        let e = env(&[("DAYDREAM_WHIP_ALLOWED_HOSTS", " Example.COM, ,livepeer.com,cdn.other.net,example.com ")]).unwrap();
+        let e =
+            env(&[("DAYDREAM_WHIP_ALLOWED_HOSTS", " Example.COM, ,livepeer.com,cdn.other.net,example.com ")]).unwrap();
         let mut expected: Vec<String> = DEFAULT_WHIP_ALLOWED_HOSTS.iter().map(|s| s.to_string()).collect();
         expected.push("example.com".into());
         expected.push("cdn.other.net".into());
@@ -402,10 +392,7 @@ mod tests {
             assert_eq!(env(&[("DAYDREAM_WHIP_ALLOW_DEV", v)]).unwrap().whip_allow_dev, want, "{v}");
         }
         for bad in ["yes", "2", "on"] {
-            assert_eq!(
-                env(&[("DAYDREAM_WHIP_ALLOW_DEV", bad)]).unwrap_err(),
-                ConfigError::InvalidAllowDev(bad.into())
-            );
+            assert_eq!(env(&[("DAYDREAM_WHIP_ALLOW_DEV", bad)]).unwrap_err(), ConfigError::InvalidAllowDev(bad.into()));
         }
     }
 }

@@ -148,9 +148,7 @@ fn random_id(prefix: &str, len: usize) -> String {
 }
 
 fn iso8601_now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<Response, Fail> {
@@ -415,7 +413,8 @@ async fn whip_trickle(
             "Content-Type must be application/trickle-ice-sdpfrag",
         ));
     }
-    let frag = std::str::from_utf8(&body).map_err(|_| Fail::new(400, "MEDIA/BAD_OFFER", "Trickle body is not UTF-8"))?;
+    let frag =
+        std::str::from_utf8(&body).map_err(|_| Fail::new(400, "MEDIA/BAD_OFFER", "Trickle body is not UTF-8"))?;
     engine.media().trickle(&id, &session, frag).map_err(media_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

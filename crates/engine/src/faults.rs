@@ -74,9 +74,7 @@ impl FromStr for Faults {
                 "slow" => faults.slow = Some(parse_duration(value).map_err(|r| err(&r))?),
                 "patch" => faults.patch = Some(parse_status(value).map_err(|r| err(&r))?),
                 "trickle" => faults.trickle = Some(parse_status(value).map_err(|r| err(&r))?),
-                "burst" => {
-                    faults.burst = value.parse().map_err(|_| err("burst takes a whole number of calls"))?
-                }
+                "burst" => faults.burst = value.parse().map_err(|_| err("burst takes a whole number of calls"))?,
                 _ => return Err(err("unknown knob (known: warmup, patch, trickle, burst, slow)")),
             }
         }
@@ -288,7 +286,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_the_item() {
-        for bad in ["warmup", "warmup=soon", "patch=200", "patch=abc", "burst=-1", "slow=-1s", "jitter=1", "trickle=600"] {
+        for bad in
+            ["warmup", "warmup=soon", "patch=200", "patch=abc", "burst=-1", "slow=-1s", "jitter=1", "trickle=600"]
+        {
             let err = bad.parse::<Faults>().unwrap_err();
             assert_eq!(err.item, bad, "{bad}");
             assert!(err.to_string().contains("invalid fault spec"), "{err}");

@@ -50,7 +50,11 @@ async fn create_status_update_get_delete() {
     assert_eq!(stream["params"]["model_id"], "stabilityai/sd-turbo");
     assert_eq!(stream["params"]["width"], 512);
     assert!(stream["output_playback_id"].as_str().is_some_and(|s| !s.is_empty()));
-    assert!(time::OffsetDateTime::parse(stream["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(time::OffsetDateTime::parse(
+        stream["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339
+    )
+    .is_ok());
     for field in ["author", "from_playground", "gateway_host", "is_smoke_test"] {
         assert!(stream.get(field).is_some(), "missing {field}");
     }
@@ -122,12 +126,8 @@ async fn wrong_or_missing_key_is_401() {
     let raw = reqwest::Client::new();
     let resp = raw.post(format!("{}/v1/streams", h.base_url())).json(&payload()).send().await.unwrap();
     assert_eq!(resp.status(), 401);
-    let resp = raw
-        .get(format!("{}/v1/streams/str_x", h.base_url()))
-        .header("authorization", "Bearer ")
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        raw.get(format!("{}/v1/streams/str_x", h.base_url())).header("authorization", "Bearer ").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     h.shutdown().await;
 
@@ -182,7 +182,8 @@ async fn bad_payloads_are_400_with_field_errors() {
     assert_eq!(status, 400);
     assert_eq!(err["details"][0]["field"], "params.height");
     // t_index_list fine alone, but beyond the stored num_inference_steps (25) once merged
-    let (status, err) = upstream(c.update_stream(id, &json!({"params": {"t_index_list": [10, 40]}})).await.unwrap_err());
+    let (status, err) =
+        upstream(c.update_stream(id, &json!({"params": {"t_index_list": [10, 40]}})).await.unwrap_err());
     assert_eq!(status, 400, "{err}");
     assert!(err["details"].to_string().contains("t_index_list"), "{err}");
     assert_eq!(c.get_stream(id).await.unwrap()["params"], stream["params"], "a refused PATCH changes nothing");
@@ -190,8 +191,13 @@ async fn bad_payloads_are_400_with_field_errors() {
     // bad JSON
     let raw = reqwest::Client::new();
     for path in ["/v1/streams".to_owned(), format!("/v1/streams/{id}")] {
-        let req = if path == "/v1/streams" { raw.post(format!("{}{path}", h.base_url())) } else { raw.patch(format!("{}{path}", h.base_url())) };
-        let resp = req.bearer_auth(KEY).header("content-type", "application/json").body("{not json").send().await.unwrap();
+        let req = if path == "/v1/streams" {
+            raw.post(format!("{}{path}", h.base_url()))
+        } else {
+            raw.patch(format!("{}{path}", h.base_url()))
+        };
+        let resp =
+            req.bearer_auth(KEY).header("content-type", "application/json").body("{not json").send().await.unwrap();
         assert_eq!(resp.status(), 400, "{path}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["code"], "STREAMS/INVALID_JSON");

@@ -59,7 +59,8 @@ async fn media_events_drive_the_status_over_http() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let h = start(listener, EngineConfig { media: Some(media.clone()), ..Default::default() }).await;
     let c = DaydreamClient::new(h.base_url().parse().unwrap(), ApiKey::new("any"), Duration::from_secs(5)).unwrap();
-    let stream = c.create_stream(&serde_json::to_value(dreamgate_model::default_create_payload()).unwrap()).await.unwrap();
+    let stream =
+        c.create_stream(&serde_json::to_value(dreamgate_model::default_create_payload()).unwrap()).await.unwrap();
     let id = stream["id"].as_str().unwrap().to_owned();
     let whip = stream["whip_url"].as_str().unwrap();
 
@@ -80,7 +81,13 @@ async fn media_events_drive_the_status_over_http() {
     assert!(resp.text().await.unwrap().starts_with("v=0"));
 
     // media errors map to their status
-    let resp = http.post(whip).header("content-type", "application/sdp").body("v=0\r\nm=audio 9 x 0\r\n").send().await.unwrap();
+    let resp = http
+        .post(whip)
+        .header("content-type", "application/sdp")
+        .body("v=0\r\nm=audio 9 x 0\r\n")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "offer has no H.264 video");
     let whep = format!("{}/live/video-to-video/{id}/whep", h.base_url());
@@ -153,7 +160,8 @@ async fn client_never_follows_redirects() {
     let base = format!("http://{}", l1.local_addr().unwrap());
     let t1 = tokio::spawn(async move { axum::serve(l1, redirector).await });
 
-    let c = DaydreamClient::new(base.parse().unwrap(), ApiKey::new("daydream_live_secret"), Duration::from_secs(5)).unwrap();
+    let c = DaydreamClient::new(base.parse().unwrap(), ApiKey::new("daydream_live_secret"), Duration::from_secs(5))
+        .unwrap();
     let e = c.create_stream(&serde_json::json!({"pipeline": "streamdiffusion", "params": {}})).await.unwrap_err();
     assert!(matches!(e, ApiError::Upstream { status: 307, .. }), "{e:?}");
     assert!(hits.lock().unwrap().is_empty(), "the redirect was followed: {:?}", hits.lock().unwrap());

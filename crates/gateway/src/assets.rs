@@ -21,10 +21,11 @@ pub struct Asset {
 pub fn lookup(request_path: &str) -> Option<Asset> {
     let rel = request_path.trim_start_matches('/');
     let rel = if rel.is_empty() { "index.html" } else { rel };
-    ASSETS
-        .iter()
-        .find(|(path, _, _)| *path == rel)
-        .map(|&(path, content_type, bytes)| Asset { path, content_type, bytes })
+    ASSETS.iter().find(|(path, _, _)| *path == rel).map(|&(path, content_type, bytes)| Asset {
+        path,
+        content_type,
+        bytes,
+    })
 }
 
 /// Every embedded file.

@@ -12,10 +12,10 @@
 //! | unreachable | 502 |
 //! | unusable answer | 502 |
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use http::StatusCode;
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 
 use dreamgate_client::ApiError as UpstreamError;
 
@@ -64,11 +64,7 @@ impl HttpError {
 
     /// 403 for a stream owned by another session (or by none).
     pub fn not_owned() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            NOT_OWNED,
-            "This stream was not created by your session",
-        )
+        Self::new(StatusCode::FORBIDDEN, NOT_OWNED, "This stream was not created by your session")
     }
 
     /// 404 for a stream this session owned that has since been deleted.
@@ -106,8 +102,7 @@ impl HttpError {
                     .unwrap_or_else(|| format!("Daydream answered {status}"));
                 match StatusCode::from_u16(*status) {
                     Ok(s) if s.is_client_error() => {
-                        Self::new(s, upstream_text, format!("Daydream answered {status}"))
-                            .with("details", body.clone())
+                        Self::new(s, upstream_text, format!("Daydream answered {status}")).with("details", body.clone())
                     }
                     _ => Self::new(
                         StatusCode::BAD_GATEWAY,
@@ -120,10 +115,9 @@ impl HttpError {
             }
             UpstreamError::Timeout => Self::upstream_timeout(),
             UpstreamError::Unreachable(why) => Self::unreachable(why),
-            UpstreamError::InvalidResponse(why) => Self::bad_gateway(
-                "Invalid upstream response",
-                format!("Daydream answered something unusable: {why}"),
-            ),
+            UpstreamError::InvalidResponse(why) => {
+                Self::bad_gateway("Invalid upstream response", format!("Daydream answered something unusable: {why}"))
+            }
         }
     }
 

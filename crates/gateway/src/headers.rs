@@ -7,17 +7,13 @@
 //! Daydream host. No inline scripts, no `eval`, no plugins, no framing.
 
 use http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HeaderName, HeaderValue, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS,
+    HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
 use http::HeaderMap;
 
 /// Livepeer hosts the page may load playback media from (HLS fallback).
-pub const LIVEPEER_PLAYBACK_HOSTS: &[&str] = &[
-    "https://livepeercdn.com",
-    "https://*.livepeercdn.com",
-    "https://*.lp-playback.studio",
-];
+pub const LIVEPEER_PLAYBACK_HOSTS: &[&str] =
+    &["https://livepeercdn.com", "https://*.livepeercdn.com", "https://*.lp-playback.studio"];
 
 /// The player iframe origin (also the `iframeBase` the config route reports).
 pub const PLAYER_ORIGIN: &str = "https://lvpr.tv";

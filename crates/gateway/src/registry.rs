@@ -109,7 +109,9 @@ struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
     /// An upstream create is in flight; `ended` when the owner ended it meanwhile.
-    Creating { ended: bool },
+    Creating {
+        ended: bool,
+    },
     Stream(String),
 }
 
@@ -412,10 +414,7 @@ mod tests {
         // a concurrent second create is refused while the first is in flight
         assert_eq!(reg.begin_create(&a), Err(Conflict { active_stream_id: None }));
         reg.finish_create(record("str_a", &a), t0);
-        assert_eq!(
-            reg.begin_create(&a),
-            Err(Conflict { active_stream_id: Some("str_a".into()) })
-        );
+        assert_eq!(reg.begin_create(&a), Err(Conflict { active_stream_id: Some("str_a".into()) }));
         // another session is independent
         assert!(reg.begin_create(&sid(2)).is_ok());
         // after the stream ends, the session may create again
@@ -458,10 +457,7 @@ mod tests {
         created(&mut reg, "str_a", &a, t0);
         assert!(reg.tick(t0 + S(119)).is_empty());
         let actions = reg.tick(t0 + S(120));
-        assert_eq!(
-            actions,
-            vec![ReapAction { stream_id: "str_a".into(), reason: ReapReason::Silent }]
-        );
+        assert_eq!(actions, vec![ReapAction { stream_id: "str_a".into(), reason: ReapReason::Silent }]);
         assert!(matches!(reg.authorize(&a, "str_a"), Access::Deleting(_)));
         assert_eq!(reg.active_stream(&a), None);
         // in flight: no duplicate action
@@ -507,17 +503,13 @@ mod tests {
             if !reg.delete_failed("str_a", now) {
                 break;
             }
-            let Some(Phase::Deleting { next_attempt: Some(at), .. }) = reg.phase("str_a").cloned()
-            else {
+            let Some(Phase::Deleting { next_attempt: Some(at), .. }) = reg.phase("str_a").cloned() else {
                 panic!("not scheduled")
             };
             delays.push(at - now);
             assert!(reg.tick(at - Duration::from_millis(1)).is_empty());
             let actions = reg.tick(at);
-            assert_eq!(
-                actions,
-                vec![ReapAction { stream_id: "str_a".into(), reason: ReapReason::Retry }]
-            );
+            assert_eq!(actions, vec![ReapAction { stream_id: "str_a".into(), reason: ReapReason::Retry }]);
             now = at;
         }
         // attempts 2..=4 after 5 s, 10 s, 20 s (capped), then given up

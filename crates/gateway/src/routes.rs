@@ -19,11 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use http::header::{
-    CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LINK, LOCATION, ORIGIN, SET_COOKIE,
-};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LINK, LOCATION, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use url::Url;
 
 use dreamgate_client::ApiError as UpstreamError;
@@ -34,7 +32,7 @@ use crate::headers;
 use crate::registry::{Access, Registry, StreamRecord};
 use crate::session::SessionId;
 use crate::upstream::{Signal, SignalReply, Upstream};
-use crate::{GatewayConfig, MAX_JSON_BODY, MAX_SDP_BODY, assets, normalize_origin};
+use crate::{assets, normalize_origin, GatewayConfig, MAX_JSON_BODY, MAX_SDP_BODY};
 
 /// `Livepeer-Playback-URL` (WHIP answer header naming the WHEP URL).
 pub const PLAYBACK_URL: HeaderName = HeaderName::from_static("livepeer-playback-url");
@@ -134,7 +132,11 @@ impl AppState {
         Some(url)
     }
 
-    async fn create(self: Arc<Self>, session: SessionId, payload: dreamgate_model::CreatePayload) -> Result<Response, HttpError> {
+    async fn create(
+        self: Arc<Self>,
+        session: SessionId,
+        payload: dreamgate_model::CreatePayload,
+    ) -> Result<Response, HttpError> {
         let body = match serde_json::to_value(&payload) {
             Ok(b) => b,
             Err(e) => {
@@ -244,8 +246,8 @@ impl AppState {
         ensure_success(&reply, "WHIP offer failed")?;
         let resource = header_str(&reply.headers, &LOCATION)
             .and_then(|raw| self.checked_url(&record.whip_url, raw, "WHIP resource"));
-        let playback = header_str(&reply.headers, &PLAYBACK_URL)
-            .and_then(|raw| self.checked_url(&record.whip_url, raw, "WHEP"));
+        let playback =
+            header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| self.checked_url(&record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
         self.registry().update_record(&record.id, |r| {
             r.whip_resource = resource;
@@ -536,7 +538,13 @@ async fn whip_delete(
     st.registry().update_record(&id, |r| r.whip_resource = None);
     let reply = st
         .upstream
-        .signal(Signal { method: Method::DELETE, target: &target, content_type: None, if_match: None, body: Bytes::new() })
+        .signal(Signal {
+            method: Method::DELETE,
+            target: &target,
+            content_type: None,
+            if_match: None,
+            body: Bytes::new(),
+        })
         .await?;
     ensure_success(&reply, "WHIP teardown failed")?;
     Ok(relay(&reply, "text/plain"))
@@ -571,7 +579,13 @@ async fn whep_delete(
     st.registry().update_record(&id, |r| r.whep_resource = None);
     let reply = st
         .upstream
-        .signal(Signal { method: Method::DELETE, target: &target, content_type: None, if_match: None, body: Bytes::new() })
+        .signal(Signal {
+            method: Method::DELETE,
+            target: &target,
+            content_type: None,
+            if_match: None,
+            body: Bytes::new(),
+        })
         .await?;
     ensure_success(&reply, "WHEP teardown failed")?;
     Ok(relay(&reply, "text/plain"))
@@ -620,17 +634,18 @@ async fn run_detached<T: Send + 'static>(
 
 /// Reads a body of at most `limit` bytes (413 beyond).
 async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, HttpError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(HttpError::too_large(limit));
     }
     let mut buf = Vec::new();
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
-            HttpError::new(StatusCode::BAD_REQUEST, "Unreadable body", format!("The request body could not be read: {e}"))
+            HttpError::new(
+                StatusCode::BAD_REQUEST,
+                "Unreadable body",
+                format!("The request body could not be read: {e}"),
+            )
         })?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
@@ -654,11 +669,8 @@ fn invalid_config(errors: Vec<FieldError>) -> HttpError {
 }
 
 fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), HttpError> {
-    let essence = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim);
+    let essence =
+        headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).map(str::trim);
     if essence.is_some_and(|e| e.eq_ignore_ascii_case(expected)) {
         Ok(())
     } else {
@@ -677,9 +689,8 @@ fn check_resource(uri: &Uri, stored: &[Option<&Url>]) -> Result<(), HttpError> {
         if key != "resource" {
             continue;
         }
-        let matches = Url::parse(&value)
-            .ok()
-            .is_some_and(|given| stored.iter().flatten().any(|s| s.as_str() == given.as_str()));
+        let matches =
+            Url::parse(&value).ok().is_some_and(|given| stored.iter().flatten().any(|s| s.as_str() == given.as_str()));
         if !matches {
             return Err(HttpError::new(
                 StatusCode::BAD_REQUEST,

@@ -13,8 +13,8 @@
 
 use std::fmt;
 
-use http::HeaderMap;
 use http::header::COOKIE;
+use http::HeaderMap;
 use rand::RngCore;
 
 /// Name of the session cookie.
@@ -62,11 +62,7 @@ impl SessionId {
 
     /// The `Set-Cookie` value for this session.
     pub fn set_cookie(&self, secure: bool) -> String {
-        format!(
-            "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict{}",
-            self.0,
-            if secure { "; Secure" } else { "" }
-        )
+        format!("{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict{}", self.0, if secure { "; Secure" } else { "" })
     }
 }
 
@@ -102,10 +98,7 @@ mod tests {
         let id = SessionId::from_bytes([7; 16]);
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("a=1; dreamgate_session=bogus"));
-        h.append(
-            COOKIE,
-            HeaderValue::from_str(&format!("x=y; {COOKIE_NAME}={}", id.as_str())).unwrap(),
-        );
+        h.append(COOKIE, HeaderValue::from_str(&format!("x=y; {COOKIE_NAME}={}", id.as_str())).unwrap());
         assert_eq!(SessionId::from_headers(&h), Some(id));
         assert_eq!(SessionId::from_headers(&HeaderMap::new()), None);
     }

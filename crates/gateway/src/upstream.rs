@@ -130,11 +130,7 @@ fn signal_error(e: reqwest::Error) -> HttpError {
     // The URL may carry a pre-signed token: never echo it.
     let e = e.without_url();
     if e.is_timeout() {
-        HttpError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "Upstream timeout",
-            "The WHIP/WHEP upstream did not answer in time",
-        )
+        HttpError::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "The WHIP/WHEP upstream did not answer in time")
     } else {
         let mut msg = e.to_string();
         let mut source = std::error::Error::source(&e);
@@ -173,7 +169,6 @@ pub async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> 
     let key = ApiKey::new(format!("dreamgate_local_{key}"));
     let cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
     let handle = dreamgate_engine::start(listener, cfg).await;
-    let base = Url::parse(handle.base_url())
-        .map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
+    let base = Url::parse(handle.base_url()).map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
     Ok(LocalEngine { handle, base, key })
 }

@@ -101,10 +101,7 @@ pub struct WhipPolicy {
 
 impl fmt::Debug for WhipPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WhipPolicy")
-            .field("allowed", &self.allowed)
-            .field("allow_dev", &self.allow_dev)
-            .finish()
+        f.debug_struct("WhipPolicy").field("allowed", &self.allowed).field("allow_dev", &self.allow_dev).finish()
     }
 }
 
@@ -153,10 +150,7 @@ impl WhipPolicy {
         S: AsRef<str>,
     {
         let extra: Vec<String> = extra.into_iter().map(|s| s.as_ref().to_string()).collect();
-        Self::new(
-            DEFAULT_ALLOWED_HOSTS.iter().map(|s| s.to_string()).chain(extra),
-            allow_dev,
-        )
+        Self::new(DEFAULT_ALLOWED_HOSTS.iter().map(|s| s.to_string()).chain(extra), allow_dev)
     }
 
     /// The allowed base domains.

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 /// Accepts TCP connections and counts them; answers nothing useful.
@@ -232,7 +232,14 @@ async fn hostile_urls_in_whip_answers_and_status_are_never_used() {
 
     // the refused Location is not used: trickle goes to the WHIP URL itself,
     // teardown has no resource to delete
-    let r = b.request("PATCH", &format!("/api/daydream/streams/{id}/whip"), Some("application/trickle-ice-sdpfrag"), b"a=x\r\n".to_vec()).await;
+    let r = b
+        .request(
+            "PATCH",
+            &format!("/api/daydream/streams/{id}/whip"),
+            Some("application/trickle-ice-sdpfrag"),
+            b"a=x\r\n".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, 201);
     assert_eq!(b.delete(&format!("/api/daydream/streams/{id}/whip")).await.status, 204);
     // WHEP: the answer's URL was refused, the status one too -> not ready
@@ -242,10 +249,7 @@ async fn hostile_urls_in_whip_answers_and_status_are_never_used() {
     assert_eq!(b.get(&format!("/api/daydream/streams/{id}/status")).await.status, 200);
     b.sdp("POST", &format!("/api/daydream/streams/{id}/whep"), &offer).await.assert_error(404, "Playback not ready");
 
-    assert_eq!(
-        fake.whip_hits.lock().unwrap().clone(),
-        vec!["POST /whip".to_string(), "PATCH /whip".to_string()]
-    );
+    assert_eq!(fake.whip_hits.lock().unwrap().clone(), vec!["POST /whip".to_string(), "PATCH /whip".to_string()]);
     assert_eq!(trap.hits(), 0);
 }
 

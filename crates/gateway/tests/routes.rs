@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use dreamgate_client::{ApiKey, DaydreamClient};
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 fn api(id: &str, tail: &str) -> String {
     format!("/api/daydream/streams/{id}{tail}")
@@ -21,10 +21,7 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
     // config
     let r = b.get("/api/daydream/config").await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json(),
-        json!({"configured": true, "mode": "local", "playback": {"iframeBase": "https://lvpr.tv/"}})
-    );
+    assert_eq!(r.json(), json!({"configured": true, "mode": "local", "playback": {"iframeBase": "https://lvpr.tv/"}}));
     let cookie = r.header("set-cookie").expect("session cookie on first response");
     assert!(cookie.starts_with("dreamgate_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"));
@@ -84,7 +81,9 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
     assert!(eng.hits.any(&format!("POST {key_path}")));
 
     // trickle goes to the stored session resource, not the WHIP URL
-    let r = b.request("PATCH", &api(&id, "/whip"), Some("application/trickle-ice-sdpfrag"), b"a=ice-ufrag:x\r\n".to_vec()).await;
+    let r = b
+        .request("PATCH", &api(&id, "/whip"), Some("application/trickle-ice-sdpfrag"), b"a=ice-ufrag:x\r\n".to_vec())
+        .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(eng.hits.any(&format!("PATCH {key_path}/ses")), "{:?}", eng.hits.all());
 
@@ -159,7 +158,13 @@ async fn foreign_requests(b: &Browser, id: &str, offer: &str) -> Vec<(String, Re
     out.push(("whep delete".into(), b.delete(&api(id, "/whep")).await));
     out.push((
         "end".into(),
-        b.request("POST", "/api/daydream/streams/end", Some("text/plain;charset=UTF-8"), json!({"streamId": id}).to_string().into_bytes()).await,
+        b.request(
+            "POST",
+            "/api/daydream/streams/end",
+            Some("text/plain;charset=UTF-8"),
+            json!({"streamId": id}).to_string().into_bytes(),
+        )
+        .await,
     ));
     out.push(("delete".into(), b.delete(&api(id, "")).await));
     out
@@ -240,7 +245,13 @@ async fn mutating_routes_need_a_same_or_allowed_origin() {
             b.post_json("/api/daydream/streams", &create_payload()).await,
             b.patch_json(&api(&id, "/parameters"), &json!({"prompt": "x"})).await,
             b.delete(&api(&id, "")).await,
-            b.request("POST", "/api/daydream/streams/end", Some("text/plain"), json!({"streamId": id}).to_string().into_bytes()).await,
+            b.request(
+                "POST",
+                "/api/daydream/streams/end",
+                Some("text/plain"),
+                json!({"streamId": id}).to_string().into_bytes(),
+            )
+            .await,
         ] {
             r.assert_error(403, "Forbidden origin");
         }
@@ -266,7 +277,12 @@ async fn malformed_and_oversized_bodies() {
     r.assert_error(400, "Malformed JSON");
     let r = b.request("POST", "/api/daydream/streams", Some("application/json"), vec![]).await;
     r.assert_error(400, "Malformed JSON");
-    let r = b.post_json("/api/daydream/streams", &json!({"pipeline": "streamdiffusion", "params": {"width": 100, "num_inference_steps": 0}})).await;
+    let r = b
+        .post_json(
+            "/api/daydream/streams",
+            &json!({"pipeline": "streamdiffusion", "params": {"width": 100, "num_inference_steps": 0}}),
+        )
+        .await;
     let v = r.assert_error(400, "Invalid stream configuration");
     let details = v["details"].as_array().unwrap();
     assert!(details.len() >= 2, "{v}");
@@ -286,7 +302,9 @@ async fn malformed_and_oversized_bodies() {
     let stream = b.create().await;
     let id = stream["id"].as_str().unwrap();
     let before = eng.hits.len();
-    b.request("PATCH", &api(id, "/parameters"), Some("application/json"), b"[1,".to_vec()).await.assert_error(400, "Malformed JSON");
+    b.request("PATCH", &api(id, "/parameters"), Some("application/json"), b"[1,".to_vec())
+        .await
+        .assert_error(400, "Malformed JSON");
     // 64 KiB SDP limit
     let sdp = format!("v=0\r\n{}", "a=x\r\n".repeat(64 * 1024 / 5));
     b.sdp("POST", &api(id, "/whip"), &sdp).await.assert_error(413, "Payload too large");
@@ -340,14 +358,24 @@ async fn end_beacon_deletes_the_stream_upstream() {
     let id = stream["id"].as_str().unwrap();
     // sendBeacon sends text/plain
     let r = b
-        .request("POST", "/api/daydream/streams/end", Some("text/plain;charset=UTF-8"), json!({"streamId": id}).to_string().into_bytes())
+        .request(
+            "POST",
+            "/api/daydream/streams/end",
+            Some("text/plain;charset=UTF-8"),
+            json!({"streamId": id}).to_string().into_bytes(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(eng.stream_count(), 0, "the end beacon left the paid stream running");
     assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
     // repeated beacon: harmless
     let r = b
-        .request("POST", "/api/daydream/streams/end", Some("text/plain"), json!({"streamId": id}).to_string().into_bytes())
+        .request(
+            "POST",
+            "/api/daydream/streams/end",
+            Some("text/plain"),
+            json!({"streamId": id}).to_string().into_bytes(),
+        )
         .await;
     assert_eq!(r.status, 200);
     // without a body: the session's active stream
@@ -367,7 +395,14 @@ async fn security_headers_cookies_and_static_files() {
     for path in ["/", "/api/daydream/config", "/definitely-missing"] {
         let r = b.get(path).await;
         let csp = r.header("content-security-policy").unwrap();
-        for d in ["default-src 'self'", "script-src 'self'", "frame-src https://lvpr.tv", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"] {
+        for d in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "frame-src https://lvpr.tv",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(csp.contains(d), "{path}: {csp}");
         }
         assert!(r.header("permissions-policy").unwrap().starts_with("camera=(self)"));

@@ -27,8 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("blue", json!({"prompt": "androgynous cartoon magical dj blue sparkle"})),
         ("red", json!({"prompt": "a red dragon breathing fire"})),
         ("blue-seed7", json!({"prompt": "androgynous cartoon magical dj blue sparkle", "seed": 7})),
-        ("red-edges", json!({"prompt": "a red dragon breathing fire", "controlnets": [
-            {"model_id": "thibaud/controlnet-sd21-canny-diffusers", "preprocessor": "canny", "conditioning_scale": 1.0}]})),
+        (
+            "red-edges",
+            json!({"prompt": "a red dragon breathing fire", "controlnets": [
+            {"model_id": "thibaud/controlnet-sd21-canny-diffusers", "preprocessor": "canny", "conditioning_scale": 1.0}]}),
+        ),
     ];
     for (name, extra) in variants {
         let mut s = Stylizer::new();

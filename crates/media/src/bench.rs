@@ -76,7 +76,12 @@ impl fmt::Display for BenchReport {
         writeln!(
             f,
             "{}: {}x{} -> {}x{}, {} frames",
-            self.label, c.input.0, c.input.1, c.output.0, c.output.1, self.timings.len()
+            self.label,
+            c.input.0,
+            c.input.1,
+            c.output.0,
+            c.output.1,
+            self.timings.len()
         )?;
         let row = |f: &mut fmt::Formatter<'_>, name: &str, part: fn(&FrameTiming) -> Duration| {
             writeln!(

@@ -23,10 +23,7 @@ pub struct Frame {
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Frame")
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .finish_non_exhaustive()
+        f.debug_struct("Frame").field("width", &self.width).field("height", &self.height).finish_non_exhaustive()
     }
 }
 
@@ -39,13 +36,7 @@ impl Frame {
     /// A frame filled with one colour.
     pub fn filled(width: u32, height: u32, y: u8, u: u8, v: u8) -> Frame {
         let (cw, ch) = chroma_size(width, height);
-        Frame {
-            width,
-            height,
-            y: vec![y; width as usize * height as usize],
-            u: vec![u; cw * ch],
-            v: vec![v; cw * ch],
-        }
+        Frame { width, height, y: vec![y; width as usize * height as usize], u: vec![u; cw * ch], v: vec![v; cw * ch] }
     }
 
     /// Builds a frame from planes, checking that their lengths match the size.
@@ -180,7 +171,15 @@ struct PlaneMap {
 
 /// Sampling positions for one axis: destination sample i reads source samples
 /// `p0[i]`, `p1[i]` with weight `f[i]/256` on `p1`.
-fn axis(src_len: usize, crop_start: f64, crop_len: f64, dst_len: usize, p0: &mut Vec<u32>, p1: &mut Vec<u32>, f: &mut Vec<u32>) {
+fn axis(
+    src_len: usize,
+    crop_start: f64,
+    crop_len: f64,
+    dst_len: usize,
+    p0: &mut Vec<u32>,
+    p1: &mut Vec<u32>,
+    f: &mut Vec<u32>,
+) {
     p0.clear();
     p1.clear();
     f.clear();

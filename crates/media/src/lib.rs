@@ -44,7 +44,7 @@ mod y4m;
 
 pub use error::MediaError;
 pub use frame::{scale_cover, Frame, Scaler};
-pub use h264::{contains_idr, nal_types, EncoderSettings, Encoded, H264Decoder, H264Encoder};
+pub use h264::{contains_idr, nal_types, Encoded, EncoderSettings, H264Decoder, H264Encoder};
 pub use params::StyleParams;
 pub use pipeline::{percentile, FrameTiming, Pipeline, PipelineStats, TimingSummary, TIMING_WINDOW};
 pub use png_out::{frame_to_rgb, write_png};

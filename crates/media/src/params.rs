@@ -160,13 +160,11 @@ impl StyleParams {
             self.delta = finite(v).map_or(d.delta, |x| x.clamp(0.0, 2.0));
         }
         if let Some(v) = obj.get("num_inference_steps") {
-            self.num_inference_steps =
-                v.as_u64().map_or(d.num_inference_steps, |n| n.clamp(1, 1000) as u32);
+            self.num_inference_steps = v.as_u64().map_or(d.num_inference_steps, |n| n.clamp(1, 1000) as u32);
         }
         if let Some(v) = obj.get("t_index_list") {
-            let list: Option<Vec<u32>> = v
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_u64).map(|n| n.min(1000) as u32).collect());
+            let list: Option<Vec<u32>> =
+                v.as_array().map(|a| a.iter().filter_map(Value::as_u64).map(|n| n.min(1000) as u32).collect());
             self.t_index_list = list.filter(|l| !l.is_empty()).unwrap_or(d.t_index_list);
         }
         if let Some(v) = obj.get("skip_diffusion") {

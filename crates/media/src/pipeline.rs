@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::{EncoderSettings, Encoded, Frame, FrameProcessor, H264Decoder, H264Encoder, MediaError, Processed, Scaler};
+use crate::{Encoded, EncoderSettings, Frame, FrameProcessor, H264Decoder, H264Encoder, MediaError, Processed, Scaler};
 
 /// How many recent frames [`Pipeline::stats`] summarises.
 pub const TIMING_WINDOW: usize = 1024;
@@ -134,7 +134,10 @@ impl Pipeline {
     }
 
     /// A pipeline with explicit output encoder settings.
-    pub fn with_settings(settings: EncoderSettings, processor: Box<dyn FrameProcessor>) -> Result<Pipeline, MediaError> {
+    pub fn with_settings(
+        settings: EncoderSettings,
+        processor: Box<dyn FrameProcessor>,
+    ) -> Result<Pipeline, MediaError> {
         let encoder = H264Encoder::with_settings(settings)?;
         Ok(Pipeline {
             width: settings.width,

@@ -142,7 +142,10 @@ mod tests {
         assert!((cosine_similarity(&a, &a).unwrap() - 1.0).abs() < 1e-12);
         let inverted = frame(215);
         assert!(cosine_similarity(&a, &inverted).unwrap() < 0.0);
-        assert_eq!(cosine_similarity(&Frame::filled(4, 4, 128, 128, 128), &Frame::filled(4, 4, 128, 128, 128)), Some(1.0));
+        assert_eq!(
+            cosine_similarity(&Frame::filled(4, 4, 128, 128, 128), &Frame::filled(4, 4, 128, 128, 128)),
+            Some(1.0)
+        );
         assert_eq!(cosine_similarity(&a, &Frame::new(4, 4)), None);
     }
 

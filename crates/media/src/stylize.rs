@@ -261,10 +261,10 @@ fn prompt_palette(prompt: &str) -> [[f32; 3]; 4] {
     let base = named.map_or((hash % 360) as f32, |h| h + jitter);
     const SCHEMES: [[f32; 4]; 4] = [
         // darkest, mid (always the base hue), light, highlight
-        [-20.0, 0.0, 20.0, 40.0],   // analogous
-        [180.0, 0.0, 10.0, 180.0],  // complementary
-        [120.0, 0.0, 240.0, 60.0],  // triadic
-        [150.0, 0.0, 30.0, 210.0],  // split
+        [-20.0, 0.0, 20.0, 40.0],  // analogous
+        [180.0, 0.0, 10.0, 180.0], // complementary
+        [120.0, 0.0, 240.0, 60.0], // triadic
+        [150.0, 0.0, 30.0, 210.0], // split
     ];
     const SV: [(f32, f32); 4] = [(0.85, 0.2), (0.9, 0.55), (0.8, 0.85), (0.3, 0.98)];
     let scheme = SCHEMES[((hash >> 9) % 4) as usize];

@@ -123,7 +123,10 @@ impl<R: BufRead> Y4mReader<R> {
             return Ok(None);
         };
         if !line.starts_with(b"FRAME") {
-            return Err(bad(format!("frame {n}: expected FRAME, found {:?}", String::from_utf8_lossy(&line[..line.len().min(16)]))));
+            return Err(bad(format!(
+                "frame {n}: expected FRAME, found {:?}",
+                String::from_utf8_lossy(&line[..line.len().min(16)])
+            )));
         }
         let (cw, ch) = chroma_size(self.width, self.height);
         let mut frame = Frame::new(self.width, self.height);

@@ -26,8 +26,14 @@ fn edge_mask(f: &Frame, threshold: i32) -> Vec<bool> {
     let mut mask = vec![false; w * h];
     for y in 1..h - 1 {
         for x in 1..w - 1 {
-            let gx = p(x + 1, y - 1) + 2 * p(x + 1, y) + p(x + 1, y + 1) - p(x - 1, y - 1) - 2 * p(x - 1, y) - p(x - 1, y + 1);
-            let gy = p(x - 1, y + 1) + 2 * p(x, y + 1) + p(x + 1, y + 1) - p(x - 1, y - 1) - 2 * p(x, y - 1) - p(x + 1, y - 1);
+            let gx = p(x + 1, y - 1) + 2 * p(x + 1, y) + p(x + 1, y + 1)
+                - p(x - 1, y - 1)
+                - 2 * p(x - 1, y)
+                - p(x - 1, y + 1);
+            let gy = p(x - 1, y + 1) + 2 * p(x, y + 1) + p(x + 1, y + 1)
+                - p(x - 1, y - 1)
+                - 2 * p(x, y - 1)
+                - p(x + 1, y - 1);
             mask[y * w + x] = gx.abs() + gy.abs() > threshold;
         }
     }
@@ -35,7 +41,8 @@ fn edge_mask(f: &Frame, threshold: i32) -> Vec<bool> {
 }
 
 fn mean_luma_where(f: &Frame, mask: &[bool], want: bool) -> f64 {
-    let (sum, n) = f.y.iter().zip(mask).filter(|(_, &m)| m == want).fold((0u64, 0u64), |(s, n), (&y, _)| (s + y as u64, n + 1));
+    let (sum, n) =
+        f.y.iter().zip(mask).filter(|(_, &m)| m == want).fold((0u64, 0u64), |(s, n), (&y, _)| (s + y as u64, n + 1));
     sum as f64 / n as f64
 }
 
@@ -181,7 +188,10 @@ fn edge_emphasis_follows_the_controlnet_scale() {
     let outs: Vec<Frame> = [0.0, 0.5, 1.0].iter().map(|&s| with_scale(s)).collect();
     let on_edges: Vec<f64> = outs.iter().map(|f| mean_luma_where(f, &edges, true)).collect();
     let off_edges: Vec<f64> = outs.iter().map(|f| mean_luma_where(f, &edges, false)).collect();
-    assert!(on_edges[0] - on_edges[1] > 10.0 && on_edges[1] - on_edges[2] > 10.0 && on_edges[2] > 16.5, "edge luma {on_edges:?}");
+    assert!(
+        on_edges[0] - on_edges[1] > 10.0 && on_edges[1] - on_edges[2] > 10.0 && on_edges[2] > 16.5,
+        "edge luma {on_edges:?}"
+    );
     // Flat areas barely change.
     assert!((off_edges[0] - off_edges[2]).abs() < 3.0, "flat luma {off_edges:?}");
     // A disabled ControlNet has no effect.

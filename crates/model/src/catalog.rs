@@ -33,10 +33,7 @@ impl Family {
 
     /// The ControlNet model ids usable with this family.
     pub fn controlnets(self) -> impl Iterator<Item = &'static str> {
-        CONTROLNETS
-            .iter()
-            .filter(move |(_, family)| *family == self)
-            .map(|(id, _)| *id)
+        CONTROLNETS.iter().filter(move |(_, family)| *family == self).map(|(id, _)| *id)
     }
 }
 

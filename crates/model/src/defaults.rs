@@ -36,7 +36,9 @@ pub fn default_params() -> StreamParams {
         guidance_scale: Some(1.0),
         delta: Some(0.7),
         t_index_list: Some(vec![12, 20, 24]),
-        controlnets: Some(DEFAULT_CONTROLNETS.iter().map(|&(name, scale, pre)| default_controlnet(name, scale, pre)).collect()),
+        controlnets: Some(
+            DEFAULT_CONTROLNETS.iter().map(|&(name, scale, pre)| default_controlnet(name, scale, pre)).collect(),
+        ),
         acceleration: Some(Acceleration::Tensorrt),
         use_denoising_batch: Some(true),
         do_add_noise: Some(true),

@@ -142,10 +142,7 @@ fn envelope(body: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<&
 fn merge(errors: &mut Vec<FieldError>, problems: Vec<FieldError>) {
     let covered = |field: &str| {
         errors.iter().any(|e| {
-            field == e.field
-                || field
-                    .strip_prefix(e.field.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+            field == e.field || field.strip_prefix(e.field.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
         })
     };
     let fresh: Vec<FieldError> = problems.into_iter().filter(|p| !covered(&p.field)).collect();

@@ -51,9 +51,7 @@ fn deserialize_via_decode<'de, D: Deserializer<'de>, T: Decode>(d: D) -> Result<
     let mut errors = Vec::new();
     match T::decode(&value, "", &mut errors) {
         Some(v) if errors.is_empty() => Ok(v),
-        _ => Err(D::Error::custom(
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-        )),
+        _ => Err(D::Error::custom(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))),
     }
 }
 
@@ -84,10 +82,7 @@ impl Decode for i64 {
     fn decode(value: &Value, path: &str, errors: &mut Vec<FieldError>) -> Option<Self> {
         let v = value.as_i64().or_else(|| {
             // 512.0 is an integer too; 512.5 and 1e300 are not.
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                .map(|f| f as i64)
+            value.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
         });
         if v.is_none() {
             errors.push(type_error(path, Self::EXPECTED));
@@ -127,26 +122,17 @@ impl<T: Decode> Decode for Vec<T> {
         };
         // Items that are the right shape but have a bad field inside (an object)
         // still count, so that validation can look at the rest of the list.
-        let out: Vec<T> = items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| T::decode(item, &format!("{path}[{i}]"), errors))
-            .collect();
+        let out: Vec<T> =
+            items.iter().enumerate().filter_map(|(i, item)| T::decode(item, &format!("{path}[{i}]"), errors)).collect();
         (out.len() == items.len()).then_some(out)
     }
 }
 
 /// Decodes a `[first, weight]` pair of a weighted list.
-fn decode_pair<T: Decode>(
-    value: &Value,
-    path: &str,
-    what: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<(T, f64)> {
+fn decode_pair<T: Decode>(value: &Value, path: &str, what: &str, errors: &mut Vec<FieldError>) -> Option<(T, f64)> {
     let mut scratch = Vec::new();
     let pair = match value.as_array().map(Vec::as_slice) {
-        Some([first, weight]) => T::decode(first, path, &mut scratch)
-            .zip(f64::decode(weight, path, &mut scratch)),
+        Some([first, weight]) => T::decode(first, path, &mut scratch).zip(f64::decode(weight, path, &mut scratch)),
         _ => None,
     };
     if pair.is_none() {
@@ -642,12 +628,7 @@ mod tests {
     use serde_json::json;
 
     fn errors_of(value: Value) -> Vec<String> {
-        StreamParams::from_json(&value)
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect()
+        StreamParams::from_json(&value).err().unwrap_or_default().into_iter().map(|e| e.to_string()).collect()
     }
 
     #[test]
@@ -689,10 +670,7 @@ mod tests {
         let errs = errors_of(json!({"prompt": [["a", 1.0], ["b"]], "seed": [[1.5, 1.0]]}));
         assert_eq!(
             errs,
-            vec![
-                "params.prompt[1]: must be a [text, weight] pair",
-                "params.seed[0]: must be a [seed, weight] pair"
-            ]
+            vec!["params.prompt[1]: must be a [text, weight] pair", "params.seed[0]: must be a [seed, weight] pair"]
         );
     }
 

@@ -65,10 +65,7 @@ impl FromStr for Persona {
     type Err = UnknownPersona;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Persona::ALL
-            .into_iter()
-            .find(|p| p.id() == s)
-            .ok_or_else(|| UnknownPersona(s.to_owned()))
+        Persona::ALL.into_iter().find(|p| p.id() == s).ok_or_else(|| UnknownPersona(s.to_owned()))
     }
 }
 

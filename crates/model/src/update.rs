@@ -108,11 +108,7 @@ pub fn plan_update(current: &StreamParams, wanted: &StreamParams) -> UpdatePlan 
         changed.push(key.clone());
         params.insert(key, value);
     }
-    let model_id = wanted
-        .model_id
-        .as_deref()
-        .or(current.model_id.as_deref())
-        .unwrap_or(DEFAULT_MODEL_ID);
+    let model_id = wanted.model_id.as_deref().or(current.model_id.as_deref()).unwrap_or(DEFAULT_MODEL_ID);
     UpdatePlan { body: update_body(model_id, params), reload, changed }
 }
 

@@ -94,8 +94,7 @@ fn default_create_payload_matches_the_spec_field_by_field() {
 
     let mut got = Vec::new();
     leaves(&actual, "$".into(), &mut got);
-    let unexpected: Vec<&String> =
-        got.iter().map(|(p, _)| p).filter(|p| !want.iter().any(|(w, _)| w == *p)).collect();
+    let unexpected: Vec<&String> = got.iter().map(|(p, _)| p).filter(|p| !want.iter().any(|(w, _)| w == *p)).collect();
     assert!(unexpected.is_empty(), "unexpected fields in the default payload: {unexpected:?}");
     assert_eq!(got.len(), want.len());
 }

@@ -32,8 +32,5 @@ fn empty_or_whitespace_base_falls_back_to_default() {
 
 #[test]
 fn default_prompt_is_the_neutral_persona() {
-    assert_eq!(
-        default_params().prompt,
-        Some(Prompt::from(prompt(Persona::Androgynous, "").as_str()))
-    );
+    assert_eq!(default_params().prompt, Some(Prompt::from(prompt(Persona::Androgynous, "").as_str())));
 }

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 #[test]
 fn create_with_pipeline_and_params() {
-    let body = json!({"pipeline": "streamdiffusion", "params": {"model_id": "stabilityai/sd-turbo", "prompt": "a fox"}});
+    let body =
+        json!({"pipeline": "streamdiffusion", "params": {"model_id": "stabilityai/sd-turbo", "prompt": "a fox"}});
     let p = parse_create(&body).unwrap();
     assert_eq!(serde_json::to_value(&p).unwrap(), body);
 }
@@ -29,14 +30,16 @@ fn create_with_legacy_pipeline_id_fills_model_id() {
 
 #[test]
 fn legacy_pipeline_id_does_not_override_a_given_model_id() {
-    let p = parse_create(&json!({"pipeline_id": "pip_SDXL-turbo", "pipeline_params": {"model_id": "Lykon/dreamshaper-8"}}))
-        .unwrap();
+    let p =
+        parse_create(&json!({"pipeline_id": "pip_SDXL-turbo", "pipeline_params": {"model_id": "Lykon/dreamshaper-8"}}))
+            .unwrap();
     assert_eq!(p.params.model_id.as_deref(), Some("Lykon/dreamshaper-8"));
 }
 
 #[test]
 fn unknown_pipeline_or_pipeline_id_is_a_field_error() {
-    let errors = parse_create(&json!({"pipeline": "comfyui", "params": {"model_id": "stabilityai/sd-turbo"}})).unwrap_err();
+    let errors =
+        parse_create(&json!({"pipeline": "comfyui", "params": {"model_id": "stabilityai/sd-turbo"}})).unwrap_err();
     assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["pipeline"]);
     let errors = parse_create(&json!({"pipeline_id": "pip_XL", "pipeline_params": {}})).unwrap_err();
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -49,7 +52,8 @@ fn unknown_pipeline_or_pipeline_id_is_a_field_error() {
 fn create_needs_params() {
     let errors = parse_create(&json!({"pipeline": "streamdiffusion"})).unwrap_err();
     assert_eq!(errors[0].field, "params");
-    let errors = parse_create(&json!({"params": {"model_id": "stabilityai/sd-turbo"}, "pipeline_params": {}})).unwrap_err();
+    let errors =
+        parse_create(&json!({"params": {"model_id": "stabilityai/sd-turbo"}, "pipeline_params": {}})).unwrap_err();
     assert_eq!(errors[0].field, "pipeline_params");
 }
 

@@ -1,6 +1,8 @@
 //! The update planner and the dynamic/reload classification.
 
-use dreamgate_model::{default_params, is_dynamic, plan_update, update_body, Prompt, Seed, StreamParams, DYNAMIC_FIELDS};
+use dreamgate_model::{
+    default_params, is_dynamic, plan_update, update_body, Prompt, Seed, StreamParams, DYNAMIC_FIELDS,
+};
 use serde_json::{json, Map, Value};
 
 fn body_params(plan_body: &Value) -> &Map<String, Value> {
@@ -13,13 +15,27 @@ fn classification() {
     for field in DYNAMIC_FIELDS {
         assert!(is_dynamic(field), "{field}");
     }
-    for field in ["controlnets[].conditioning_scale", "controlnets.conditioning_scale", "controlnets[4].conditioning_scale"] {
+    for field in
+        ["controlnets[].conditioning_scale", "controlnets.conditioning_scale", "controlnets[4].conditioning_scale"]
+    {
         assert!(is_dynamic(field), "{field}");
     }
     for field in [
-        "model_id", "width", "height", "negative_prompt", "acceleration", "controlnets", "controlnets[0].enabled",
-        "controlnets[x].conditioning_scale", "ip_adapter", "cached_attention", "lora_dict", "seed_interpolation_method",
-        "enable_similar_image_filter", "image_preprocessing", "future_knob",
+        "model_id",
+        "width",
+        "height",
+        "negative_prompt",
+        "acceleration",
+        "controlnets",
+        "controlnets[0].enabled",
+        "controlnets[x].conditioning_scale",
+        "ip_adapter",
+        "cached_attention",
+        "lora_dict",
+        "seed_interpolation_method",
+        "enable_similar_image_filter",
+        "image_preprocessing",
+        "future_knob",
     ] {
         assert!(!is_dynamic(field), "{field}");
     }
@@ -135,6 +151,9 @@ fn update_body_puts_model_id_first_and_wins() {
     params.insert("prompt".into(), json!("x"));
     params.insert("model_id".into(), json!("other"));
     let body = update_body("Lykon/dreamshaper-8", params);
-    assert_eq!(body, json!({"pipeline": "streamdiffusion", "params": {"model_id": "Lykon/dreamshaper-8", "prompt": "x"}}));
+    assert_eq!(
+        body,
+        json!({"pipeline": "streamdiffusion", "params": {"model_id": "Lykon/dreamshaper-8", "prompt": "x"}})
+    );
     assert_eq!(body["params"].as_object().unwrap().keys().next().unwrap(), "model_id");
 }

@@ -122,7 +122,10 @@ fn t_index_list_is_non_decreasing() {
 #[test]
 fn t_index_list_values_within_steps() {
     assert_fields(json!({"t_index_list": [12, 26]}), &["params.t_index_list[1]"]);
-    assert_fields(json!({"num_inference_steps": 10, "t_index_list": [-1, 12]}), &["params.t_index_list[0]", "params.t_index_list[1]"]);
+    assert_fields(
+        json!({"num_inference_steps": 10, "t_index_list": [-1, 12]}),
+        &["params.t_index_list[0]", "params.t_index_list[1]"],
+    );
 }
 
 #[test]
@@ -182,7 +185,8 @@ fn controlnet_unknown_or_missing_id() {
 
 #[test]
 fn sdxl_at_most_three_enabled_controlnets() {
-    let ids = ["xinsir/controlnet-depth-sdxl-1.0", "xinsir/controlnet-canny-sdxl-1.0", "xinsir/controlnet-tile-sdxl-1.0"];
+    let ids =
+        ["xinsir/controlnet-depth-sdxl-1.0", "xinsir/controlnet-canny-sdxl-1.0", "xinsir/controlnet-tile-sdxl-1.0"];
     let mut cns: Vec<Value> = ids.iter().map(|id| controlnet(id)).collect();
     // three enabled is fine
     assert_fields(json!({"model_id": "stabilityai/sdxl-turbo", "controlnets": cns.clone()}), &[]);
@@ -248,7 +252,10 @@ fn ip_adapter_faceid_only_on_sdxl() {
         json!({"model_id": "prompthero/openjourney-v4", "controlnets": null, "ip_adapter": {"type": "faceid"}}),
         &["params.ip_adapter.type"],
     );
-    assert_fields(json!({"model_id": "stabilityai/sdxl-turbo", "controlnets": null, "ip_adapter": {"type": "faceid"}}), &[]);
+    assert_fields(
+        json!({"model_id": "stabilityai/sdxl-turbo", "controlnets": null, "ip_adapter": {"type": "faceid"}}),
+        &[],
+    );
     assert_fields(
         json!({"model_id": "stabilityai/sdxl-turbo", "controlnets": null, "ip_adapter": {"type": "face"}}),
         &["params.ip_adapter.type"],
@@ -257,7 +264,10 @@ fn ip_adapter_faceid_only_on_sdxl() {
 
 #[test]
 fn style_image_url_https_or_data_uri() {
-    assert_fields(json!({"ip_adapter_style_image_url": "http://example.com/a.png"}), &["params.ip_adapter_style_image_url"]);
+    assert_fields(
+        json!({"ip_adapter_style_image_url": "http://example.com/a.png"}),
+        &["params.ip_adapter_style_image_url"],
+    );
     assert_fields(json!({"ip_adapter_style_image_url": "data:image/png;base64,iVBORw0KGgo="}), &[]);
 }
 
@@ -273,13 +283,19 @@ fn cached_attention_ranges() {
         json!({"cached_attention": {"enabled": true, "max_frames": 5, "interval": 0}}),
         &["params.cached_attention.max_frames", "params.cached_attention.interval"],
     );
-    assert_fields(json!({"cached_attention": {"max_frames": 4, "interval": 241}}), &["params.cached_attention.interval"]);
+    assert_fields(
+        json!({"cached_attention": {"max_frames": 4, "interval": 241}}),
+        &["params.cached_attention.interval"],
+    );
     assert_fields(json!({"cached_attention": {"enabled": true, "max_frames": 1, "interval": 240}}), &[]);
 }
 
 #[test]
 fn cached_attention_needs_tensorrt() {
-    assert_fields(json!({"acceleration": "xformers", "cached_attention": {"enabled": true}}), &["params.cached_attention"]);
+    assert_fields(
+        json!({"acceleration": "xformers", "cached_attention": {"enabled": true}}),
+        &["params.cached_attention"],
+    );
     // absent acceleration means the default, tensorrt
     assert_fields(json!({"acceleration": null, "cached_attention": {"enabled": true}}), &[]);
     // disabled caching has no requirement
@@ -306,8 +322,13 @@ fn wrong_json_types_are_field_errors() {
     assert_eq!(
         fields,
         [
-            "params.seed", "params.width", "params.t_index_list", "params.controlnets[0].model_id",
-            "params.enable_similar_image_filter", "params.cached_attention", "params.lora_dict.x",
+            "params.seed",
+            "params.width",
+            "params.t_index_list",
+            "params.controlnets[0].model_id",
+            "params.enable_similar_image_filter",
+            "params.cached_attention",
+            "params.lora_dict.x",
         ],
         "{errors:?}"
     );
@@ -332,9 +353,14 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(
         fields,
         [
-            "params.acceleration", "params.height", "params.model_id", "params.num_inference_steps",
-            "params.prompt", "params.similar_image_filter_max_skip_frame",
-            "params.similar_image_filter_threshold", "params.width",
+            "params.acceleration",
+            "params.height",
+            "params.model_id",
+            "params.num_inference_steps",
+            "params.prompt",
+            "params.similar_image_filter_max_skip_frame",
+            "params.similar_image_filter_threshold",
+            "params.width",
         ]
     );
     // the JSON form is { field, message }

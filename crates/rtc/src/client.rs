@@ -35,11 +35,7 @@ struct ClientPeer {
 }
 
 impl ClientPeer {
-    async fn offer(
-        cfg: &RtcConfig,
-        flow: Flow,
-        ice_servers: &[String],
-    ) -> Result<(ClientPeer, String), RtcError> {
+    async fn offer(cfg: &RtcConfig, flow: Flow, ice_servers: &[String]) -> Result<(ClientPeer, String), RtcError> {
         let mut prepared = setup::prepare(cfg, flow, false).await?;
         gather_reflexive(&mut prepared, ice_servers).await;
 
@@ -49,19 +45,13 @@ impl ClientPeer {
             Flow::Receive => Direction::RecvOnly,
         };
         let mid = api.add_media(MediaKind::Video, direction, None, None, None);
-        let (offer, pending) = api
-            .apply()
-            .ok_or(RtcError::InvalidState("no change to offer"))?;
+        let (offer, pending) = api.apply().ok_or(RtcError::InvalidState("no change to offer"))?;
         let (state_tx, state_rx) = watch::channel(PeerState::New);
         let local_addr = prepared.local_addr;
         Ok((
             ClientPeer {
                 cfg: cfg.clone(),
-                offered: Some(Offered {
-                    prepared,
-                    pending,
-                    mid,
-                }),
+                offered: Some(Offered { prepared, pending, mid }),
                 running: None,
                 state_tx: Some(state_tx),
                 state_rx,
@@ -72,41 +62,17 @@ impl ClientPeer {
     }
 
     /// Applies the answer and starts the peer task with the given media halves.
-    fn answer(
-        &mut self,
-        answer_sdp: &str,
-        recv: Option<RecvSide>,
-        send: Option<SendSide>,
-    ) -> Result<(), RtcError> {
+    fn answer(&mut self, answer_sdp: &str, recv: Option<RecvSide>, send: Option<SendSide>) -> Result<(), RtcError> {
         let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| RtcError::BadSdp(e.to_string()))?;
-        let Offered {
-            mut prepared,
-            pending,
-            mid,
-        } = self
-            .offered
-            .take()
-            .ok_or(RtcError::InvalidState("the answer was already set, or the peer is closed"))?;
-        prepared
-            .rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| RtcError::BadSdp(e.to_string()))?;
+        let Offered { mut prepared, pending, mid } =
+            self.offered.take().ok_or(RtcError::InvalidState("the answer was already set, or the peer is closed"))?;
+        prepared.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| RtcError::BadSdp(e.to_string()))?;
         if !setup::has_h264(&prepared.rtc, mid) {
             return Err(RtcError::NoH264);
         }
-        let state_tx = self
-            .state_tx
-            .take()
-            .ok_or(RtcError::InvalidState("the peer is closed"))?;
-        let peer = Peer {
-            rtc: prepared.rtc,
-            socket: prepared.socket,
-            local_addr: prepared.local_addr,
-            mid,
-            recv,
-            send,
-        };
+        let state_tx = self.state_tx.take().ok_or(RtcError::InvalidState("the peer is closed"))?;
+        let peer =
+            Peer { rtc: prepared.rtc, socket: prepared.socket, local_addr: prepared.local_addr, mid, recv, send };
         self.running = Some(driver::spawn(peer, &self.cfg, state_tx));
         Ok(())
     }
@@ -174,11 +140,7 @@ fn stun_host_port(url: &str) -> Option<String> {
     if rest.is_empty() {
         return None;
     }
-    let has_port = if let Some(v6) = rest.strip_prefix('[') {
-        v6.contains("]:")
-    } else {
-        rest.contains(':')
-    };
+    let has_port = if let Some(v6) = rest.strip_prefix('[') { v6.contains("]:") } else { rest.contains(':') };
     Some(if has_port { rest.to_string() } else { format!("{rest}:3478") })
 }
 
@@ -204,10 +166,7 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher")
-            .field("local_addr", &self.peer.local_addr)
-            .field("state", &self.state())
-            .finish()
+        f.debug_struct("Publisher").field("local_addr", &self.peer.local_addr).field("state", &self.state()).finish()
     }
 }
 
@@ -217,22 +176,12 @@ impl Publisher {
     pub async fn new(cfg: &RtcConfig, ice_servers: &[String]) -> Result<(Publisher, String), RtcError> {
         let (peer, offer) = ClientPeer::offer(cfg, Flow::Send, ice_servers).await?;
         let (kf_tx, keyframe_requests) = mpsc::channel(1);
-        Ok((
-            Publisher {
-                keyframe_requests,
-                peer,
-                kf_tx: Some(kf_tx),
-            },
-            offer,
-        ))
+        Ok((Publisher { keyframe_requests, peer, kf_tx: Some(kf_tx) }, offer))
     }
 
     /// Applies the answer SDP and starts connecting.
     pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
-        let kf_tx = self
-            .kf_tx
-            .clone()
-            .ok_or(RtcError::InvalidState("the answer was already set"))?;
+        let kf_tx = self.kf_tx.clone().ok_or(RtcError::InvalidState("the answer was already set"))?;
         self.peer.answer(answer_sdp, None, Some(SendSide::new(kf_tx)))?;
         self.kf_tx = None;
         Ok(())
@@ -275,10 +224,7 @@ pub struct Viewer {
 
 impl std::fmt::Debug for Viewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Viewer")
-            .field("local_addr", &self.peer.local_addr)
-            .field("state", &self.state())
-            .finish()
+        f.debug_struct("Viewer").field("local_addr", &self.peer.local_addr).field("state", &self.state()).finish()
     }
 }
 
@@ -287,23 +233,12 @@ impl Viewer {
     pub async fn new(cfg: &RtcConfig) -> Result<(Viewer, String), RtcError> {
         let (peer, offer) = ClientPeer::offer(cfg, Flow::Receive, &[]).await?;
         let (frames_tx, frames) = mpsc::channel(FRAME_QUEUE);
-        Ok((
-            Viewer {
-                frames,
-                peer,
-                frames_tx: Some(frames_tx),
-                counters: Arc::new(Counters::default()),
-            },
-            offer,
-        ))
+        Ok((Viewer { frames, peer, frames_tx: Some(frames_tx), counters: Arc::new(Counters::default()) }, offer))
     }
 
     /// Applies the answer SDP and starts connecting.
     pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
-        let frames_tx = self
-            .frames_tx
-            .clone()
-            .ok_or(RtcError::InvalidState("the answer was already set"))?;
+        let frames_tx = self.frames_tx.clone().ok_or(RtcError::InvalidState("the answer was already set"))?;
         let recv = RecvSide::new(frames_tx, self.counters.clone());
         self.peer.answer(answer_sdp, Some(recv), None)?;
         // The task holds the only sender now: `frames` ends when the task ends.
@@ -349,7 +284,10 @@ mod tests {
     #[test]
     fn stun_urls() {
         assert_eq!(stun_host_port("stun:127.0.0.1:3478").as_deref(), Some("127.0.0.1:3478"));
-        assert_eq!(stun_host_port("stun:stun.l.google.com:19302?transport=udp").as_deref(), Some("stun.l.google.com:19302"));
+        assert_eq!(
+            stun_host_port("stun:stun.l.google.com:19302?transport=udp").as_deref(),
+            Some("stun.l.google.com:19302")
+        );
         assert_eq!(stun_host_port("stun:example.org").as_deref(), Some("example.org:3478"));
         assert_eq!(stun_host_port("stun:[::1]:5000").as_deref(), Some("[::1]:5000"));
         assert_eq!(stun_host_port("stun:[::1]").as_deref(), Some("[::1]:3478"));

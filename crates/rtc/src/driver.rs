@@ -73,12 +73,7 @@ pub(crate) struct RecvSide {
 
 impl RecvSide {
     pub(crate) fn new(frames: mpsc::Sender<MediaFrame>, counters: Arc<Counters>) -> Self {
-        RecvSide {
-            frames,
-            counters,
-            gate: KeyframeGate::new(KEYFRAME_RETRY),
-            last_seq: None,
-        }
+        RecvSide { frames, counters, gate: KeyframeGate::new(KEYFRAME_RETRY), last_seq: None }
     }
 }
 
@@ -94,12 +89,7 @@ pub(crate) struct SendSide {
 
 impl SendSide {
     pub(crate) fn new(keyframe_requests: mpsc::Sender<()>) -> Self {
-        SendSide {
-            keyframe_requests,
-            started: false,
-            pt: None,
-            last_rtp: None,
-        }
+        SendSide { keyframe_requests, started: false, pt: None, last_rtp: None }
     }
 
     fn ask_keyframe(&self) {
@@ -152,11 +142,7 @@ pub(crate) struct Peer {
 /// Starts the task of `peer`; `state` is the sender whose receiver the handle already holds.
 pub(crate) fn spawn(peer: Peer, cfg: &RtcConfig, state: watch::Sender<PeerState>) -> PeerHandle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let handle = PeerHandle {
-        cmd: cmd_tx,
-        state: state.subscribe(),
-        local_addr: peer.local_addr,
-    };
+    let handle = PeerHandle { cmd: cmd_tx, state: state.subscribe(), local_addr: peer.local_addr };
     let task = Task {
         monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout),
         peer,
@@ -275,9 +261,7 @@ impl Task {
                 let ev = match s {
                     IceConnectionState::New => return,
                     IceConnectionState::Checking => LinkEvent::IceChecking,
-                    IceConnectionState::Connected | IceConnectionState::Completed => {
-                        LinkEvent::IceConnected
-                    }
+                    IceConnectionState::Connected | IceConnectionState::Completed => LinkEvent::IceConnected,
                     IceConnectionState::Disconnected => LinkEvent::IceDisconnected,
                 };
                 self.link(ev);
@@ -328,11 +312,7 @@ impl Task {
         let verdict = recv.gate.on_frame(now, keyframe, data.contiguous);
         let mut request = verdict.request_keyframe;
         if verdict.deliver {
-            let frame = MediaFrame {
-                data: Bytes::from_owner(data.data),
-                keyframe,
-                rtp_time: data.time.numer() as u32,
-            };
+            let frame = MediaFrame { data: Bytes::from_owner(data.data), keyframe, rtp_time: data.time.numer() as u32 };
             // Counted before the hand-over so a reader never sees a frame it cannot count.
             bump(&recv.counters.frames_delivered, 1);
             let sent = recv.frames.try_send(frame);
@@ -384,12 +364,7 @@ impl Task {
         };
         let input = Input::Receive(
             Instant::now(),
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.peer.local_addr,
-                contents,
-            },
+            Receive { proto: Protocol::Udp, source, destination: self.peer.local_addr, contents },
         );
         if let Err(e) = self.peer.rtc.handle_input(input) {
             tracing::debug!("input from {source} rejected: {e}");
@@ -455,11 +430,7 @@ impl Task {
         let pt = match send.pt {
             Some(pt) => pt,
             None => {
-                let Some(pt) = writer
-                    .payload_params()
-                    .find(|p| p.spec().codec == Codec::H264)
-                    .map(|p| p.pt())
-                else {
+                let Some(pt) = writer.payload_params().find(|p| p.spec().codec == Codec::H264).map(|p| p.pt()) else {
                     tracing::warn!("no negotiated H.264 payload type to send with");
                     return;
                 };

@@ -99,10 +99,7 @@ pub struct RtcConfig {
 impl RtcConfig {
     /// A config binding `bind_ip` with the default timeouts.
     pub fn new(bind_ip: IpAddr) -> Self {
-        RtcConfig {
-            bind_ip,
-            ..Default::default()
-        }
+        RtcConfig { bind_ip, ..Default::default() }
     }
 }
 

@@ -123,9 +123,7 @@ impl ConnectionMonitor {
     /// When [`ConnectionMonitor::poll`] must run next, if a timeout is armed.
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
-            PeerState::New | PeerState::Connecting if !self.transport_up => {
-                Some(self.created + self.connect_timeout)
-            }
+            PeerState::New | PeerState::Connecting if !self.transport_up => Some(self.created + self.connect_timeout),
             PeerState::Disconnected => self.disconnected_since.map(|t| t + self.disconnect_timeout),
             _ => None,
         }
@@ -165,11 +163,7 @@ pub struct KeyframeGate {
 impl KeyframeGate {
     /// A closed gate that re-requests keyframes every `retry` while waiting.
     pub fn new(retry: Duration) -> Self {
-        KeyframeGate {
-            waiting: true,
-            last_request: None,
-            retry,
-        }
+        KeyframeGate { waiting: true, last_request: None, retry }
     }
 
     /// Whether the gate waits for a keyframe.
@@ -181,24 +175,15 @@ impl KeyframeGate {
     pub fn on_frame(&mut self, now: Instant, keyframe: bool, contiguous: bool) -> GateVerdict {
         if keyframe {
             self.waiting = false;
-            return GateVerdict {
-                deliver: true,
-                request_keyframe: false,
-            };
+            return GateVerdict { deliver: true, request_keyframe: false };
         }
         if !contiguous {
             self.waiting = true;
         }
         if self.waiting {
-            GateVerdict {
-                deliver: false,
-                request_keyframe: self.request_if_due(now),
-            }
+            GateVerdict { deliver: false, request_keyframe: self.request_if_due(now) }
         } else {
-            GateVerdict {
-                deliver: true,
-                request_keyframe: false,
-            }
+            GateVerdict { deliver: true, request_keyframe: false }
         }
     }
 
@@ -252,10 +237,7 @@ mod tests {
         assert_eq!(m.handle(t0, LinkEvent::IceChecking), Some(PeerState::Connecting));
         assert_eq!(m.handle(t0 + S, LinkEvent::IceConnected), None);
         assert_eq!(m.state(), PeerState::Connecting);
-        assert_eq!(
-            m.handle(t0 + 2 * S, LinkEvent::TransportConnected),
-            Some(PeerState::Connected)
-        );
+        assert_eq!(m.handle(t0 + 2 * S, LinkEvent::TransportConnected), Some(PeerState::Connected));
         assert_eq!(m.deadline(), None);
         // Long after the connect timeout, nothing happens to a connected peer.
         assert_eq!(m.poll(t0 + 100 * S), None);
@@ -289,16 +271,10 @@ mod tests {
         let t0 = Instant::now();
         let mut m = monitor(t0);
         m.handle(t0, LinkEvent::TransportConnected);
-        assert_eq!(
-            m.handle(t0 + 20 * S, LinkEvent::IceDisconnected),
-            Some(PeerState::Disconnected)
-        );
+        assert_eq!(m.handle(t0 + 20 * S, LinkEvent::IceDisconnected), Some(PeerState::Disconnected));
         assert_eq!(m.deadline(), Some(t0 + 25 * S));
         assert_eq!(m.poll(t0 + 24 * S), None);
-        assert_eq!(
-            m.handle(t0 + 24 * S, LinkEvent::IceConnected),
-            Some(PeerState::Connected)
-        );
+        assert_eq!(m.handle(t0 + 24 * S, LinkEvent::IceConnected), Some(PeerState::Connected));
         assert_eq!(m.deadline(), None);
         assert_eq!(m.poll(t0 + 30 * S), None);
         // A second disconnection gets a fresh grace window.
@@ -341,10 +317,7 @@ mod tests {
         let mut g = KeyframeGate::new(S);
         assert!(g.is_waiting());
         // A delta frame first: dropped, one request.
-        assert_eq!(
-            g.on_frame(t0, false, true),
-            GateVerdict { deliver: false, request_keyframe: true }
-        );
+        assert_eq!(g.on_frame(t0, false, true), GateVerdict { deliver: false, request_keyframe: true });
         // More delta frames within the retry interval: dropped, no new request.
         assert_eq!(
             g.on_frame(t0 + Duration::from_millis(500), false, true),
@@ -355,10 +328,7 @@ mod tests {
         assert!(g.poll(t0 + S));
         assert!(!g.poll(t0 + S));
         // Keyframe opens the gate; deltas then pass.
-        assert_eq!(
-            g.on_frame(t0 + 2 * S, true, true),
-            GateVerdict { deliver: true, request_keyframe: false }
-        );
+        assert_eq!(g.on_frame(t0 + 2 * S, true, true), GateVerdict { deliver: true, request_keyframe: false });
         assert!(!g.is_waiting());
         assert_eq!(g.deadline(), None);
         assert!(g.on_frame(t0 + 2 * S, false, true).deliver);

@@ -40,22 +40,13 @@ pub(crate) fn sections(sdp: &str) -> Result<Vec<Section>, RtcError> {
                 .and_then(|p| p.split('/').next())
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(|| RtcError::BadSdp(format!("bad m-line: {line}")))?;
-            out.push(Section {
-                kind,
-                port,
-                mid: None,
-                codecs: Vec::new(),
-            });
+            out.push(Section { kind, port, mid: None, codecs: Vec::new() });
         } else if let Some(section) = out.last_mut() {
             if let Some(mid) = line.strip_prefix("a=mid:") {
                 section.mid = Some(mid.trim().to_string());
             } else if let Some(rtpmap) = line.strip_prefix("a=rtpmap:") {
                 // a=rtpmap:<pt> <name>/<clock>[/<channels>]
-                if let Some(name) = rtpmap
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|enc| enc.split('/').next())
-                {
+                if let Some(name) = rtpmap.split_whitespace().nth(1).and_then(|enc| enc.split('/').next()) {
                     section.codecs.push(name.to_ascii_uppercase());
                 }
             }
@@ -79,9 +70,7 @@ pub(crate) fn deactivate_audio(sdp: &str) -> String {
                 out.push_str("a=inactive\r\n");
             }
             in_audio = m.starts_with("audio ");
-        } else if in_audio
-            && matches!(line, "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive")
-        {
+        } else if in_audio && matches!(line, "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive") {
             continue;
         }
         out.push_str(line);
@@ -145,13 +134,8 @@ a=rtpmap:102 H264/90000\r\n";
     #[test]
     fn audio_becomes_inactive_video_untouched() {
         let out = deactivate_audio(OFFER);
-        let audio: Vec<&str> = out
-            .split("m=video")
-            .next()
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("a=") && l.len() < 12)
-            .collect();
+        let audio: Vec<&str> =
+            out.split("m=video").next().unwrap().lines().filter(|l| l.starts_with("a=") && l.len() < 12).collect();
         assert!(audio.contains(&"a=inactive"));
         assert!(!audio.contains(&"a=sendrecv"));
         let video = out.split("m=video").nth(1).unwrap();
@@ -173,9 +157,6 @@ a=end-of-candidates\r\n";
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].addr(), "127.0.0.1:50000".parse().unwrap());
         assert!(candidates("a=end-of-candidates\r\n").unwrap().is_empty());
-        assert!(matches!(
-            candidates("a=candidate:garbage"),
-            Err(RtcError::BadCandidate(_))
-        ));
+        assert!(matches!(candidates("a=candidate:garbage"), Err(RtcError::BadCandidate(_))));
     }
 }

@@ -143,14 +143,7 @@ pub async fn accept_ingest(cfg: &RtcConfig, offer_sdp: &str) -> Result<(Ingest, 
         send: None,
     };
     let handle = driver::spawn(peer, cfg, state_tx);
-    Ok((
-        Ingest {
-            frames,
-            handle,
-            counters,
-        },
-        answer,
-    ))
+    Ok((Ingest { frames, handle, counters }, answer))
 }
 
 /// Answers a WHEP offer (the viewer offers to receive video): returns the egress peer and
@@ -170,13 +163,7 @@ pub async fn accept_egress(cfg: &RtcConfig, offer_sdp: &str) -> Result<(Egress, 
         send: Some(SendSide::new(kf_tx)),
     };
     let handle = driver::spawn(peer, cfg, state_tx);
-    Ok((
-        Egress {
-            keyframe_requests,
-            handle,
-        },
-        answer,
-    ))
+    Ok((Egress { keyframe_requests, handle }, answer))
 }
 
 /// Validates the offer, builds an ICE-lite `Rtc` and lets str0m answer it.
@@ -188,24 +175,13 @@ async fn answer_offer(
     // Parse before anything else: garbage is BadSdp, whatever it contains.
     SdpOffer::from_sdp_string(offer_sdp).map_err(|e| RtcError::BadSdp(e.to_string()))?;
     let sections = sdp::sections(offer_sdp)?;
-    let video = sections
-        .iter()
-        .find(|s| s.is_h264_video() && s.port != 0)
-        .ok_or(RtcError::NoH264)?;
-    let mid: Mid = video
-        .mid
-        .as_deref()
-        .ok_or_else(|| RtcError::BadSdp("video m-line has no a=mid".into()))?
-        .into();
-    let offer = SdpOffer::from_sdp_string(&sdp::deactivate_audio(offer_sdp))
-        .map_err(|e| RtcError::BadSdp(e.to_string()))?;
+    let video = sections.iter().find(|s| s.is_h264_video() && s.port != 0).ok_or(RtcError::NoH264)?;
+    let mid: Mid = video.mid.as_deref().ok_or_else(|| RtcError::BadSdp("video m-line has no a=mid".into()))?.into();
+    let offer =
+        SdpOffer::from_sdp_string(&sdp::deactivate_audio(offer_sdp)).map_err(|e| RtcError::BadSdp(e.to_string()))?;
 
     let mut prepared = setup::prepare(cfg, flow, true).await?;
-    let answer = prepared
-        .rtc
-        .sdp_api()
-        .accept_offer(offer)
-        .map_err(|e| RtcError::BadSdp(e.to_string()))?;
+    let answer = prepared.rtc.sdp_api().accept_offer(offer).map_err(|e| RtcError::BadSdp(e.to_string()))?;
     if !setup::has_h264(&prepared.rtc, mid) {
         return Err(RtcError::NoH264);
     }

@@ -20,12 +20,7 @@ struct H264 {
 }
 
 const fn h264(pt: u8, rtx: u8, packetization_mode_1: bool, profile_level_id: u32) -> H264 {
-    H264 {
-        pt,
-        rtx,
-        packetization_mode_1,
-        profile_level_id,
-    }
+    H264 { pt, rtx, packetization_mode_1, profile_level_id }
 }
 
 /// Formats we can receive, best first: constrained baseline / baseline in
@@ -73,23 +68,14 @@ pub(crate) async fn prepare(cfg: &RtcConfig, flow: Flow, ice_lite: bool) -> Resu
         Flow::Send => SEND_H264,
     };
     for f in formats {
-        builder.codec_config().add_h264(
-            f.pt.into(),
-            Some(f.rtx.into()),
-            f.packetization_mode_1,
-            f.profile_level_id,
-        );
+        builder.codec_config().add_h264(f.pt.into(), Some(f.rtx.into()), f.packetization_mode_1, f.profile_level_id);
     }
     let mut rtc = builder.build(Instant::now());
 
     let candidate = Candidate::host(local_addr, "udp")
         .map_err(|e| RtcError::Stack(format!("cannot use {local_addr} as a host candidate: {e}")))?;
     rtc.add_local_candidate(candidate);
-    Ok(Prepared {
-        rtc,
-        socket,
-        local_addr,
-    })
+    Ok(Prepared { rtc, socket, local_addr })
 }
 
 /// Checks that `mid` is negotiated as video with an H.264 payload type.
@@ -98,9 +84,8 @@ pub(crate) fn has_h264(rtc: &Rtc, mid: Mid) -> bool {
         return false;
     };
     media.kind() == MediaKind::Video
-        && media.remote_pts().iter().any(|pt| {
-            rtc.codec_config()
-                .find(|p| p.pt() == *pt && p.spec().codec == Codec::H264)
-                .is_some()
-        })
+        && media
+            .remote_pts()
+            .iter()
+            .any(|pt| rtc.codec_config().find(|p| p.pt() == *pt && p.spec().codec == Codec::H264).is_some())
 }

@@ -53,10 +53,7 @@ pub fn parse_header(msg: &[u8]) -> Option<StunHeader> {
     attributes(&msg[HEADER_LEN..])?;
     let mut transaction_id = [0u8; 12];
     transaction_id.copy_from_slice(&msg[8..20]);
-    Some(StunHeader {
-        message_type,
-        transaction_id,
-    })
+    Some(StunHeader { message_type, transaction_id })
 }
 
 /// Splits the attribute block into `(type, value)` pairs; `None` if the framing is broken.
@@ -284,12 +281,7 @@ mod tests {
         let src: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let id = [1u8; 12];
         let good = binding_request(&id);
-        let mut cases: Vec<Vec<u8>> = vec![
-            vec![],
-            vec![0; 19],
-            vec![0xff; 20],
-            b"GET / HTTP/1.1\r\n\r\nxx".to_vec(),
-        ];
+        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0; 19], vec![0xff; 20], b"GET / HTTP/1.1\r\n\r\nxx".to_vec()];
         // Bad cookie.
         let mut bad = good.clone();
         bad[4] ^= 1;

@@ -113,10 +113,7 @@ async fn serve(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
 async fn start(page: &'static str) -> (Arc<Mutex<Shared>>, tokio::process::Child, std::path::PathBuf) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let shared = Arc::new(Mutex::new(Shared {
-        page,
-        ..Default::default()
-    }));
+    let shared = Arc::new(Mutex::new(Shared { page, ..Default::default() }));
     tokio::spawn(serve(listener, shared.clone()));
     let binary = std::env::var("DREAMGATE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = std::env::temp_dir().join(format!("dreamgate-chromium-{}-{}", std::process::id(), addr.port()));

@@ -52,10 +52,7 @@ async fn close_ends_an_egress_and_its_viewer() {
 
 #[tokio::test]
 async fn an_ingest_nobody_connects_to_fails_after_the_connect_timeout() {
-    let cfg = RtcConfig {
-        connect_timeout: Duration::from_millis(600),
-        ..Default::default()
-    };
+    let cfg = RtcConfig { connect_timeout: Duration::from_millis(600), ..Default::default() };
     // A publisher whose answer is never applied: it never sends a STUN check.
     let (_publisher, offer) = Publisher::new(&cfg, &[]).await.unwrap();
     let (mut ingest, _answer) = accept_ingest(&cfg, &offer).await.unwrap();

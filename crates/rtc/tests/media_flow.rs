@@ -25,10 +25,7 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     assert!(answer.contains("a=recvonly"), "{answer}");
     assert!(answer.contains(&format!("{} typ host", ingest.local_addr().port())), "{answer}");
     publisher.set_answer(&answer).unwrap();
-    assert!(matches!(
-        publisher.set_answer(&answer),
-        Err(dreamgate_rtc::RtcError::InvalidState(_))
-    ));
+    assert!(matches!(publisher.set_answer(&answer), Err(dreamgate_rtc::RtcError::InvalidState(_))));
 
     wait_state(&publisher.state_changes(), PeerState::Connected).await;
     wait_state(&ingest.state_changes(), PeerState::Connected).await;
@@ -58,8 +55,8 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     let mut received = Vec::new();
     let mut requested_after = None;
     loop {
-        let keyframe_after_request =
-            requested_after.is_some_and(|after: usize| received[after..].iter().any(|f: &dreamgate_rtc::MediaFrame| f.keyframe));
+        let keyframe_after_request = requested_after
+            .is_some_and(|after: usize| received[after..].iter().any(|f: &dreamgate_rtc::MediaFrame| f.keyframe));
         if received.len() >= FRAMES && keyframe_after_request {
             break;
         }

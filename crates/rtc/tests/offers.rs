@@ -134,7 +134,8 @@ async fn chrome_whip_offer_gets_an_ice_lite_h264_answer() {
     assert!(audio.contains("a=inactive"), "{audio}");
 
     let video = section(&answer, "video");
-    for line in ["a=recvonly", "a=setup:passive", "a=rtcp-mux", "a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:sha-256 "] {
+    for line in ["a=recvonly", "a=setup:passive", "a=rtcp-mux", "a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:sha-256 "]
+    {
         assert!(video.contains(line), "missing {line} in {video}");
     }
     // H.264 only; the preferred format (constrained baseline, mode 1 = PT 106) first.
@@ -170,7 +171,8 @@ async fn offers_without_h264_are_refused() {
     assert!(matches!(accept_ingest(&cfg, &audio_only).await, Err(RtcError::NoH264)));
 
     // H.264 present only as a profile we cannot match (high 4:4:4), and mode 0 for egress.
-    let odd = full.replace("profile-level-id=42001f", "profile-level-id=f4001f")
+    let odd = full
+        .replace("profile-level-id=42001f", "profile-level-id=f4001f")
         .replace("profile-level-id=42e01f", "profile-level-id=f4001f")
         .replace("profile-level-id=640c1f", "profile-level-id=f4001f");
     assert!(matches!(accept_ingest(&cfg, &odd).await, Err(RtcError::NoH264)));
@@ -208,8 +210,5 @@ async fn trickled_candidates_are_parsed() {
     let frag = "a=ice-ufrag:Xb5Q\r\na=ice-pwd:2JtQJ7qYqB4YkU5wdO4Xr8c+\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n\
 a=candidate:2 1 udp 2122260222 127.0.0.1 54322 typ host generation 0\r\na=end-of-candidates\r\n";
     ingest.add_remote_candidates(frag).unwrap();
-    assert!(matches!(
-        ingest.add_remote_candidates("a=candidate:nonsense"),
-        Err(RtcError::BadCandidate(_))
-    ));
+    assert!(matches!(ingest.add_remote_candidates("a=candidate:nonsense"), Err(RtcError::BadCandidate(_))));
 }

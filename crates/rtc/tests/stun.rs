@@ -53,7 +53,15 @@ async fn ignores_garbage_and_keeps_serving() {
     wrong_cookie[5] ^= 0xff;
     let mut indication = good.clone();
     indication[1] = 0x11; // Binding indication: no answer expected
-    for junk in [vec![], vec![0u8; 1], vec![0xffu8; 1400], b"not stun at all, really".to_vec(), wrong_cookie, indication, good[..19].to_vec()] {
+    for junk in [
+        vec![],
+        vec![0u8; 1],
+        vec![0xffu8; 1400],
+        b"not stun at all, really".to_vec(),
+        wrong_cookie,
+        indication,
+        good[..19].to_vec(),
+    ] {
         assert_eq!(ask(&client, server.addr, &junk).await, None, "answered {junk:?}");
     }
     let resp = ask(&client, server.addr, &good).await.expect("still serving");

@@ -346,11 +346,8 @@ impl Driver {
                 self.spawn_request(request, req);
             }
             Action::SendCandidates { request, url, etag, sdpfrag } => {
-                let mut req = self
-                    .http
-                    .patch(url)
-                    .header(header::CONTENT_TYPE, "application/trickle-ice-sdpfrag")
-                    .body(sdpfrag);
+                let mut req =
+                    self.http.patch(url).header(header::CONTENT_TYPE, "application/trickle-ice-sdpfrag").body(sdpfrag);
                 if let Some(etag) = etag {
                     req = req.header(header::IF_MATCH, etag);
                 }

@@ -329,16 +329,24 @@ enum Phase {
     /// `CreatePeer` asked, waiting for the offer.
     AwaitingOffer,
     /// Trickle off: waiting for gathering to complete.
-    Gathering { deadline: Instant },
+    Gathering {
+        deadline: Instant,
+    },
     /// The offer's POST is in flight.
-    Offering { request: RequestId },
+    Offering {
+        request: RequestId,
+    },
     /// Waiting to send the offer again.
-    RetryWait { at: Instant },
+    RetryWait {
+        at: Instant,
+    },
     /// Answer applied, ICE/DTLS in progress.
     Answered,
     Connected,
     /// Connectivity lost at some point; fails at `deadline`.
-    Disconnected { deadline: Instant },
+    Disconnected {
+        deadline: Instant,
+    },
     /// Failed or closed.
     Ended,
 }
@@ -511,10 +519,7 @@ impl WhipMachine {
         self.conn_deadline = Some(now + self.opts.connection_timeout);
         self.phase = Phase::AwaitingOffer;
         self.emit(ConnectionState::Connecting, None, out);
-        out.push(Action::CreatePeer {
-            ice_servers: self.ice_servers.clone(),
-            policy: self.opts.ice_transport_policy,
-        });
+        out.push(Action::CreatePeer { ice_servers: self.ice_servers.clone(), policy: self.opts.ice_transport_policy });
     }
 
     fn on_offer(&mut self, now: Instant, sdp: String, out: &mut Vec<Action>) {

@@ -3,8 +3,7 @@
 use std::time::{Duration, Instant};
 
 use dreamgate_whip::machine::{
-    Action, ConnectionState, Event, HttpFailure, HttpReply, PeerState, RequestId, WhipMachine,
-    WhipOptions,
+    Action, ConnectionState, Event, HttpFailure, HttpReply, PeerState, RequestId, WhipMachine, WhipOptions,
 };
 use dreamgate_whip::{IceServer, WhipError};
 
@@ -239,7 +238,12 @@ fn trickle_off_sends_one_complete_offer_when_gathering_completes() {
     step(&mut m, t0, Event::Connect);
     assert!(!has_offer(&step(&mut m, t0, Event::OfferReady { sdp: OFFER.into() })));
     assert_eq!(m.next_timeout(), Some(t0 + Duration::from_secs(20)));
-    assert!(step(&mut m, t0 + ms(10), Event::LocalCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into() }).is_empty());
+    assert!(step(
+        &mut m,
+        t0 + ms(10),
+        Event::LocalCandidate { candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into() }
+    )
+    .is_empty());
     let full = format!("{OFFER}a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n");
     let a = step(&mut m, t0 + ms(20), Event::GatheringComplete { sdp: Some(full.clone()) });
     let [Action::SendOffer { request, url, sdp }] = a.as_slice() else { panic!("{a:?}") };
@@ -247,7 +251,12 @@ fn trickle_off_sends_one_complete_offer_when_gathering_completes() {
     assert_eq!(sdp, &full);
     let a = step(&mut m, t0 + ms(30), Event::HttpResponse { request: *request, reply: answer() });
     assert!(patches(&a).is_empty());
-    assert!(step(&mut m, t0 + ms(40), Event::LocalCandidate { candidate: "candidate:2 1 udp 1 127.0.0.1 5001 typ host".into() }).is_empty());
+    assert!(step(
+        &mut m,
+        t0 + ms(40),
+        Event::LocalCandidate { candidate: "candidate:2 1 udp 1 127.0.0.1 5001 typ host".into() }
+    )
+    .is_empty());
 }
 
 #[test]
@@ -273,7 +282,12 @@ fn trickle_on_sends_the_offer_at_once_then_patches_candidates() {
     step(&mut m, t0, Event::Connect);
     let req = offer_request(&step(&mut m, t0, Event::OfferReady { sdp: OFFER.into() }));
     // Candidates gathered before the answer wait for the resource.
-    assert!(step(&mut m, t0, Event::LocalCandidate { candidate: "candidate:1 1 udp 9 127.0.0.1 5000 typ host".into() }).is_empty());
+    assert!(step(
+        &mut m,
+        t0,
+        Event::LocalCandidate { candidate: "candidate:1 1 udp 9 127.0.0.1 5000 typ host".into() }
+    )
+    .is_empty());
     let a = step(&mut m, t0 + ms(50), Event::HttpResponse { request: req, reply: answer() });
     assert_eq!(a[0], Action::ApplyAnswer { sdp: ANSWER.into() });
     let p = patches(&a);
@@ -287,7 +301,12 @@ fn trickle_on_sends_the_offer_at_once_then_patches_candidates() {
          a=candidate:1 1 udp 9 127.0.0.1 5000 typ host\r\n"
     );
     // One PATCH at a time: the next candidate and the end wait for the reply.
-    assert!(step(&mut m, t0 + ms(60), Event::LocalCandidate { candidate: "a=candidate:2 1 udp 8 10.0.0.1 5002 typ host".into() }).is_empty());
+    assert!(step(
+        &mut m,
+        t0 + ms(60),
+        Event::LocalCandidate { candidate: "a=candidate:2 1 udp 8 10.0.0.1 5002 typ host".into() }
+    )
+    .is_empty());
     assert!(step(&mut m, t0 + ms(61), Event::GatheringComplete { sdp: None }).is_empty());
     let a = step(&mut m, t0 + ms(70), Event::HttpResponse { request: *patch1, reply: HttpReply::status(204) });
     let p = patches(&a);
@@ -295,7 +314,9 @@ fn trickle_on_sends_the_offer_at_once_then_patches_candidates() {
     assert!(p[0].3.ends_with("a=candidate:2 1 udp 8 10.0.0.1 5002 typ host\r\na=end-of-candidates\r\n"), "{}", p[0].3);
     assert!(m.trickle_enabled());
     // Nothing more to send.
-    assert!(step(&mut m, t0 + ms(80), Event::HttpResponse { request: p[0].0, reply: HttpReply::status(204) }).is_empty());
+    assert!(
+        step(&mut m, t0 + ms(80), Event::HttpResponse { request: p[0].0, reply: HttpReply::status(204) }).is_empty()
+    );
 }
 
 #[test]
@@ -305,12 +326,21 @@ fn patch_answered_405_disables_trickle_quietly() {
     step(&mut m, t0, Event::Connect);
     let req = offer_request(&step(&mut m, t0, Event::OfferReady { sdp: OFFER.into() }));
     step(&mut m, t0, Event::HttpResponse { request: req, reply: answer() });
-    let p = patches(&step(&mut m, t0, Event::LocalCandidate { candidate: "candidate:1 1 udp 9 127.0.0.1 5000 typ host".into() }));
+    let p = patches(&step(
+        &mut m,
+        t0,
+        Event::LocalCandidate { candidate: "candidate:1 1 udp 9 127.0.0.1 5000 typ host".into() },
+    ));
     assert_eq!(p.len(), 1);
     let a = step(&mut m, t0 + ms(5), Event::HttpResponse { request: p[0].0, reply: HttpReply::status(405) });
     assert!(a.is_empty(), "no state change, no error: {a:?}");
     assert!(!m.trickle_enabled());
-    assert!(step(&mut m, t0 + ms(6), Event::LocalCandidate { candidate: "candidate:2 1 udp 9 127.0.0.1 5001 typ host".into() }).is_empty());
+    assert!(step(
+        &mut m,
+        t0 + ms(6),
+        Event::LocalCandidate { candidate: "candidate:2 1 udp 9 127.0.0.1 5001 typ host".into() }
+    )
+    .is_empty());
     assert!(step(&mut m, t0 + ms(7), Event::GatheringComplete { sdp: None }).is_empty());
     let a = step(&mut m, t0 + ms(8), Event::PeerStateChanged(PeerState::Connected));
     assert_eq!(states(&a), vec![(ConnectionState::Connected, None)]);
@@ -388,7 +418,8 @@ fn disconnect_deletes_the_resource_resolved_against_the_whip_url() {
         assert_eq!(states(&a), vec![(ConnectionState::Closed, None)]);
         // Its reply is ignored, whatever it is; a second disconnect does nothing.
         let Some(Action::SendDelete { request, .. }) = a.get(1) else { panic!("{a:?}") };
-        assert!(step(&mut m, t0 + ms(20), Event::HttpResponse { request: *request, reply: HttpReply::status(404) }).is_empty());
+        assert!(step(&mut m, t0 + ms(20), Event::HttpResponse { request: *request, reply: HttpReply::status(404) })
+            .is_empty());
         assert!(step(&mut m, t0 + ms(30), Event::Disconnect).is_empty());
         assert_eq!(m.state(), ConnectionState::Closed);
     }

@@ -103,7 +103,8 @@ async fn codec_only(args: Args) -> anyhow::Result<ExitCode> {
     let mut params = match &args.params {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str::<serde_json::Value>(&text).with_context(|| format!("{} is not JSON", path.display()))?
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?
         }
         None => serde_json::to_value(dreamgate_model::default_params())?,
     };

@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use dreamgate_whip::{
-    ClientStatus, ConnectionState, EncodingSource, FrameSource, GatewaySession, IceServer, Url,
-    WhipClient,
+    ClientStatus, ConnectionState, EncodingSource, FrameSource, GatewaySession, IceServer, Url, WhipClient,
 };
 
 /// Arguments of `dreamgate ingest`.
@@ -71,12 +70,12 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fps = args.fps.unwrap_or(30);
     let source: Box<dyn FrameSource> = match &args.input {
-        Some(path) => Box::new(
-            EncodingSource::y4m(path, args.fps).with_context(|| format!("cannot read {}", path.display()))?,
-        ),
-        None => Box::new(
-            EncodingSource::test_pattern(args.width, args.height, fps).context("cannot start the encoder")?,
-        ),
+        Some(path) => {
+            Box::new(EncodingSource::y4m(path, args.fps).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        None => {
+            Box::new(EncodingSource::test_pattern(args.width, args.height, fps).context("cannot start the encoder")?)
+        }
     };
     let warmup = seconds(args.warmup, "--warmup")?;
     let connect_timeout = seconds(args.connect_timeout, "--connect-timeout")?;

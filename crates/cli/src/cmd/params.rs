@@ -71,9 +71,8 @@ async fn check(file: &PathBuf, update: bool) -> anyhow::Result<ExitCode> {
         dreamgate_model::parse_update(&body).map(|params| Value::Object(params.into_iter().collect()))
     } else {
         dreamgate_model::parse_create(&body).and_then(|payload| {
-            serde_json::to_value(payload).map_err(|e| {
-                vec![dreamgate_model::FieldError::new("body", format!("cannot be written back: {e}"))]
-            })
+            serde_json::to_value(payload)
+                .map_err(|e| vec![dreamgate_model::FieldError::new("body", format!("cannot be written back: {e}"))])
         })
     };
     match result {

@@ -14,11 +14,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{bail, Context};
 use dreamgate_client::DaydreamEnv;
 use dreamgate_engine::Faults;
 use dreamgate_gateway::whip_policy::WhipPolicy;
-use dreamgate_gateway::{GatewayConfig, Mode, normalize_origin, start, start_local_engine};
+use dreamgate_gateway::{normalize_origin, start, start_local_engine, GatewayConfig, Mode};
 
 /// Arguments of `dreamgate serve`.
 #[derive(Debug, clap::Args)]
@@ -90,9 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (GatewayConfig::new(Mode::Daydream, env.gateway.clone(), key, policy), None)
         }
         None => {
-            let engine = start_local_engine(faults.clone())
-                .await
-                .context("cannot start the embedded engine")?;
+            let engine = start_local_engine(faults.clone()).await.context("cannot start the embedded engine")?;
             tracing::info!(
                 engine = %engine.base,
                 faults = %faults,

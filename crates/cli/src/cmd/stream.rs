@@ -149,7 +149,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|v| v.unwrap_or_else(|| json!({ "success": true, "updated": id })))
         }
-        Command::Delete { id, .. } => client.delete_stream(id).await.map(|()| json!({ "success": true, "deleted": id })),
+        Command::Delete { id, .. } => {
+            client.delete_stream(id).await.map(|()| json!({ "success": true, "deleted": id }))
+        }
     };
     match result {
         Ok(value) => {

@@ -52,16 +52,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let url: Url = args.whep.parse().with_context(|| format!("invalid WHEP URL {:?}", args.whep))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let http = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("cannot build the HTTP client")?;
+    let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().context("cannot build the HTTP client")?;
 
     let mut plan = RetryPlan::new(Instant::now(), Duration::from_secs_f64(args.timeout));
-    let cfg = RtcConfig {
-        connect_timeout: Duration::from_secs_f64(args.timeout),
-        ..RtcConfig::default()
-    };
+    let cfg = RtcConfig { connect_timeout: Duration::from_secs_f64(args.timeout), ..RtcConfig::default() };
     let (mut viewer, offer) = Viewer::new(&cfg).await.context("cannot create the WebRTC viewer")?;
 
     let session = tokio::select! {
@@ -117,11 +111,8 @@ async fn negotiate(http: &reqwest::Client, url: &Url, offer: &str, plan: &mut Re
             .with_context(|| format!("WHEP POST to {url} failed"))?;
         let status = response.status();
         if status == StatusCode::CREATED || status == StatusCode::OK {
-            let resource = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|loc| url.join(loc).ok());
+            let resource =
+                response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).and_then(|loc| url.join(loc).ok());
             let answer = response.text().await.context("cannot read the WHEP answer")?;
             return Ok(Session { answer, resource });
         }
@@ -182,10 +173,7 @@ struct RetryPlan {
 
 impl RetryPlan {
     fn new(now: Instant, budget: Duration) -> Self {
-        RetryPlan {
-            deadline: now + budget,
-            attempts: 0,
-        }
+        RetryPlan { deadline: now + budget, attempts: 0 }
     }
 
     /// The overall deadline.
@@ -259,7 +247,12 @@ mod tests {
     fn only_not_ready_answers_are_retried() {
         assert!(RetryPlan::is_not_ready(StatusCode::NOT_FOUND));
         assert!(RetryPlan::is_not_ready(StatusCode::SERVICE_UNAVAILABLE));
-        for s in [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS, StatusCode::UNSUPPORTED_MEDIA_TYPE, StatusCode::INTERNAL_SERVER_ERROR] {
+        for s in [
+            StatusCode::BAD_REQUEST,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
             assert!(!RetryPlan::is_not_ready(s), "{s}");
         }
     }

@@ -12,9 +12,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use dreamgate_client::ApiKey;
-use dreamgate_engine::backend::{
-    BoxFuture, IngestOffer, MediaBackend, MediaError, SdpAnswer, ViewerOffer,
-};
+use dreamgate_engine::backend::{BoxFuture, IngestOffer, MediaBackend, MediaError, SdpAnswer, ViewerOffer};
 use dreamgate_engine::{Engine, EngineConfig};
 use dreamgate_gateway::whip_policy::WhipPolicy;
 use dreamgate_gateway::{GatewayConfig, GatewayHandle, Mode};
@@ -69,8 +67,7 @@ impl TestEngine {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let engine = Engine::new(cfg, &base);
         let hits = Hits::default();
-        let app = dreamgate_engine::router(engine.clone())
-            .layer(middleware::from_fn_with_state(hits.clone(), record));
+        let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(hits.clone(), record));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

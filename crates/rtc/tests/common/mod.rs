@@ -50,17 +50,12 @@ pub struct Sink {
 
 impl Sink {
     pub fn new() -> Sink {
-        Sink {
-            decoder: H264Decoder::new().expect("decoder"),
-            pictures: 0,
-        }
+        Sink { decoder: H264Decoder::new().expect("decoder"), pictures: 0 }
     }
 
     pub fn push(&mut self, frame: &MediaFrame) {
-        let picture = self
-            .decoder
-            .decode(&frame.data)
-            .unwrap_or_else(|e| panic!("undecodable access unit {frame:?}: {e}"));
+        let picture =
+            self.decoder.decode(&frame.data).unwrap_or_else(|e| panic!("undecodable access unit {frame:?}: {e}"));
         if let Some(p) = picture {
             assert_eq!((p.width, p.height), (WIDTH, HEIGHT));
             self.pictures += 1;
@@ -71,9 +66,7 @@ impl Sink {
 /// Waits (at most 10 s) until the watched state is `want`.
 pub async fn wait_state(rx: &watch::Receiver<PeerState>, want: PeerState) {
     let mut rx = rx.clone();
-    let waited = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| *s == want))
-        .await
-        .map(|r| r.is_ok());
+    let waited = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| *s == want)).await.map(|r| r.is_ok());
     let last = *rx.borrow();
     match waited {
         Ok(true) => {}
@@ -85,10 +78,7 @@ pub async fn wait_state(rx: &watch::Receiver<PeerState>, want: PeerState) {
 /// Waits (at most 10 s) until the peer task behind `rx` has ended; returns its last state.
 pub async fn wait_ended(rx: &watch::Receiver<PeerState>) -> PeerState {
     let mut rx = rx.clone();
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
-        while rx.changed().await.is_ok() {}
-    })
-    .await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async { while rx.changed().await.is_ok() {} }).await;
     assert!(ended.is_ok(), "peer task still running in {:?}", *rx.borrow());
     let last = *rx.borrow();
     last
