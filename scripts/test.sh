@@ -43,15 +43,24 @@ step "web: type check"
 step "web: unit tests"
 (cd web && npm test --silent) 2>&1 | tee "$log_dir/web.log"
 
-step "end-to-end (Chromium, loopback-only network namespace)"
+# Browser tests run in a new network namespace that has only `lo`: nothing the browser or the
+# engine does can leave this machine. Without root (a developer's laptop) they fall back to the
+# host's loopback.
+isolated() {
+  if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+    unshare -n sh -c "ip link set lo up && $1"
+  else
+    sh -c "$1"
+  fi
+}
+
+step "WebRTC interop: Chromium publishes to / plays from dreamgate-rtc"
+isolated "cargo test --offline --locked -p dreamgate-rtc --test chromium -- --ignored --test-threads=1" \
+  2>&1 | tee -a "$log_dir/cargo.log"
+
+step "end-to-end: the Dream page in Chromium against dreamgate serve"
 export DREAMGATE_BIN="$root/target/debug/dreamgate"
-# A new network namespace has only `lo`: nothing the browser or the engine does can leave
-# this machine. Without root (a developer's laptop) fall back to the host's loopback.
-if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
-  unshare -n sh -c 'ip link set lo up && cd web && npm run --silent e2e' 2>&1 | tee "$log_dir/e2e.log"
-else
-  (cd web && npm run --silent e2e) 2>&1 | tee "$log_dir/e2e.log"
-fi
+isolated "cd web && npm run --silent e2e" 2>&1 | tee "$log_dir/e2e.log"
 
 # One closing line over every runner: cargo's "test result:" lines and node's "# pass/# fail".
 passed=$(grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log_dir/cargo.log" | awk '{s+=$4} END {print s+0}')

@@ -123,6 +123,9 @@ async fn start(page: &'static str) -> (Arc<Mutex<Shared>>, tokio::process::Child
             "--no-sandbox",
             "--disable-gpu",
             "--allow-loopback-in-peer-connection",
+            // no mDNS (.local) host candidates: the page never asks for a camera, which is
+            // what otherwise reveals real host addresses to WebRTC
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
             "--autoplay-policy=no-user-gesture-required",
             "--no-first-run",
             &format!("--user-data-dir={}", profile.display()),
