@@ -417,7 +417,7 @@ impl Driver {
                 let events = self.events_tx.clone();
                 self.peer_watch = Some(tokio::spawn(async move {
                     while states.changed().await.is_ok() {
-                        let state = peer_state(*states.borrow_and_update());
+                        let state = *states.borrow_and_update();
                         if events.send(Event::PeerStateChanged(state)).is_err() {
                             break;
                         }
@@ -494,18 +494,6 @@ async fn send(builder: reqwest::RequestBuilder) -> Result<HttpReply, HttpFailure
     };
     reply.body = response.text().await.map_err(failure)?;
     Ok(reply)
-}
-
-fn peer_state(state: dreamgate_rtc::PeerState) -> PeerState {
-    use dreamgate_rtc::PeerState as Rtc;
-    match state {
-        Rtc::New => PeerState::New,
-        Rtc::Connecting => PeerState::Connecting,
-        Rtc::Connected => PeerState::Connected,
-        Rtc::Disconnected => PeerState::Disconnected,
-        Rtc::Failed => PeerState::Failed,
-        Rtc::Closed => PeerState::Closed,
-    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

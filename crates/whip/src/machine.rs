@@ -36,6 +36,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+/// The local peer's connection state, as reported by the driver (`dreamgate-rtc`'s own type).
+pub use dreamgate_rtc::PeerState;
 use url::Url;
 
 use crate::link::{parse_ice_servers, IceServer};
@@ -158,23 +160,6 @@ pub struct WhipConnectionState {
 /// Identifies an HTTP request the machine asked for, so its reply can be matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(pub u64);
-
-/// The local peer's connection state, as reported by the driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerState {
-    /// Created, nothing happened yet.
-    New,
-    /// ICE/DTLS in progress.
-    Connecting,
-    /// ICE and DTLS up.
-    Connected,
-    /// Connectivity lost (may come back).
-    Disconnected,
-    /// The peer gave up.
-    Failed,
-    /// Closed (by the remote or locally).
-    Closed,
-}
 
 /// The parts of an HTTP reply the machine looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
