@@ -304,15 +304,43 @@ fn map_transport_error(e: reqwest::Error) -> ApiError {
         ApiError::Timeout
     } else {
         // reqwest's message names the URL (never the key); add the root cause
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            source = s.source();
-        }
-        ApiError::Unreachable(msg)
+        ApiError::Unreachable(error_chain(&e))
     }
+}
+
+/// Formats an error followed by each of its [`source`](std::error::Error::source)s,
+/// joined by `": "` — the whole cause chain on one line, for messages and logs.
+///
+/// Transport errors are terse at the top (`error sending request`) and precise at the
+/// bottom (`Connection refused`), so showing only the outer error hides the reason.
+///
+/// ```
+/// use dreamgate_client::error_chain;
+///
+/// #[derive(Debug)]
+/// struct Outer(std::io::Error);
+/// impl std::fmt::Display for Outer {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("error sending request")
+///     }
+/// }
+/// impl std::error::Error for Outer {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let e = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+/// assert_eq!(error_chain(&e), "error sending request: connection refused");
+/// ```
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
 }
 
 /// Removes an old `{data:{...}}` wrapper around a stream object.

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use rand::RngCore;
 use url::Url;
 
-use dreamgate_client::{ApiKey, DaydreamClient};
+use dreamgate_client::{error_chain, ApiKey, DaydreamClient};
 use dreamgate_engine::{EngineConfig, EngineHandle, Faults};
 
 use crate::error::HttpError;
@@ -132,14 +132,10 @@ fn signal_error(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {
         HttpError::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "The WHIP/WHEP upstream did not answer in time")
     } else {
-        let mut msg = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            source = s.source();
-        }
-        HttpError::bad_gateway("Upstream unreachable", format!("Cannot reach the WHIP/WHEP upstream: {msg}"))
+        HttpError::bad_gateway(
+            "Upstream unreachable",
+            format!("Cannot reach the WHIP/WHEP upstream: {}", error_chain(&e)),
+        )
     }
 }
 
