@@ -132,28 +132,44 @@ impl AppState {
         Some(url)
     }
 
+    /// Creates the stream upstream and records it (the session's slot was
+    /// reserved by the handler; any failure releases it).
     async fn create(
         self: Arc<Self>,
         session: SessionId,
         payload: dreamgate_model::CreatePayload,
     ) -> Result<Response, HttpError> {
-        let body = match serde_json::to_value(&payload) {
-            Ok(b) => b,
+        let (stream, record) = match self.create_upstream(&session, &payload).await {
+            Ok(created) => created,
             Err(e) => {
                 self.registry().abort_create(&session);
-                return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", e.to_string()));
+                return Err(e);
             }
         };
-        let stream = match self.upstream.api().create_stream(&body).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.registry().abort_create(&session);
-                tracing::warn!(error = %e.message(), "stream create failed upstream");
-                return Err(HttpError::from_upstream(&e));
-            }
-        };
+        let id = record.id.clone();
+        let ended = self.registry().finish_create(record, Instant::now());
+        tracing::info!(stream_id = %id, "stream created");
+        if ended {
+            tracing::info!(stream_id = %id, "session ended during the create: deleting the stream");
+            let _ = self.delete_upstream(&id).await;
+        }
+        Ok((StatusCode::CREATED, Json(stream)).into_response())
+    }
+
+    /// The upstream create: the stream object and the record to keep. A
+    /// stream whose WHIP URL the policy refuses is deleted again at once.
+    async fn create_upstream(
+        &self,
+        session: &SessionId,
+        payload: &dreamgate_model::CreatePayload,
+    ) -> Result<(Value, StreamRecord), HttpError> {
+        let body = serde_json::to_value(payload)
+            .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", e.to_string()))?;
+        let stream = self.upstream.api().create_stream(&body).await.map_err(|e| {
+            tracing::warn!(error = %e.message(), "stream create failed upstream");
+            HttpError::from_upstream(&e)
+        })?;
         let Some(id) = stream.get("id").and_then(Value::as_str).filter(|id| valid_stream_id(id)) else {
-            self.registry().abort_create(&session);
             return Err(HttpError::bad_gateway(
                 "Invalid upstream response",
                 "Daydream's stream object has no usable id",
@@ -167,7 +183,6 @@ impl AppState {
         let whip_url = match whip {
             Ok(url) => url,
             Err(why) => {
-                self.registry().abort_create(&session);
                 tracing::warn!(stream_id = %id, reason = %why, "refusing created stream: WHIP URL not allowed; deleting it");
                 if let Err(e) = self.upstream.api().delete_stream(&id).await {
                     tracing::warn!(stream_id = %id, error = %e.message(), "could not delete the refused stream");
@@ -181,28 +196,21 @@ impl AppState {
                 ));
             }
         };
-        let model_id = stream
-            .pointer("/params/model_id")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| body.pointer("/params/model_id").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| dreamgate_model::catalog::DEFAULT_MODEL_ID.to_string());
+        let model_id = [&stream, &body]
+            .into_iter()
+            .find_map(|v| v.pointer("/params/model_id").and_then(Value::as_str))
+            .unwrap_or(dreamgate_model::catalog::DEFAULT_MODEL_ID)
+            .to_string();
         let record = StreamRecord {
-            id: id.clone(),
-            owner: session,
+            id,
+            owner: session.clone(),
             model_id,
             whip_url,
             whip_resource: None,
             whep_url: None,
             whep_resource: None,
         };
-        let ended = self.registry().finish_create(record, Instant::now());
-        tracing::info!(stream_id = %id, "stream created");
-        if ended {
-            tracing::info!(stream_id = %id, "session ended during the create: deleting the stream");
-            let _ = self.delete_upstream(&id).await;
-        }
-        Ok((StatusCode::CREATED, Json(stream)).into_response())
+        Ok((stream, record))
     }
 
     /// Deletes upstream and records the outcome (404/405 = already gone).
@@ -223,7 +231,20 @@ impl AppState {
         }
     }
 
-    /// The owner ends a stream (DELETE route, end beacon).
+    /// The session ends stream `id` (DELETE route, end beacon): deletes it
+    /// upstream unless it is already gone. Idempotent.
+    async fn end_owned(self: Arc<Self>, session: &SessionId, id: String) -> Result<Value, HttpError> {
+        let access = self.registry().authorize(session, &id);
+        match access {
+            Access::NotOwned => Err(HttpError::not_owned()),
+            Access::Gone => Ok(json!({ "success": true, "id": id })),
+            Access::Live(_) | Access::Deleting(_) => {
+                tracing::info!(stream_id = %id, "owner ends the stream");
+                run_detached(self.end_stream(id)).await
+            }
+        }
+    }
+
     async fn end_stream(self: Arc<Self>, id: String) -> Result<Value, HttpError> {
         if !self.registry().begin_delete(&id) {
             return Ok(json!({ "success": true, "id": id, "pending": true }));
@@ -232,20 +253,29 @@ impl AppState {
         Ok(json!({ "success": true, "id": id }))
     }
 
-    async fn whip_offer(self: Arc<Self>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
-        let reply = self
-            .upstream
-            .signal(Signal {
-                method: Method::POST,
-                target: &record.whip_url,
-                content_type: Some("application/sdp"),
-                if_match: None,
-                body: offer,
-            })
-            .await?;
-        ensure_success(&reply, "WHIP offer failed")?;
+    /// POSTs an SDP offer to `target`: the upstream answer and the checked
+    /// session resource it names in `Location`.
+    async fn send_offer(&self, leg: Leg, target: &Url, offer: Bytes) -> Result<(SignalReply, Option<Url>), HttpError> {
+        let reply = self.upstream.signal(Signal::offer(target, offer)).await?;
+        ensure_success(&reply, &format!("{} offer failed", leg.label()))?;
         let resource = header_str(&reply.headers, &LOCATION)
-            .and_then(|raw| self.checked_url(&record.whip_url, raw, "WHIP resource"));
+            .and_then(|raw| self.checked_url(target, raw, &format!("{} resource", leg.label())));
+        Ok((reply, resource))
+    }
+
+    /// Deletes the stream's upstream session resource of `leg` (204 when there is none).
+    async fn teardown(&self, leg: Leg, record: &StreamRecord) -> Result<Response, HttpError> {
+        let Some(target) = leg.resource(record).cloned() else {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        };
+        self.registry().update_record(&record.id, |r| *leg.resource_mut(r) = None);
+        let reply = self.upstream.signal(Signal::delete(&target)).await?;
+        ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
+        Ok(relay(&reply, "text/plain"))
+    }
+
+    async fn whip_offer(self: Arc<Self>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
+        let (reply, resource) = self.send_offer(Leg::Whip, &record.whip_url, offer).await?;
         let playback =
             header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| self.checked_url(&record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
@@ -257,9 +287,9 @@ impl AppState {
         });
         let mut resp = relay(&reply, "application/sdp");
         let h = resp.headers_mut();
-        insert_path(h, LOCATION, &format!("/api/daydream/streams/{}/whip", record.id));
+        insert_path(h, LOCATION, &Leg::Whip.gateway_path(&record.id));
         if whep_known {
-            insert_path(h, PLAYBACK_URL, &format!("/api/daydream/streams/{}/whep", record.id));
+            insert_path(h, PLAYBACK_URL, &Leg::Whep.gateway_path(&record.id));
         }
         Ok(resp)
     }
@@ -267,10 +297,11 @@ impl AppState {
     async fn whep_offer(self: Arc<Self>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
         let whep_url = match record.whep_url.clone() {
             Some(u) => Some(u),
-            None => match self.upstream.api().stream_status(&record.id).await {
-                Ok(status) => self.learn_whep_from_status(&record, &status),
-                Err(e) => return Err(HttpError::from_upstream(&e)),
-            },
+            None => {
+                let status =
+                    self.upstream.api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+                self.learn_whep_from_status(&record, &status)
+            }
         };
         let Some(whep_url) = whep_url else {
             return Err(HttpError::new(
@@ -279,23 +310,124 @@ impl AppState {
                 "No WHEP URL is known for this stream yet; retry shortly",
             ));
         };
-        let reply = self
-            .upstream
-            .signal(Signal {
-                method: Method::POST,
-                target: &whep_url,
-                content_type: Some("application/sdp"),
-                if_match: None,
-                body: offer,
-            })
-            .await?;
-        ensure_success(&reply, "WHEP offer failed")?;
-        let resource =
-            header_str(&reply.headers, &LOCATION).and_then(|raw| self.checked_url(&whep_url, raw, "WHEP resource"));
+        let (reply, resource) = self.send_offer(Leg::Whep, &whep_url, offer).await?;
         self.registry().update_record(&record.id, |r| r.whep_resource = resource);
         let mut resp = relay(&reply, "application/sdp");
-        insert_path(resp.headers_mut(), LOCATION, &format!("/api/daydream/streams/{}/whep", record.id));
+        insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_path(&record.id));
         Ok(resp)
+    }
+}
+
+/// Which proxied signalling endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    /// WHIP ingest (`/api/daydream/streams/:id/whip`).
+    Whip,
+    /// WHEP playback (`/api/daydream/streams/:id/whep`).
+    Whep,
+}
+
+impl Leg {
+    fn label(self) -> &'static str {
+        match self {
+            Leg::Whip => "WHIP",
+            Leg::Whep => "WHEP",
+        }
+    }
+
+    /// The gateway's own path for this leg of stream `id`.
+    fn gateway_path(self, id: &str) -> String {
+        match self {
+            Leg::Whip => format!("/api/daydream/streams/{id}/whip"),
+            Leg::Whep => format!("/api/daydream/streams/{id}/whep"),
+        }
+    }
+
+    /// The stored upstream endpoint URL.
+    fn endpoint(self, r: &StreamRecord) -> Option<&Url> {
+        match self {
+            Leg::Whip => Some(&r.whip_url),
+            Leg::Whep => r.whep_url.as_ref(),
+        }
+    }
+
+    /// The stored upstream session resource.
+    fn resource(self, r: &StreamRecord) -> Option<&Url> {
+        match self {
+            Leg::Whip => r.whip_resource.as_ref(),
+            Leg::Whep => r.whep_resource.as_ref(),
+        }
+    }
+
+    fn resource_mut(self, r: &mut StreamRecord) -> &mut Option<Url> {
+        match self {
+            Leg::Whip => &mut r.whip_resource,
+            Leg::Whep => &mut r.whep_resource,
+        }
+    }
+}
+
+/// Selects the [`Leg`] of a [`Proxied`] extractor at compile time.
+trait LegKind: Send + Sync + 'static {
+    const LEG: Leg;
+}
+
+/// Marker for [`Leg::Whip`].
+#[derive(Debug)]
+struct Whip;
+/// Marker for [`Leg::Whep`].
+#[derive(Debug)]
+struct Whep;
+
+impl LegKind for Whip {
+    const LEG: Leg = Leg::Whip;
+}
+impl LegKind for Whep {
+    const LEG: Leg = Leg::Whep;
+}
+
+/// The live stream `{id}` owned by the request's session (its activity is
+/// recorded, postponing the reaper). 404 for a bad id or an ended stream,
+/// 403 for a stream of another session.
+#[derive(Debug)]
+struct Owned {
+    st: Arc<AppState>,
+    record: StreamRecord,
+}
+
+impl FromRequestParts<Arc<AppState>> for Owned {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let StreamId(id) = StreamId::from_request_parts(parts, st).await?;
+        let Some(Session(session)) = parts.extensions.get::<Session>() else {
+            return Err(HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "No session for this request",
+            ));
+        };
+        let record = st.owned(session, &id)?;
+        Ok(Owned { st: st.clone(), record })
+    }
+}
+
+/// [`Owned`] for a WHIP/WHEP proxy route; a `resource` query parameter, when
+/// given, must name one of the stream's stored upstream URLs of that leg (else 400).
+#[derive(Debug)]
+struct Proxied<L> {
+    st: Arc<AppState>,
+    record: StreamRecord,
+    leg: std::marker::PhantomData<L>,
+}
+
+impl<L: LegKind> FromRequestParts<Arc<AppState>> for Proxied<L> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let Owned { st, record } = Owned::from_request_parts(parts, st).await?;
+        check_resource(&parts.uri, &[L::LEG.endpoint(&record), L::LEG.resource(&record)])?;
+        Ok(Proxied { st, record, leg: std::marker::PhantomData })
     }
 }
 
@@ -328,8 +460,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/daydream/streams/{id}", delete(delete_stream))
         .route("/api/daydream/streams/{id}/status", get(status))
         .route("/api/daydream/streams/{id}/parameters", patch(update_parameters))
-        .route("/api/daydream/streams/{id}/whip", post(whip_post).patch(whip_patch).delete(whip_delete))
-        .route("/api/daydream/streams/{id}/whep", post(whep_post).delete(whep_delete))
+        .route("/api/daydream/streams/{id}/whip", post(whip_post).patch(whip_patch).delete(teardown::<Whip>))
+        .route("/api/daydream/streams/{id}/whep", post(whep_post).delete(teardown::<Whep>))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), session_and_headers))
@@ -390,29 +522,17 @@ async fn create(
     run_detached(st.create(session, payload)).await
 }
 
-async fn status(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    let body = st.upstream.api().stream_status(&id).await.map_err(|e| HttpError::from_upstream(&e))?;
+async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
+    let body = st.upstream.api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
     st.learn_whep_from_status(&record, &body);
     Ok(Json(body).into_response())
 }
 
-async fn update_parameters(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
+async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
     let value = read_json(&headers, body).await?;
     let params = dreamgate_model::parse_update(&value).map_err(invalid_config)?;
     let upstream_body = dreamgate_model::update_body(&record.model_id, params);
-    match st.upstream.api().update_stream(&id, &upstream_body).await {
+    match st.upstream.api().update_stream(&record.id, &upstream_body).await {
         Ok(Some(stream)) => Ok(Json(stream).into_response()),
         Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(e) => Err(HttpError::from_upstream(&e)),
@@ -423,16 +543,8 @@ async fn delete_stream(
     State(st): State<Arc<AppState>>,
     Extension(Session(session)): Extension<Session>,
     StreamId(id): StreamId,
-) -> Result<Response, HttpError> {
-    let access = st.registry().authorize(&session, &id);
-    match access {
-        Access::NotOwned => Err(HttpError::not_owned()),
-        Access::Gone => Ok(Json(json!({ "success": true, "id": id })).into_response()),
-        Access::Live(_) | Access::Deleting(_) => {
-            let v = run_detached(st.clone().end_stream(id)).await?;
-            Ok(Json(v).into_response())
-        }
-    }
+) -> Result<Json<Value>, HttpError> {
+    st.end_owned(&session, id).await.map(Json)
 }
 
 /// `navigator.sendBeacon` target: `{streamId}` as text/plain JSON (or no body:
@@ -442,7 +554,7 @@ async fn end(
     Extension(Session(session)): Extension<Session>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, HttpError> {
+) -> Result<Json<Value>, HttpError> {
     let bytes = read_body(&headers, body, MAX_JSON_BODY).await?;
     let requested = if bytes.iter().all(u8::is_ascii_whitespace) {
         None
@@ -465,130 +577,48 @@ async fn end(
                 None => {
                     // a create still in flight is deleted as soon as it completes
                     let pending = reg.end_pending_create(&session);
-                    return Ok(Json(json!({ "success": true, "id": null, "pending": pending })).into_response());
+                    return Ok(Json(json!({ "success": true, "id": null, "pending": pending })));
                 }
             }
         }
     };
-    let access = st.registry().authorize(&session, &id);
-    match access {
-        Access::NotOwned => Err(HttpError::not_owned()),
-        Access::Gone => Ok(Json(json!({ "success": true, "id": id })).into_response()),
-        Access::Live(_) | Access::Deleting(_) => {
-            tracing::info!(stream_id = %id, "end beacon: ending stream");
-            let v = run_detached(st.clone().end_stream(id)).await?;
-            Ok(Json(v).into_response())
-        }
-    }
+    st.end_owned(&session, id).await.map(Json)
 }
 
 async fn whip_post(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    uri: Uri,
+    Proxied { st, record, .. }: Proxied<Whip>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    check_resource(&uri, &[Some(&record.whip_url), record.whip_resource.as_ref()])?;
-    require_content_type(&headers, "application/sdp")?;
-    let offer = read_body(&headers, body, MAX_SDP_BODY).await?;
-    run_detached(st.clone().whip_offer(record, offer)).await
+    let offer = read_signal_body(&headers, body, SDP).await?;
+    run_detached(st.whip_offer(record, offer)).await
 }
 
+/// Trickle ICE, to the WHIP session resource (or the endpoint before there is one).
 async fn whip_patch(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    uri: Uri,
+    Proxied { st, record, .. }: Proxied<Whip>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    check_resource(&uri, &[Some(&record.whip_url), record.whip_resource.as_ref()])?;
-    require_content_type(&headers, "application/trickle-ice-sdpfrag")?;
-    let frag = read_body(&headers, body, MAX_SDP_BODY).await?;
+    let frag = read_signal_body(&headers, body, TRICKLE).await?;
     let target = record.whip_resource.as_ref().unwrap_or(&record.whip_url);
-    let reply = st
-        .upstream
-        .signal(Signal {
-            method: Method::PATCH,
-            target,
-            content_type: Some("application/trickle-ice-sdpfrag"),
-            if_match: headers.get(IF_MATCH),
-            body: frag,
-        })
-        .await?;
+    let reply = st.upstream.signal(Signal::trickle(target, frag, headers.get(IF_MATCH))).await?;
     ensure_success(&reply, "WHIP trickle failed")?;
-    Ok(relay(&reply, "application/trickle-ice-sdpfrag"))
-}
-
-async fn whip_delete(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    uri: Uri,
-) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    check_resource(&uri, &[Some(&record.whip_url), record.whip_resource.as_ref()])?;
-    let Some(target) = record.whip_resource.clone() else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    st.registry().update_record(&id, |r| r.whip_resource = None);
-    let reply = st
-        .upstream
-        .signal(Signal {
-            method: Method::DELETE,
-            target: &target,
-            content_type: None,
-            if_match: None,
-            body: Bytes::new(),
-        })
-        .await?;
-    ensure_success(&reply, "WHIP teardown failed")?;
-    Ok(relay(&reply, "text/plain"))
+    Ok(relay(&reply, TRICKLE))
 }
 
 async fn whep_post(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    uri: Uri,
+    Proxied { st, record, .. }: Proxied<Whep>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    check_resource(&uri, &[record.whep_url.as_ref(), record.whep_resource.as_ref()])?;
-    require_content_type(&headers, "application/sdp")?;
-    let offer = read_body(&headers, body, MAX_SDP_BODY).await?;
-    run_detached(st.clone().whep_offer(record, offer)).await
+    let offer = read_signal_body(&headers, body, SDP).await?;
+    run_detached(st.whep_offer(record, offer)).await
 }
 
-async fn whep_delete(
-    State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
-    StreamId(id): StreamId,
-    uri: Uri,
-) -> Result<Response, HttpError> {
-    let record = st.owned(&session, &id)?;
-    check_resource(&uri, &[record.whep_url.as_ref(), record.whep_resource.as_ref()])?;
-    let Some(target) = record.whep_resource.clone() else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    st.registry().update_record(&id, |r| r.whep_resource = None);
-    let reply = st
-        .upstream
-        .signal(Signal {
-            method: Method::DELETE,
-            target: &target,
-            content_type: None,
-            if_match: None,
-            body: Bytes::new(),
-        })
-        .await?;
-    ensure_success(&reply, "WHEP teardown failed")?;
-    Ok(relay(&reply, "text/plain"))
+/// `DELETE` of the WHIP or WHEP session: tears down its upstream resource.
+async fn teardown<L: LegKind>(Proxied { st, record, .. }: Proxied<L>) -> Result<Response, HttpError> {
+    st.teardown(L::LEG, &record).await
 }
 
 async fn fallback(method: Method, uri: Uri) -> Response {
@@ -655,6 +685,17 @@ async fn read_body(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<
         }
     }
     Ok(buf.into())
+}
+
+/// `Content-Type` of SDP offers and answers.
+const SDP: &str = "application/sdp";
+/// `Content-Type` of trickle ICE fragments.
+const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+
+/// A WHIP/WHEP request body: `content_type` required (415), at most [`MAX_SDP_BODY`] (413).
+async fn read_signal_body(headers: &HeaderMap, body: Body, content_type: &str) -> Result<Bytes, HttpError> {
+    require_content_type(headers, content_type)?;
+    read_body(headers, body, MAX_SDP_BODY).await
 }
 
 async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, HttpError> {

@@ -37,6 +37,29 @@ pub struct Signal<'a> {
     pub body: Bytes,
 }
 
+impl<'a> Signal<'a> {
+    /// `POST` of an SDP offer (`application/sdp`).
+    pub fn offer(target: &'a Url, sdp: Bytes) -> Self {
+        Self { method: Method::POST, target, content_type: Some("application/sdp"), if_match: None, body: sdp }
+    }
+
+    /// `PATCH` of a trickle ICE fragment (`application/trickle-ice-sdpfrag`), forwarding `If-Match`.
+    pub fn trickle(target: &'a Url, frag: Bytes, if_match: Option<&'a HeaderValue>) -> Self {
+        Self {
+            method: Method::PATCH,
+            target,
+            content_type: Some("application/trickle-ice-sdpfrag"),
+            if_match,
+            body: frag,
+        }
+    }
+
+    /// `DELETE` of a session resource (no body).
+    pub fn delete(target: &'a Url) -> Self {
+        Self { method: Method::DELETE, target, content_type: None, if_match: None, body: Bytes::new() }
+    }
+}
+
 /// The upstream answer to a [`Signal`].
 #[derive(Debug)]
 pub struct SignalReply {
