@@ -15,6 +15,8 @@ trap 'rm -rf "$log_dir"' EXIT
 step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
+# Rust itself comes from the machine's toolchain (rustup); everything else is installed here.
+command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v unshare >/dev/null || missing+=(util-linux)
