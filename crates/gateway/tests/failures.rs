@@ -26,9 +26,7 @@ async fn upstream_down_is_502() {
 
 #[tokio::test]
 async fn upstream_5xx_is_502_with_details() {
-    let eng = TestEngine::keyed("burst=1").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (_eng, _gw, b) = stack("burst=1").await;
     let r = b.post_json("/api/daydream/streams", &create_payload()).await;
     let v = r.assert_error(502, "Upstream error");
     assert_eq!(v["upstreamStatus"], 503);

@@ -14,9 +14,7 @@ fn api(id: &str, tail: &str) -> String {
 
 #[tokio::test]
 async fn full_flow_config_create_status_patch_whip_whep_delete() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, gw, b) = stack("").await;
 
     // config
     let r = b.get("/api/daydream/config").await;
@@ -120,9 +118,7 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
 
 #[tokio::test]
 async fn whip_resource_parameter_is_accepted_only_for_the_stored_url() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, _gw, b) = stack("").await;
     let stream = b.create().await;
     let id = stream["id"].as_str().unwrap();
     let whip_url = stream["whip_url"].as_str().unwrap();
@@ -156,25 +152,14 @@ async fn foreign_requests(b: &Browser, id: &str, offer: &str) -> Vec<(String, Re
     out.push(("whip delete".into(), b.delete(&api(id, "/whip")).await));
     out.push(("whep post".into(), b.sdp("POST", &api(id, "/whep"), offer).await));
     out.push(("whep delete".into(), b.delete(&api(id, "/whep")).await));
-    out.push((
-        "end".into(),
-        b.request(
-            "POST",
-            "/api/daydream/streams/end",
-            Some("text/plain;charset=UTF-8"),
-            json!({"streamId": id}).to_string().into_bytes(),
-        )
-        .await,
-    ));
+    out.push(("end".into(), b.end_beacon(Some(id)).await));
     out.push(("delete".into(), b.delete(&api(id, "")).await));
     out
 }
 
 #[tokio::test]
 async fn other_sessions_get_403_and_the_engine_receives_nothing() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let owner = Browser::new(&gw.base_url());
+    let (eng, gw, owner) = stack("").await;
     let stream = owner.create().await;
     let id = stream["id"].as_str().unwrap().to_string();
     // the owner has a live WHIP session and a known WHEP URL, so every route has a target
@@ -213,9 +198,7 @@ async fn other_sessions_get_403_and_the_engine_receives_nothing() {
 
 #[tokio::test]
 async fn one_stream_per_session_answers_409_with_the_active_id() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, gw, b) = stack("").await;
     let first = b.create().await;
     let before = eng.hits.len();
     let r = b.post_json("/api/daydream/streams", &create_payload()).await;
@@ -245,13 +228,7 @@ async fn mutating_routes_need_a_same_or_allowed_origin() {
             b.post_json("/api/daydream/streams", &create_payload()).await,
             b.patch_json(&api(&id, "/parameters"), &json!({"prompt": "x"})).await,
             b.delete(&api(&id, "")).await,
-            b.request(
-                "POST",
-                "/api/daydream/streams/end",
-                Some("text/plain"),
-                json!({"streamId": id}).to_string().into_bytes(),
-            )
-            .await,
+            b.end_beacon(Some(&id)).await,
         ] {
             r.assert_error(403, "Forbidden origin");
         }
@@ -269,9 +246,7 @@ async fn mutating_routes_need_a_same_or_allowed_origin() {
 
 #[tokio::test]
 async fn malformed_and_oversized_bodies() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, gw, b) = stack("").await;
 
     let r = b.request("POST", "/api/daydream/streams", Some("application/json"), b"{not json".to_vec()).await;
     r.assert_error(400, "Malformed JSON");
@@ -351,36 +326,20 @@ async fn raw_chunked_post(base: &str, path: &str, body: &[u8]) -> u16 {
 
 #[tokio::test]
 async fn end_beacon_deletes_the_stream_upstream() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, _gw, b) = stack("").await;
     let stream = b.create().await;
     let id = stream["id"].as_str().unwrap();
     // sendBeacon sends text/plain
-    let r = b
-        .request(
-            "POST",
-            "/api/daydream/streams/end",
-            Some("text/plain;charset=UTF-8"),
-            json!({"streamId": id}).to_string().into_bytes(),
-        )
-        .await;
+    let r = b.end_beacon(Some(id)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(eng.stream_count(), 0, "the end beacon left the paid stream running");
     assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
     // repeated beacon: harmless
-    let r = b
-        .request(
-            "POST",
-            "/api/daydream/streams/end",
-            Some("text/plain"),
-            json!({"streamId": id}).to_string().into_bytes(),
-        )
-        .await;
+    let r = b.end_beacon(Some(id)).await;
     assert_eq!(r.status, 200);
     // without a body: the session's active stream
     let second = b.create().await;
-    let r = b.request("POST", "/api/daydream/streams/end", Some("text/plain"), vec![]).await;
+    let r = b.end_beacon(None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["id"], second["id"]);
     assert_eq!(eng.stream_count(), 0);
@@ -388,9 +347,7 @@ async fn end_beacon_deletes_the_stream_upstream() {
 
 #[tokio::test]
 async fn security_headers_cookies_and_static_files() {
-    let eng = TestEngine::keyed("").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (eng, gw, b) = stack("").await;
 
     for path in ["/", "/api/daydream/config", "/definitely-missing"] {
         let r = b.get(path).await;
@@ -451,9 +408,7 @@ async fn security_headers_cookies_and_static_files() {
 #[tokio::test]
 async fn upstream_4xx_keep_their_status_and_details() {
     // patch=405: the engine refuses parameter updates like some Daydream streams do
-    let eng = TestEngine::keyed("patch=405").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = Browser::new(&gw.base_url());
+    let (_eng, _gw, b) = stack("patch=405").await;
     let stream = b.create().await;
     let id = stream["id"].as_str().unwrap();
     let r = b.patch_json(&api(id, "/parameters"), &json!({"prompt": "x"})).await;
@@ -473,7 +428,7 @@ async fn end_beacon_during_create_deletes_the_stream_once_created() {
     let creator = b.clone();
     let create = tokio::spawn(async move { creator.post_json("/api/daydream/streams", &create_payload()).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = b.request("POST", "/api/daydream/streams/end", Some("text/plain"), vec![]).await;
+    let r = b.end_beacon(None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["pending"], true, "{}", r.text());
     let created = create.await.unwrap();

@@ -55,7 +55,7 @@ async fn the_key_is_in_no_response_and_no_log_line() {
     responses.push(b.sdp("POST", &path("/whep"), &offer).await);
     responses.push(b.post_json("/api/daydream/streams", &create_payload()).await); // 409
     responses.push(b.delete(&path("")).await);
-    responses.push(b.request("POST", "/api/daydream/streams/end", Some("text/plain"), vec![]).await);
+    responses.push(b.end_beacon(None).await);
     // the engine refuses a wrong key: the refusal is relayed without either key
     let w = Browser::new(&wrong.base_url());
     let r = w.post_json("/api/daydream/streams", &create_payload()).await;

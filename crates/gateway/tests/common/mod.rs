@@ -144,6 +144,15 @@ pub async fn gateway(api_base: &str, tweak: impl FnOnce(&mut GatewayConfig)) -> 
     dreamgate_gateway::start(listener, cfg).await.unwrap()
 }
 
+/// The usual setup: a keyed engine with `faults`, a default gateway in front
+/// of it, and one browser on that gateway.
+pub async fn stack(faults: &str) -> (TestEngine, GatewayHandle, Browser) {
+    let eng = TestEngine::keyed(faults).await;
+    let gw = gateway(&eng.base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    (eng, gw, b)
+}
+
 /// A response, fully read.
 #[derive(Debug)]
 pub struct Resp {
@@ -243,6 +252,14 @@ impl Browser {
     }
     pub async fn sdp(&self, method: &str, path: &str, sdp: &str) -> Resp {
         self.request(method, path, Some("application/sdp"), sdp.as_bytes().to_vec()).await
+    }
+
+    /// The end beacon as `navigator.sendBeacon` sends it: text/plain JSON
+    /// `{streamId}`, or an empty body (the session's active stream).
+    pub async fn end_beacon(&self, stream_id: Option<&str>) -> Resp {
+        let body =
+            stream_id.map(|id| serde_json::json!({ "streamId": id }).to_string().into_bytes()).unwrap_or_default();
+        self.request("POST", "/api/daydream/streams/end", Some("text/plain;charset=UTF-8"), body).await
     }
 
     /// Creates a stream with the default payload; returns the stream object.
