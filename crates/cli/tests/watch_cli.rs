@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dreamgate_media::{H264Encoder, TestPattern};
-use dreamgate_rtc::{accept_egress, Egress, MediaFrame, RtcConfig};
+use dreamgate_rtc::{accept_egress, Egress, MediaFrame, Peer, RtcConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

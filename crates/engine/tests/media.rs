@@ -10,7 +10,7 @@ use dreamgate_client::{ApiKey, DaydreamClient};
 use dreamgate_engine::media::WebRtcMedia;
 use dreamgate_engine::{start, EngineConfig, EngineHandle, RtcConfig};
 use dreamgate_media::{Frame, H264Decoder, H264Encoder, TestPattern};
-use dreamgate_rtc::{MediaFrame, PeerState, Publisher, Viewer};
+use dreamgate_rtc::{MediaFrame, Peer, PeerState, Publisher, Viewer};
 use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -396,7 +396,7 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     let feed3 = Feed::start(p3, 384);
     let has_session = || media.stats(&id).is_some_and(|s| s.session_id.is_some() && s.frames_received > 5);
     assert!(wait_until(Duration::from_secs(10), has_session).await);
-    let mut p3 = feed3.stop().await;
+    let p3 = feed3.stop().await;
     p3.close();
     assert!(
         wait_until(Duration::from_secs(8), || media.stats(&id).is_some_and(|s| s.session_id.is_none())).await,

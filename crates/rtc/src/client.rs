@@ -1,41 +1,38 @@
 //! Client side peers (full ICE, controlling offerers): WHIP publisher and WHEP viewer.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind};
 use str0m::Candidate;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::driver::{self, Command, Counters, Peer, PeerHandle, RecvSide, SendSide, FRAME_QUEUE};
+use crate::driver::{Command, Counters, RecvSide, SendSide, FRAME_QUEUE};
+use crate::peer::{HasLink, PeerLink};
 use crate::setup::{self, Flow, Prepared};
-use crate::{stun, IngestStats, MediaFrame, PeerState, RtcConfig, RtcError};
+use crate::{stun, IngestStats, MediaFrame, Peer, PeerState, RtcConfig, RtcError};
 
 /// How long the offer waits for STUN answers when gathering server-reflexive candidates
 /// (the official browser client gathers for at most about 1 s before sending its offer).
 const GATHER_TIMEOUT: Duration = Duration::from_millis(900);
 
-/// A peer whose offer is out and whose answer is awaited.
-struct Offered {
-    prepared: Prepared,
-    pending: SdpPendingOffer,
-    mid: Mid,
-}
-
-/// Offer/answer bookkeeping shared by [`Publisher`] and [`Viewer`].
+/// Offer/answer bookkeeping shared by [`Publisher`] and [`Viewer`]: until the answer the
+/// peer (with its media half) waits parked in the link.
 struct ClientPeer {
     cfg: RtcConfig,
-    offered: Option<Offered>,
-    running: Option<PeerHandle>,
-    state_tx: Option<watch::Sender<PeerState>>,
-    state_rx: watch::Receiver<PeerState>,
-    local_addr: SocketAddr,
+    link: PeerLink,
 }
 
 impl ClientPeer {
-    async fn offer(cfg: &RtcConfig, flow: Flow, ice_servers: &[String]) -> Result<(ClientPeer, String), RtcError> {
+    /// Binds, gathers and creates the offer for one video m-line with the given media half.
+    async fn offer(
+        cfg: &RtcConfig,
+        ice_servers: &[String],
+        recv: Option<RecvSide>,
+        send: Option<SendSide>,
+    ) -> Result<(ClientPeer, String), RtcError> {
+        let flow = if send.is_some() { Flow::Send } else { Flow::Receive };
         let mut prepared = setup::prepare(cfg, flow, false).await?;
         gather_reflexive(&mut prepared, ice_servers).await;
 
@@ -46,59 +43,27 @@ impl ClientPeer {
         };
         let mid = api.add_media(MediaKind::Video, direction, None, None, None);
         let (offer, pending) = api.apply().ok_or(RtcError::InvalidState("no change to offer"))?;
-        let (state_tx, state_rx) = watch::channel(PeerState::New);
-        let local_addr = prepared.local_addr;
-        Ok((
-            ClientPeer {
-                cfg: cfg.clone(),
-                offered: Some(Offered { prepared, pending, mid }),
-                running: None,
-                state_tx: Some(state_tx),
-                state_rx,
-                local_addr,
-            },
-            offer.to_sdp_string(),
-        ))
+        let link = PeerLink::parked(prepared.into_io(mid, recv, send), pending);
+        Ok((ClientPeer { cfg: cfg.clone(), link }, offer.to_sdp_string()))
     }
 
-    /// Applies the answer and starts the peer task with the given media halves.
-    fn answer(&mut self, answer_sdp: &str, recv: Option<RecvSide>, send: Option<SendSide>) -> Result<(), RtcError> {
+    /// Applies the answer and starts the peer task. A rejected answer closes the peer.
+    fn answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
         let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| RtcError::BadSdp(e.to_string()))?;
-        let Offered { mut prepared, pending, mid } =
-            self.offered.take().ok_or(RtcError::InvalidState("the answer was already set, or the peer is closed"))?;
-        prepared.rtc.sdp_api().accept_answer(pending, answer).map_err(|e| RtcError::BadSdp(e.to_string()))?;
-        if !setup::has_h264(&prepared.rtc, mid) {
-            return Err(RtcError::NoH264);
+        let mut parked =
+            *self.link.unpark().ok_or(RtcError::InvalidState("the answer was already set, or the peer is closed"))?;
+        let accepted = parked.io.rtc.sdp_api().accept_answer(parked.pending, answer);
+        let checked = match accepted {
+            Err(e) => Err(RtcError::BadSdp(e.to_string())),
+            Ok(()) if !setup::has_h264(&parked.io.rtc, parked.io.mid) => Err(RtcError::NoH264),
+            Ok(()) => Ok(()),
+        };
+        if let Err(e) = checked {
+            parked.ends.state.send_replace(PeerState::Closed);
+            return Err(e);
         }
-        let state_tx = self.state_tx.take().ok_or(RtcError::InvalidState("the peer is closed"))?;
-        let peer =
-            Peer { rtc: prepared.rtc, socket: prepared.socket, local_addr: prepared.local_addr, mid, recv, send };
-        self.running = Some(driver::spawn(peer, &self.cfg, state_tx));
+        crate::driver::spawn(parked.io, &self.cfg, parked.ends);
         Ok(())
-    }
-
-    fn command(&self, command: Command) {
-        if let Some(handle) = &self.running {
-            handle.send(command);
-        }
-    }
-
-    fn close(&mut self) {
-        if let Some(handle) = &self.running {
-            handle.send(Command::Close);
-        } else {
-            // Never started: dropping the socket and Rtc is the whole close.
-            self.offered = None;
-            if let Some(tx) = self.state_tx.take() {
-                tx.send_replace(PeerState::Closed);
-            }
-        }
-    }
-}
-
-impl Drop for ClientPeer {
-    fn drop(&mut self) {
-        self.close();
     }
 }
 
@@ -161,12 +126,11 @@ pub struct Publisher {
     /// Several requests in a row are coalesced.
     pub keyframe_requests: mpsc::Receiver<()>,
     peer: ClientPeer,
-    kf_tx: Option<mpsc::Sender<()>>,
 }
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("local_addr", &self.peer.local_addr).field("state", &self.state()).finish()
+        f.debug_struct("Publisher").field("local_addr", &self.local_addr()).field("state", &self.state()).finish()
     }
 }
 
@@ -174,42 +138,25 @@ impl Publisher {
     /// Binds a socket, gathers candidates (host, plus server-reflexive from the `stun:`
     /// URLs in `ice_servers`, at most about a second) and creates the offer.
     pub async fn new(cfg: &RtcConfig, ice_servers: &[String]) -> Result<(Publisher, String), RtcError> {
-        let (peer, offer) = ClientPeer::offer(cfg, Flow::Send, ice_servers).await?;
         let (kf_tx, keyframe_requests) = mpsc::channel(1);
-        Ok((Publisher { keyframe_requests, peer, kf_tx: Some(kf_tx) }, offer))
+        let (peer, offer) = ClientPeer::offer(cfg, ice_servers, None, Some(SendSide::new(kf_tx))).await?;
+        Ok((Publisher { keyframe_requests, peer }, offer))
     }
 
     /// Applies the answer SDP and starts connecting.
     pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
-        let kf_tx = self.kf_tx.clone().ok_or(RtcError::InvalidState("the answer was already set"))?;
-        self.peer.answer(answer_sdp, None, Some(SendSide::new(kf_tx)))?;
-        self.kf_tx = None;
-        Ok(())
+        self.peer.answer(answer_sdp)
     }
 
     /// Queues one access unit. Dropped until connected, then until the first keyframe.
     pub fn send(&self, frame: MediaFrame) {
-        self.peer.command(Command::Send(frame));
+        self.peer.link.send(Command::Send(frame));
     }
+}
 
-    /// Current connection state.
-    pub fn state(&self) -> PeerState {
-        *self.peer.state_rx.borrow()
-    }
-
-    /// A receiver of state changes (errors once the peer task has ended).
-    pub fn state_changes(&self) -> watch::Receiver<PeerState> {
-        self.peer.state_rx.clone()
-    }
-
-    /// The local UDP address (our host candidate).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.peer.local_addr
-    }
-
-    /// Closes the connection and ends the task.
-    pub fn close(&mut self) {
-        self.peer.close();
+impl HasLink for Publisher {
+    fn link(&self) -> &PeerLink {
+        &self.peer.link
     }
 }
 
@@ -218,62 +165,45 @@ pub struct Viewer {
     /// Received access units (Annex-B), starting with a keyframe. Ends when the peer ends.
     pub frames: mpsc::Receiver<MediaFrame>,
     peer: ClientPeer,
-    frames_tx: Option<mpsc::Sender<MediaFrame>>,
     counters: Arc<Counters>,
 }
 
 impl std::fmt::Debug for Viewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Viewer").field("local_addr", &self.peer.local_addr).field("state", &self.state()).finish()
+        f.debug_struct("Viewer").field("local_addr", &self.local_addr()).field("state", &self.state()).finish()
     }
 }
 
 impl Viewer {
     /// Binds a socket and creates the offer.
     pub async fn new(cfg: &RtcConfig) -> Result<(Viewer, String), RtcError> {
-        let (peer, offer) = ClientPeer::offer(cfg, Flow::Receive, &[]).await?;
         let (frames_tx, frames) = mpsc::channel(FRAME_QUEUE);
-        Ok((Viewer { frames, peer, frames_tx: Some(frames_tx), counters: Arc::new(Counters::default()) }, offer))
+        let counters = Arc::new(Counters::default());
+        // The peer holds the only sender: `frames` ends when the peer ends.
+        let recv = RecvSide::new(frames_tx, counters.clone());
+        let (peer, offer) = ClientPeer::offer(cfg, &[], Some(recv), None).await?;
+        Ok((Viewer { frames, peer, counters }, offer))
     }
 
     /// Applies the answer SDP and starts connecting.
     pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
-        let frames_tx = self.frames_tx.clone().ok_or(RtcError::InvalidState("the answer was already set"))?;
-        let recv = RecvSide::new(frames_tx, self.counters.clone());
-        self.peer.answer(answer_sdp, Some(recv), None)?;
-        // The task holds the only sender now: `frames` ends when the task ends.
-        self.frames_tx = None;
-        Ok(())
+        self.peer.answer(answer_sdp)
     }
 
     /// Asks the sender for a keyframe (PLI).
     pub fn request_keyframe(&self) {
-        self.peer.command(Command::RequestKeyframe);
+        self.peer.link.send(Command::RequestKeyframe);
     }
 
     /// Receive counters.
     pub fn stats(&self) -> IngestStats {
         self.counters.snapshot()
     }
+}
 
-    /// Current connection state.
-    pub fn state(&self) -> PeerState {
-        *self.peer.state_rx.borrow()
-    }
-
-    /// A receiver of state changes (errors once the peer task has ended).
-    pub fn state_changes(&self) -> watch::Receiver<PeerState> {
-        self.peer.state_rx.clone()
-    }
-
-    /// The local UDP address (our host candidate).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.peer.local_addr
-    }
-
-    /// Closes the connection and ends the task.
-    pub fn close(&mut self) {
-        self.peer.close();
+impl HasLink for Viewer {
+    fn link(&self) -> &PeerLink {
+        &self.peer.link
     }
 }
 

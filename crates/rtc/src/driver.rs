@@ -16,6 +16,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use crate::monitor::{ConnectionMonitor, KeyframeGate, LinkEvent};
+use crate::peer::TaskEnds;
 use crate::{IngestStats, MediaFrame, PeerState, RtcConfig};
 
 /// How often a receiving peer re-asks for a keyframe while it waits for one.
@@ -110,27 +111,8 @@ impl SendSide {
     }
 }
 
-/// What a handle keeps to talk to its task.
-#[derive(Debug, Clone)]
-pub(crate) struct PeerHandle {
-    pub cmd: mpsc::UnboundedSender<Command>,
-    pub state: watch::Receiver<PeerState>,
-    pub local_addr: SocketAddr,
-}
-
-impl PeerHandle {
-    pub(crate) fn send(&self, command: Command) {
-        // A closed channel means the task ended: nothing left to do.
-        let _ = self.cmd.send(command);
-    }
-
-    pub(crate) fn state(&self) -> PeerState {
-        *self.state.borrow()
-    }
-}
-
 /// Everything a peer task owns.
-pub(crate) struct Peer {
+pub(crate) struct PeerIo {
     pub rtc: Rtc,
     pub socket: UdpSocket,
     pub local_addr: SocketAddr,
@@ -139,23 +121,20 @@ pub(crate) struct Peer {
     pub send: Option<SendSide>,
 }
 
-/// Starts the task of `peer`; `state` is the sender whose receiver the handle already holds.
-pub(crate) fn spawn(peer: Peer, cfg: &RtcConfig, state: watch::Sender<PeerState>) -> PeerHandle {
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let handle = PeerHandle { cmd: cmd_tx, state: state.subscribe(), local_addr: peer.local_addr };
+/// Starts the task of `io`, driven through the link whose task ends are `ends`.
+pub(crate) fn spawn(io: PeerIo, cfg: &RtcConfig, ends: TaskEnds) {
     let task = Task {
         monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout),
-        peer,
-        cmd: cmd_rx,
-        state,
+        peer: io,
+        cmd: ends.cmd,
+        state: ends.state,
         pending_pli: false,
     };
     tokio::spawn(task.run());
-    handle
 }
 
 struct Task {
-    peer: Peer,
+    peer: PeerIo,
     cmd: mpsc::UnboundedReceiver<Command>,
     state: watch::Sender<PeerState>,
     monitor: ConnectionMonitor,

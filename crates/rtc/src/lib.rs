@@ -14,6 +14,9 @@
 //! * [`Publisher`]: WHIP client side (full ICE, controlling), sends H.264.
 //! * [`Viewer`]: WHEP client side (full ICE, controlling), receives H.264.
 //!
+//! What they have in common (state, state changes, trickle ICE, local address, close) is
+//! the [`Peer`] trait, implemented by all four.
+//!
 //! Plus [`StunServer`], a tiny STUN Binding responder that an HTTP server can advertise as
 //! `Link: <stun:127.0.0.1:PORT>; rel="ice-server"`.
 //!
@@ -41,12 +44,14 @@ use std::time::Duration;
 mod client;
 mod driver;
 pub mod monitor;
+mod peer;
 mod sdp;
 mod server;
 mod setup;
 pub mod stun;
 
 pub use client::{Publisher, Viewer};
+pub use peer::Peer;
 pub use server::{accept_egress, accept_ingest, Egress, Ingest};
 pub use stun::StunServer;
 

@@ -9,6 +9,7 @@ use str0m::media::{MediaKind, Mid};
 use str0m::{Candidate, Rtc};
 use tokio::net::UdpSocket;
 
+use crate::driver::{PeerIo, RecvSide, SendSide};
 use crate::{RtcConfig, RtcError};
 
 /// One H.264 payload format we are willing to negotiate.
@@ -50,6 +51,13 @@ pub(crate) struct Prepared {
     pub rtc: Rtc,
     pub socket: UdpSocket,
     pub local_addr: SocketAddr,
+}
+
+impl Prepared {
+    /// Everything the peer task needs, once `mid` is negotiated.
+    pub fn into_io(self, mid: Mid, recv: Option<RecvSide>, send: Option<SendSide>) -> PeerIo {
+        PeerIo { rtc: self.rtc, socket: self.socket, local_addr: self.local_addr, mid, recv, send }
+    }
 }
 
 /// Binds `cfg.bind_ip:0` and builds an `Rtc` for `flow` (`ice_lite` for the server side).

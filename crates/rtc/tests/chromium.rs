@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dreamgate_rtc::{accept_egress, accept_ingest, Egress, Ingest, PeerState, RtcConfig};
+use dreamgate_rtc::{accept_egress, accept_ingest, Egress, Ingest, Peer, PeerState, RtcConfig};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;

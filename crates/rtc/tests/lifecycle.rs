@@ -6,7 +6,7 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::{wait_ended, wait_state};
-use dreamgate_rtc::{accept_egress, accept_ingest, PeerState, Publisher, RtcConfig, StunServer, Viewer};
+use dreamgate_rtc::{accept_egress, accept_ingest, Peer, PeerState, Publisher, RtcConfig, StunServer, Viewer};
 
 /// The port is free again: binding it succeeds.
 fn port_released(addr: std::net::SocketAddr) -> bool {

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{take_request, wait_state, Sink, Source, FPS};
-use dreamgate_rtc::{accept_egress, accept_ingest, Egress, PeerState, Publisher, RtcConfig, Viewer};
+use dreamgate_rtc::{accept_egress, accept_ingest, Egress, Peer, PeerState, Publisher, RtcConfig, Viewer};
 use tokio::time::timeout;
 
 const FRAMES: usize = 60;

@@ -1,6 +1,6 @@
 //! Offer validation and the shape of our answers, with browser-style SDP text.
 
-use dreamgate_rtc::{accept_egress, accept_ingest, RtcConfig, RtcError};
+use dreamgate_rtc::{accept_egress, accept_ingest, Peer, RtcConfig, RtcError};
 
 /// A Chromium-style WHIP offer: audio + video (VP8, VP9, H.264 variants, AV1), BUNDLE,
 /// rtcp-mux, actpass, host candidate.

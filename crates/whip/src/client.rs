@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dreamgate_media::Encoded;
-use dreamgate_rtc::{MediaFrame, Publisher, RtcConfig};
+use dreamgate_rtc::{MediaFrame, Peer, Publisher, RtcConfig};
 use http::header::{self, HeaderMap};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -439,7 +439,7 @@ impl Driver {
         if let Some(watch) = self.peer_watch.take() {
             watch.abort();
         }
-        if let Some(mut publisher) = self.publisher.take() {
+        if let Some(publisher) = self.publisher.take() {
             publisher.close();
         }
         self.keyframe_requests = None;

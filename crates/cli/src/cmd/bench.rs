@@ -28,7 +28,7 @@ use dreamgate_engine::media::{MediaStats, WebRtcMedia};
 use dreamgate_engine::{start, EngineConfig, RtcConfig};
 use dreamgate_media::bench::{run as run_bench, BenchConfig};
 use dreamgate_media::{FrameProcessor, H264Decoder, Passthrough, Stylizer};
-use dreamgate_rtc::Viewer;
+use dreamgate_rtc::{Peer, Viewer};
 use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
 use reqwest::StatusCode;
 
@@ -217,7 +217,7 @@ async fn engine_bench(args: Args) -> anyhow::Result<ExitCode> {
 
     let mut failed = false;
     for (n, result) in results.into_iter().enumerate() {
-        let (run, publisher, mut viewer) = match result {
+        let (run, publisher, viewer) = match result {
             Ok(v) => v,
             Err(e) => {
                 println!("stream {}: FAILED: {e:#}", n + 1);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use dreamgate_media::{write_png, H264Decoder};
-use dreamgate_rtc::{RtcConfig, Viewer};
+use dreamgate_rtc::{Peer, RtcConfig, Viewer};
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{StatusCode, Url};
 

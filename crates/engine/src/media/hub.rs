@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use dreamgate_media::Encoded;
-use dreamgate_rtc::{Egress, MediaFrame};
+use dreamgate_rtc::{Egress, MediaFrame, Peer};
 
 struct Viewer {
     id: String,

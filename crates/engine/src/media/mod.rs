@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use dreamgate_media::PipelineStats;
-use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, RtcConfig, RtcError, StunServer};
+use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::Value;
 use tokio::sync::{mpsc, OnceCell};
