@@ -6,7 +6,7 @@
  * actions it returns with the real browser APIs.
  */
 
-import { createLifecycle } from "./lib/lifecycle.js";
+import { createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
 import { buildPrompt, initialSettings, isPersonaId, savePersona, DEFAULT_BASE_PROMPT } from "./lib/params.js";
 import { CanvasCapture, cameraErrorMessage, precheckCamera } from "./lib/capture.js";
 import { DEFAULT_CONFIG, WHIPClient } from "./lib/whip-client.js";
@@ -329,8 +329,8 @@ function run(action) {
           });
           if (res.ok) dispatch({ type: "PATCH_RESULT", session, ok: true, status: res.status });
           else {
-            const { message } = await readError(res);
-            dispatch({ type: "PATCH_RESULT", session, ok: false, status: res.status, message });
+            const { message, body: error } = await readError(res);
+            dispatch({ type: "PATCH_RESULT", session, ok: false, status: res.status, message, notReady: isNotReadyBody(error) });
           }
         } catch (err) {
           dispatch({ type: "PATCH_RESULT", session, ok: false, status: 0, message: err instanceof Error ? err.message : String(err) });

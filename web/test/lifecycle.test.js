@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   createLifecycle,
   isActiveStatus,
+  isNotReadyBody,
   isPatchWarmupFailure,
   MESSAGES,
   nextDeadline,
@@ -350,7 +351,7 @@ test("an unchanged prompt sends no PATCH", () => {
   assert.equal(s.session, h.session);
 });
 
-test("warm-up PATCH failures (404/409/429/5xx within the grace window) are retried and not counted", () => {
+test("warm-up PATCH failures (not-ready 404, 409/429/5xx within the grace window) are retried and not counted", () => {
   const h = harness();
   const s = goLive(h);
   let r = h.send({ type: "PROMPT_CHANGED", prompt: "female cartoon magical dj blue sparkle" });
@@ -358,26 +359,83 @@ test("warm-up PATCH failures (404/409/429/5xx within the grace window) are retri
   const statuses = [404, 409, 429, 500, 502, 503, 504, 404, 503, 503];
   const sentAt = [h.t];
   for (const status of statuses) {
-    h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status, message: "not ready" });
+    h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status, message: "Daydream answered 404", notReady: status === 404 });
     assert.equal(h.state.patch.failures, 0);
     const next = h.until("SEND_PATCH", 20000, 50);
     assert.ok(next, `retried after ${status}`);
     sentAt.push(next.at);
   }
   assert.ok(h.t < s.createdAt + 60000, "all inside the grace window");
+  assert.ok(h.t > s.createdAt + 10000, "the not-ready 404s went on past the short bare-404 window");
   assert.equal(h.state.notice, null);
   const gaps = sentAt.slice(1).map((x, i) => x - sentAt[i]);
   assert.deepEqual(gaps.slice(0, 5), [500, 1000, 2000, 4000, 4000]);
 });
 
-test("404 after the grace window counts; 'not ready' bodies count as warm-up inside it", () => {
-  assert.equal(isPatchWarmupFailure(404, "", 59999, 60000), true);
-  assert.equal(isPatchWarmupFailure(404, "", 60000, 60000), false);
-  assert.equal(isPatchWarmupFailure(503, "", 1000, 60000), true);
-  assert.equal(isPatchWarmupFailure(405, "", 1000, 60000), false);
-  assert.equal(isPatchWarmupFailure(400, "Stream NOT_READY", 1000, 60000), true);
-  assert.equal(isPatchWarmupFailure(400, "bad prompt", 1000, 60000), false);
-  assert.equal(isPatchWarmupFailure(0, "network", 1000, 60000), false);
+test("'not ready' detection in gateway error bodies: error, message, details.error, details.code (any case)", () => {
+  const upstream = (details) => ({ error: "Stream not found", message: "Daydream answered 404", details });
+  assert.equal(isNotReadyBody(upstream({ success: false, error: "Stream is not ready yet", code: "STREAMS/NOT_FOUND", status: 404 })), true, "details.error");
+  assert.equal(isNotReadyBody(upstream({ success: false, error: "Not found", code: "STREAMS/NOT_READY", status: 404 })), true, "details.code");
+  assert.equal(isNotReadyBody({ error: "stream NOT READY", message: "Daydream answered 404" }), true, "error");
+  assert.equal(isNotReadyBody({ error: "Not found", message: "The stream is not-ready" }), true, "message");
+  assert.equal(isNotReadyBody({ success: false, error: "x", code: "STREAMS/NOTREADY" }), true, "an upstream-style body");
+  // Bare 404s: the gateway's own "ended" answer and a plain upstream 404.
+  assert.equal(isNotReadyBody({ error: "Stream not found", message: "Stream str_1 has ended" }), false);
+  assert.equal(isNotReadyBody(upstream({ success: false, error: "Stream not found", code: "STREAMS/NOT_FOUND", status: 404 })), false);
+  assert.equal(isNotReadyBody({ error: "ready", details: { code: 12, error: null } }), false);
+  for (const b of [null, undefined, "not ready", 404, ["not ready"]]) assert.equal(isNotReadyBody(b), false, JSON.stringify(b));
+});
+
+test("PATCH warm-up windows: not-ready for 60 s, a bare 404 for 10 s only, 409/429/5xx for 60 s", () => {
+  const w = { warmupGraceMs: 60000, bare404GraceMs: 10000 };
+  const bare = { status: 404, notReady: false };
+  const notReady = { status: 404, notReady: true };
+  assert.equal(isPatchWarmupFailure(bare, 0, w), true);
+  assert.equal(isPatchWarmupFailure(bare, 9999, w), true);
+  assert.equal(isPatchWarmupFailure(bare, 10000, w), false, "a bare 404 counts after the short window");
+  assert.equal(isPatchWarmupFailure(notReady, 10000, w), true);
+  assert.equal(isPatchWarmupFailure(notReady, 59999, w), true);
+  assert.equal(isPatchWarmupFailure(notReady, 60000, w), false, "nothing is warm-up after the full window");
+  assert.equal(isPatchWarmupFailure({ status: 503, notReady: false }, 30000, w), true);
+  assert.equal(isPatchWarmupFailure({ status: 409, notReady: false }, 59999, w), true);
+  assert.equal(isPatchWarmupFailure({ status: 429, notReady: false }, 60000, w), false);
+  assert.equal(isPatchWarmupFailure({ status: 400, notReady: true }, 1000, w), true, "a 'not ready' body whatever the status");
+  assert.equal(isPatchWarmupFailure({ status: 405, notReady: false }, 1000, w), false);
+  assert.equal(isPatchWarmupFailure({ status: 400, notReady: false }, 1000, w), false);
+  assert.equal(isPatchWarmupFailure({ status: 0, notReady: false }, 1000, w), false, "network errors count");
+});
+
+test("lifecycle: a bare 404 PATCH answer is warm-up up to 10 s after creation, then counts; a not-ready 404 still does not", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female cartoon magical dj blue sparkle" });
+  // Inside 10 s of creation: a bare 404 is warm-up.
+  assert.ok(h.t - s.createdAt < 10000);
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: false });
+  assert.deepEqual({ failures: h.state.patch.failures, retries: h.state.patch.retries }, { failures: 0, retries: 1 });
+  // 10 s after creation (and later): a bare 404 counts ...
+  h.at(s.createdAt + 10000);
+  assert.ok(h.until("SEND_PATCH", 20000, 50));
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: false });
+  assert.equal(h.state.patch.failures, 1);
+  // ... while a 404 saying "not ready" is still warm-up (not counted, the counter untouched).
+  assert.ok(h.until("SEND_PATCH", 20000, 50));
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: true });
+  assert.equal(h.state.patch.failures, 1);
+  // Past 60 s nothing is warm-up: a not-ready 404 counts too.
+  h.at(s.createdAt + 60000);
+  assert.ok(h.until("SEND_PATCH", 20000, 50));
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: true });
+  assert.equal(h.state.patch.failures, 2);
+});
+
+test("the bare-404 window is an option", () => {
+  const h = harness({ patch: { bare404GraceMs: 2000 } });
+  const s = goLive(h);
+  h.at(s.createdAt + 2000);
+  h.send({ type: "PROMPT_CHANGED", prompt: "b" });
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, notReady: false });
+  assert.equal(h.state.patch.failures, 1);
 });
 
 test("5 counted PATCH failures: the spec message word for word, then no more PATCHes until restart", () => {

@@ -47,9 +47,10 @@ export const MESSAGES = Object.freeze({
  * @property {number} livePollIntervalMs status polling once live
  * @property {{ baseMs: number, factor: number, maxMs: number, maxAttempts: number }} whipRetry
  *   WHIP startup retries: delay `baseMs * factor^n` (capped), at most `maxAttempts` attempts in all
- * @property {{ maxFailures: number, baseMs: number, factor: number, maxMs: number, warmupGraceMs: number }} patch
- *   live updates: counted failures before giving up, retry backoff, and the window after
- *   creation in which 404/409/429/5xx are warm-up (not counted)
+ * @property {{ maxFailures: number, baseMs: number, factor: number, maxMs: number, warmupGraceMs: number, bare404GraceMs: number }} patch
+ *   live updates: counted failures before giving up, retry backoff, the window after
+ *   creation in which 409/429/5xx and "not ready" answers are warm-up (not counted), and
+ *   the shorter window in which a 404 WITHOUT "not ready" in its body is warm-up too
  */
 
 /** @type {LifecycleOptions} */
@@ -60,7 +61,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   pollIntervalMs: 1000,
   livePollIntervalMs: 5000,
   whipRetry: Object.freeze({ baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 8 }),
-  patch: Object.freeze({ maxFailures: 5, baseMs: 500, factor: 2, maxMs: 4000, warmupGraceMs: 60000 }),
+  patch: Object.freeze({ maxFailures: 5, baseMs: 500, factor: 2, maxMs: 4000, warmupGraceMs: 60000, bare404GraceMs: 10000 }),
 });
 
 /** @typedef {"idle" | "preparing" | "creating" | "connecting" | "live" | "error"} Phase */
@@ -119,7 +120,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   | { type: "STATUS_RESULT", session: number, ok: boolean, httpStatus: number, body: unknown }
  *   | { type: "PLAYING", session: number }
  *   | { type: "PROMPT_CHANGED", prompt: string }
- *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string }
+ *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string, notReady?: boolean }
  *   | { type: "STOP" }
  *   | { type: "PAGEHIDE" }
  *   | { type: "ERROR", session?: number, message: string }} LifecycleEvent
@@ -200,18 +201,45 @@ export function statusWhepUrl(body) {
   return typeof url === "string" && url !== "" ? url : null;
 }
 
+/** "not ready", "not-ready", "NOT_READY", "notready" (any case). */
+const NOT_READY = /not[ _-]?ready/i;
+
 /**
- * Whether a failed PATCH is a warm-up answer (not counted): 404/409/429/5xx, or a body
- * saying "not ready", inside the grace window after creation.
+ * Whether an error body says the stream is not ready yet. Looks at the gateway's
+ * `error` and `message` and at the upstream body it forwards as `details`
+ * (`details.error`, `details.code`, e.g. `"STREAMS/NOT_READY"`); also accepts an
+ * upstream-style body (`code` at the top level). Anything else (null, text) is false.
  *
- * @param {number} status
- * @param {string | undefined} message
- * @param {number} sinceCreatedMs
- * @param {number} graceMs
+ * @param {unknown} body
+ * @returns {boolean}
  */
-export function isPatchWarmupFailure(status, message, sinceCreatedMs, graceMs) {
-  if (sinceCreatedMs >= graceMs) return false;
-  return isWarmupStatus(status) || /not[ _-]?ready/i.test(message ?? "");
+export function isNotReadyBody(body) {
+  const root = obj(body);
+  if (!root) return false;
+  const details = obj(root.details);
+  const texts = [root.error, root.message, root.code, details?.error, details?.code];
+  return texts.some((t) => typeof t === "string" && NOT_READY.test(t));
+}
+
+/**
+ * Whether a failed PATCH is a warm-up answer (retried, not counted), by time since the
+ * stream was created:
+ * - a body saying "not ready" ({@link isNotReadyBody}), or 409/429/5xx: within `warmupGraceMs`;
+ * - a bare 404 (no "not ready" in its body): only within the short `bare404GraceMs`
+ *   (the spec's "short grace window after stream creation"); later it counts, as
+ *   a gone stream answers 404 too;
+ * - anything else (400, 405, network errors, ...): never.
+ *
+ * @param {{ status: number, notReady: boolean }} answer
+ * @param {number} sinceCreatedMs
+ * @param {{ warmupGraceMs: number, bare404GraceMs: number }} windows
+ * @returns {boolean}
+ */
+export function isPatchWarmupFailure(answer, sinceCreatedMs, windows) {
+  if (sinceCreatedMs >= windows.warmupGraceMs) return false;
+  if (answer.notReady) return true;
+  if (answer.status === 404) return sinceCreatedMs < windows.bare404GraceMs;
+  return isWarmupStatus(answer.status);
 }
 
 /**
@@ -651,7 +679,7 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
         const p = d.o.patch;
         const since = st.createdAt === null ? Infinity : now - st.createdAt;
         const policy = { baseMs: p.baseMs, factor: p.factor, maxMs: p.maxMs };
-        if (isPatchWarmupFailure(event.status, event.message, since, p.warmupGraceMs)) {
+        if (isPatchWarmupFailure({ status: event.status, notReady: event.notReady === true }, since, p)) {
           st.patch.nextAt = now + backoffDelay(st.patch.retries, policy);
           st.patch.retries += 1;
         } else {
