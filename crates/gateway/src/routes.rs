@@ -630,8 +630,12 @@ async fn fallback(method: Method, uri: Uri) -> Response {
     HttpError::not_found().into_response()
 }
 
-async fn method_not_allowed() -> HttpError {
-    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "This route does not accept this method")
+async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Drives the reaper: every `reap_interval`, asks the registry what to delete

@@ -36,6 +36,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use dreamgate_client::host_in_allowlist;
 use url::{Host, Url};
 
 /// The spec's default WHIP base domains (the client crate's list).
@@ -93,16 +94,10 @@ pub struct InvalidAllowedHost {
 /// assert!(policy.check("https://ai.daydream.live/live/x/whip").is_ok());
 /// assert!(policy.check("https://evildaydream.live/whip").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhipPolicy {
     allowed: Vec<String>,
     allow_dev: bool,
-}
-
-impl fmt::Debug for WhipPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WhipPolicy").field("allowed", &self.allowed).field("allow_dev", &self.allow_dev).finish()
-    }
 }
 
 impl fmt::Display for WhipPolicy {
@@ -149,8 +144,8 @@ impl WhipPolicy {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let extra: Vec<String> = extra.into_iter().map(|s| s.as_ref().to_string()).collect();
-        Self::new(DEFAULT_ALLOWED_HOSTS.iter().map(|s| s.to_string()).chain(extra), allow_dev)
+        let extra: Vec<S> = extra.into_iter().collect();
+        Self::new(DEFAULT_ALLOWED_HOSTS.iter().copied().chain(extra.iter().map(AsRef::as_ref)), allow_dev)
     }
 
     /// The allowed base domains.
@@ -211,13 +206,7 @@ impl WhipPolicy {
         if !is_plain_domain(&domain) {
             return Err(Refusal::HostShape);
         }
-        let allowed = self.allowed.iter().any(|base| {
-            domain == *base
-                || (domain.len() > base.len()
-                    && domain.ends_with(base.as_str())
-                    && domain.as_bytes()[domain.len() - base.len() - 1] == b'.')
-        });
-        if !allowed {
+        if !host_in_allowlist(&domain, &self.allowed) {
             return Err(Refusal::NotAllowed);
         }
         // `Url` drops a default port, so any port left is a non-default one.

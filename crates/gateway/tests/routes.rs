@@ -294,7 +294,8 @@ async fn malformed_and_oversized_bodies() {
 
     // unknown routes and methods are JSON too
     b.get("/api/daydream/nope").await.assert_error(404, "Not found");
-    b.request("PUT", &api(id, ""), None, vec![]).await.assert_error(405, "Method not allowed");
+    let v = b.request("PUT", &api(id, ""), None, vec![]).await.assert_error(405, "Method not allowed");
+    assert_eq!(v["message"], format!("PUT is not allowed on {}", api(id, "")));
     b.get("/api/daydream/streams/bad%20id/status").await.assert_error(404, "Unknown stream");
 }
 

@@ -82,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Faults::default(),
     };
 
-    let (cfg, engine) = match env.api_key.clone() {
+    let (mut cfg, engine) = match env.api_key.clone() {
         Some(key) => {
             if args.engine_faults.is_some() {
                 bail!("--engine-faults applies to the embedded engine, which is not used when DAYDREAM_API_KEY is set");
@@ -100,7 +100,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             (cfg, Some(engine))
         }
     };
-    let mut cfg = cfg;
     cfg.allowed_origins = origins;
     cfg.https = args.https;
     cfg.trust_forwarded_proto = args.trust_forwarded_proto;
