@@ -2,14 +2,16 @@
 /**
  * The Dream page's imperative shell. All decisions (timers, retries, grace windows,
  * failure counters) are made by the pure lifecycle in `lib/lifecycle.js`; this file only
- * feeds it events (clicks, fetch results, WebRTC state, a 100 ms TICK) and executes the
- * actions it returns with the real browser APIs.
+ * feeds it events (clicks, fetch results, WebRTC state, a TICK every `TICK_INTERVAL_MS`)
+ * and executes the actions it returns with the real browser APIs. The only wait here
+ * (the stream DELETE after the WHIP session ended) is bounded by `timing.js`.
  */
 
-import { createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
+import { TICK_INTERVAL_MS, createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
 import { buildPrompt, initialSettings, isPersonaId, savePersona, DEFAULT_BASE_PROMPT } from "./lib/params.js";
 import { CanvasCapture, cameraErrorMessage, precheckCamera } from "./lib/capture.js";
-import { DEFAULT_CONFIG, WHIPClient } from "./lib/whip-client.js";
+import { DEFAULT_CONFIG, WHIPClient, waitBounded } from "./lib/whip-client.js";
+import { STREAM_DELETE_WAIT_MS } from "./lib/timing.js";
 import { WHEPPlayer } from "./lib/whep-player.js";
 import { iframeSrc, selectTier, tierStyles } from "./lib/display.js";
 
@@ -124,9 +126,6 @@ async function readError(res) {
   return { message, body };
 }
 
-/** @param {number} ms */
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * @param {string} url
  * @param {RequestInit} [init]
@@ -224,8 +223,8 @@ function run(action) {
     case "DELETE_STREAM": {
       const { session, id } = action;
       void (async () => {
-        // Let the WHIP session end first (bounded wait).
-        await Promise.race([whipClosing, sleep(2000)]);
+        // The WHIP session ends first (its DELETE answered or timed out), at most STREAM_DELETE_WAIT_MS.
+        await waitBounded(whipClosing, STREAM_DELETE_WAIT_MS);
         try {
           await api(`/api/daydream/streams/${encodeURIComponent(id)}`, { method: "DELETE", keepalive: true });
         } catch {
@@ -279,7 +278,10 @@ function run(action) {
           }
           dispatch({ type: "PLAYING", session });
         },
-        onError: (message) => console.warn("Dream: WHEP playback failed:", message),
+        onError: (message) => {
+          console.warn("Dream: WHEP playback gave up:", message);
+          if (player === p) dispatch({ type: "PLAYER_FAILED", session, message });
+        },
       });
       player = p;
       p.start();
@@ -439,7 +441,7 @@ function render() {
   if (!els.status.textContent) els.status.textContent = state.status;
   // The TICK drives countdown, retries and polling while a stream exists.
   const needsTick = phase === "connecting" || phase === "live";
-  if (needsTick && ticker === null) ticker = setInterval(() => dispatch({ type: "TICK" }), 100);
+  if (needsTick && ticker === null) ticker = setInterval(() => dispatch({ type: "TICK" }), TICK_INTERVAL_MS);
   if (!needsTick && ticker !== null) {
     clearInterval(ticker);
     ticker = null;

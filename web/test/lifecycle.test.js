@@ -639,3 +639,61 @@ test("step is pure: the input state is never mutated", () => {
   assert.notEqual(r.state, s0);
   assert.equal(r.state.phase, "preparing");
 });
+
+test("WHEP player gave up, local mode: the session fails with the player's message; Retry starts afresh", () => {
+  const h = harness();
+  const s = start(h);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  assert.equal(h.state.playerStarted, true);
+  const message = "Dream output did not become available within 60 s";
+  const r = h.send({ type: "PLAYER_FAILED", session: s.session, message }, 60500);
+  assert.deepEqual(types(r), ["STOP_PLAYER", "COUNTDOWN", "WHIP_DISCONNECT", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
+  assert.deepEqual(find(r, "SHOW"), { type: "SHOW", target: "status", message });
+  assert.equal(h.state.phase, "error");
+  // Stale reports of the old session change nothing; Retry (CLICK_DREAM) starts a new session.
+  assert.deepEqual(h.send({ type: "PLAYER_FAILED", session: s.session, message: "x" }), []);
+  const retry = h.send({ type: "CLICK_DREAM" });
+  assert.ok(find(retry, "CHECK_CONFIG"));
+  assert.equal(h.state.phase, "preparing");
+  assert.equal(h.state.playerFailed, false);
+});
+
+test("WHEP player gave up, Daydream mode: Daydream's player (iframe) takes over, the stream keeps running", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: "/api/daydream/streams/str_abc/whep" });
+  h.send({ type: "PLAYING", session: s.session }, 2000);
+  assert.equal(h.state.revealed, "whep");
+  const r = h.send({ type: "PLAYER_FAILED", session: s.session, message: "Dream output connection failed: peer connection failed (gave up after 3 restarts)" }, 30000);
+  assert.deepEqual(find(r, "REVEAL_OUTPUT"), { type: "REVEAL_OUTPUT", kind: "iframe", playbackId: "pb_123" });
+  assert.deepEqual(find(r, "SHOW"), { type: "SHOW", target: "notice", message: MESSAGES.PLAYER_FALLBACK });
+  assert.ok(find(r, "STOP_PLAYER"));
+  assert.equal(find(r, "DELETE_STREAM"), undefined, "the stream is not torn down");
+  assert.equal(h.state.phase, "live");
+  // Later status results do not bring the WHEP player back.
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE", gateway_status: { whep_url: "https://x/whep" } } } });
+  assert.equal(h.advance(10000).filter((a) => a.type === "START_PLAYER" || a.type === "REVEAL_OUTPUT").length, 0);
+  // Stop tears down as usual.
+  assert.ok(find(h.send({ type: "STOP" }), "DELETE_STREAM"));
+});
+
+test("WHEP player gave up during the countdown (Daydream mode): the iframe shows when the countdown ends", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: "/api/daydream/streams/str_abc/whep" });
+  const r = h.send({ type: "PLAYER_FAILED", session: s.session, message: "WHEP playback failed: 400" }, 1000);
+  assert.equal(find(r, "REVEAL_OUTPUT"), undefined, "not during the countdown");
+  const reveal = h.until("REVEAL_OUTPUT", 20000);
+  assert.ok(reveal);
+  assert.equal(reveal.action.kind, "iframe");
+  assert.equal(reveal.at, s.createdAt + 15000);
+});
+
+test("WHEP player gave up, Daydream mode without a playback id: nothing can show the output -> error", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream", stream: { id: "str_abc", params: { model_id: "stabilityai/sd-turbo" } } });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: "/api/daydream/streams/str_abc/whep" });
+  h.send({ type: "PLAYER_FAILED", session: s.session, message: "WHEP playback failed: 400" }, 1000);
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, "WHEP playback failed: 400");
+});

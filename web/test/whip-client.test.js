@@ -15,6 +15,7 @@ import {
   parseLinkHeader,
   preferH264,
   resolveResourceUrl,
+  waitBounded,
 } from "../static/lib/whip-client.js";
 
 test("error table, word for word", () => {
@@ -545,4 +546,28 @@ test("disconnect during gathering aborts connect() and sends nothing", async (t)
   await assert.rejects(connecting);
   assert.equal(fetches.length, 0);
   assert.equal(states.filter((s) => s.state === "failed").length, 0, "no spurious failure on an intentional close");
+});
+
+test("waitBounded: resolves 'done' when the promise settles (either way), 'timeout' at the deadline", async () => {
+  const clock = manualClock();
+  /** @type {(v?: unknown) => void} */
+  let resolveIt = () => {};
+  const ok = waitBounded(new Promise((r) => (resolveIt = r)), 2000, clock);
+  clock.advance(1999);
+  resolveIt();
+  assert.equal(await ok, "done");
+  assert.deepEqual(clock.pending(), [], "its timer is cleared");
+
+  let rejectIt = (/** @type {unknown} */ _e) => {};
+  const failed = waitBounded(new Promise((_, r) => (rejectIt = r)), 2000, clock);
+  rejectIt(new Error("network"));
+  assert.equal(await failed, "done", "a rejection also ends the wait (never rejects)");
+
+  let outcome = null;
+  const hung = waitBounded(new Promise(() => {}), 2000, clock).then((r) => (outcome = r));
+  clock.advance(1999);
+  await settle();
+  assert.equal(outcome, null, "still waiting at 1999 ms");
+  clock.advance(1);
+  assert.equal(await hung, "timeout");
 });

@@ -35,7 +35,11 @@ export const MESSAGES = Object.freeze({
   NOT_CONFIGURED: "Dream is not configured on this server (no Daydream API key).",
   NOT_ACTIVE: "Dream did not become active. Please try again.",
   LIVE_UPDATES_UNAVAILABLE: "Live updates unavailable — changes will apply on restart",
+  PLAYER_FALLBACK: "Direct playback failed — showing Daydream's player instead",
 });
+
+/** How often the shell sends TICK (every deadline here is met to within this). */
+export const TICK_INTERVAL_MS = 100;
 
 /**
  * Tunables. Defaults follow the spec.
@@ -89,6 +93,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   window in which retries are allowed (creation, or the last peer failure)
  * @property {string | null} whepUrl gateway WHEP path once a WHEP output is known
  * @property {boolean} playerStarted
+ * @property {boolean} playerFailed the WHEP player gave up (output falls back to the iframe, or the session fails)
  * @property {"whep" | "iframe" | null} revealed which output is on screen
  * @property {boolean} statusActive the status endpoint reported an active stream
  * @property {boolean} playing output frames are playing in the page
@@ -119,6 +124,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   | { type: "WHIP_STATE", session: number, state: "connecting" | "connected" | "failed" | "disconnected" | "closed", error?: string }
  *   | { type: "STATUS_RESULT", session: number, ok: boolean, httpStatus: number, body: unknown }
  *   | { type: "PLAYING", session: number }
+ *   | { type: "PLAYER_FAILED", session: number, message: string }
  *   | { type: "PROMPT_CHANGED", prompt: string }
  *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string, notReady?: boolean }
  *   | { type: "STOP" }
@@ -279,6 +285,7 @@ export function initialState(prompt) {
     whip: { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null },
     whepUrl: null,
     playerStarted: false,
+    playerFailed: false,
     revealed: null,
     statusActive: false,
     playing: false,
@@ -426,8 +433,9 @@ class Draft {
 
   reveal() {
     const s = this.s;
-    const kind = s.whepUrl || s.mode === "local" ? "whep" : "iframe";
-    if (s.revealed === kind || (s.revealed === "whep" && kind === "iframe")) return;
+    const kind = !s.playerFailed && (s.whepUrl || s.mode === "local") ? "whep" : "iframe";
+    // Never from the (better) WHEP video back to the iframe, unless the player gave up.
+    if (s.revealed === kind || (s.revealed === "whep" && kind === "iframe" && !s.playerFailed)) return;
     s.revealed = kind;
     this.emit({ type: "REVEAL_OUTPUT", kind, playbackId: s.playbackId });
   }
@@ -657,6 +665,25 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
       s().playing = true;
       d.endCountdown();
       d.reveal();
+      d.settle();
+      break;
+    }
+    case "PLAYER_FAILED": {
+      // The WHEP player gave up (output never appeared within its budget, or its
+      // connection kept failing). Daydream mode with a playback id: Daydream's own player
+      // (iframe) takes over and the stream keeps running. Otherwise nothing can show the
+      // output: the session fails with the player's message (Retry starts afresh).
+      if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
+      const st = s();
+      if (st.mode === "local" || !st.playbackId) {
+        d.fail(event.message);
+        break;
+      }
+      st.playerFailed = true;
+      st.playing = false;
+      d.emit({ type: "STOP_PLAYER" });
+      d.notice(MESSAGES.PLAYER_FALLBACK);
+      if (st.countdownDone) d.reveal();
       d.settle();
       break;
     }

@@ -2,18 +2,30 @@
 /**
  * WHEP (WebRTC-HTTP Egress Protocol) player: plays a stream's output in a `<video>`.
  *
- * The output exists only once the backend produces frames, so the POST answers 404 at
- * first; attempts follow `timing.js` {@link whepRetryDelay} (0, 200 ms x 10, then
- * 500 * 2^k up to 60 s, like Daydream's player). The same offer is re-posted (no answer
- * was applied, so it is still valid). If the connection later fails, the player starts
- * over with a fresh peer. "Playing" means the `playing` event fired AND a frame was
- * decoded (`requestVideoFrameCallback`, or a non-zero video size where unsupported).
+ * Every retry/restart decision is `timing.js` {@link whepStep}; this class only executes
+ * its actions and feeds it the outcomes:
+ * - the output exists only once the backend produces frames, so the POST answers 404 at
+ *   first: attempts follow `whepRetryDelay` (0, 200 ms x 10, then 500 * 2^k, like
+ *   Daydream's player) for at most `WHEP_RETRY_BUDGET_MS` (60 s), then the player gives
+ *   up (`onError`). The same offer is re-posted (no answer was applied to it);
+ * - a connection that fails (or shows no frames in time) is restarted with a fresh peer,
+ *   with backoff, at most `WHEP_MAX_RESTARTS` (3) times in a row, then the player gives up.
+ * "Playing" means the `playing` event fired AND a frame was decoded
+ * (`requestVideoFrameCallback`, or a non-zero video size where unsupported).
  *
  * @module whep-player
  */
 
-import { preferH264, resolveResourceUrl, waitForGathering } from "./whip-client.js";
-import { GATHERING_BUDGET_MS, ICE_GATHERING_TIMEOUT_MS, whepRetryDelay, whepShouldRetry } from "./timing.js";
+import { BROWSER_CLOCK, preferH264, resolveResourceUrl, waitBounded, waitForGathering } from "./whip-client.js";
+import {
+  DELETE_TIMEOUT_MS,
+  GATHERING_BUDGET_MS,
+  ICE_GATHERING_TIMEOUT_MS,
+  PLAYING_CHECK_MS,
+  initialWhepState,
+  whepDeadline,
+  whepStep,
+} from "./timing.js";
 
 /**
  * @typedef {object} WHEPPlayerOptions
@@ -21,8 +33,7 @@ import { GATHERING_BUDGET_MS, ICE_GATHERING_TIMEOUT_MS, whepRetryDelay, whepShou
  * @property {HTMLVideoElement} video muted, autoplay, playsinline
  * @property {RTCIceServer[]} [iceServers] default none (the server's candidates are enough)
  * @property {() => void} [onPlaying] once per connection, when frames are on screen
- * @property {(message: string) => void} [onError] non-retryable failure
- * @property {(attempt: number, status: number) => void} [onRetry]
+ * @property {(message: string) => void} [onError] the player gave up (`timing.js` `WHEP_MESSAGES`)
  */
 
 /**
@@ -70,130 +81,177 @@ export function waitForPlaying(video, signal) {
       if (!video.paused && video.readyState >= 3) playing = true;
       if (video.videoWidth > 0 && video.currentTime > 0) framed = true;
       check();
-    }, 100);
+    }, PLAYING_CHECK_MS);
   });
 }
 
 /** Plays a WHEP output in a video element, retrying while it does not exist yet. */
 export class WHEPPlayer {
-  /** @param {WHEPPlayerOptions} options */
-  constructor(options) {
+  /**
+   * @param {WHEPPlayerOptions} options
+   * @param {import("./whip-client.js").Clock} [clock] injected clock (defaults to the browser's)
+   */
+  constructor(options, clock = BROWSER_CLOCK) {
     this.options = options;
+    this.clock = clock;
     /** @type {RTCPeerConnection | null} */
     this.pc = null;
+    /** Offer of the current peer (re-posted as is while the output is missing). */
+    this.offer = "";
     /** @type {string | null} */
     this.resourceUrl = null;
-    /** @type {AbortController} */
+    /** The latest 2xx answer, until the machine says APPLY. @type {{ attempt: number, sdp: string, resource: string | null } | null} */
+    this.answer = null;
+    /** Aborts the current negotiation's async work; replaced with every new peer. */
     this.abort = new AbortController();
-    this.stopped = false;
+    /** @type {import("./timing.js").WhepState} */
+    this.machine = initialWhepState();
+    /** @type {unknown} */
+    this.timer = null;
     /** Total POST attempts made (for diagnostics). */
     this.attempts = 0;
   }
 
-  /** Starts (or restarts) negotiating; returns at once. */
+  /** Starts negotiating; returns at once. */
   start() {
-    void this.run().catch((err) => {
-      if (!this.stopped) this.options.onError?.(err instanceof Error ? err.message : String(err));
-    });
-  }
-
-  /** @param {number} ms */
-  sleep(ms) {
-    return new Promise((resolve) => {
-      if (ms <= 0) return resolve(undefined);
-      const signal = this.abort.signal;
-      const onAbort = () => {
-        clearTimeout(t);
-        resolve(undefined);
-      };
-      const t = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(undefined);
-      }, ms);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  async run() {
-    const signal = this.abort.signal;
-    const pc = new RTCPeerConnection({ iceServers: this.options.iceServers ?? [] });
-    this.pc = pc;
-    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
-    const caps = typeof RTCRtpReceiver !== "undefined" ? RTCRtpReceiver.getCapabilities?.("video") : null;
-    if (caps && typeof transceiver.setCodecPreferences === "function") {
-      try {
-        transceiver.setCodecPreferences(preferH264(caps.codecs));
-      } catch {
-        // Keep the browser's order.
-      }
-    }
-    pc.ontrack = (e) => {
-      const video = this.options.video;
-      video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
-      void video.play().catch(() => {});
-    };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" && this.pc === pc && !this.stopped) this.restart();
-    };
-    const clock = {
-      now: () => performance.now(),
-      setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
-      clearTimeout: (/** @type {any} */ id) => clearTimeout(id),
-    };
-    const gathered = waitForGathering(pc, { budgetMs: GATHERING_BUDGET_MS, capMs: ICE_GATHERING_TIMEOUT_MS }, clock, signal);
-    await pc.setLocalDescription(await pc.createOffer());
-    await gathered;
-    const sdp = pc.localDescription?.sdp ?? "";
-    const url = new URL(this.options.url, location.href).href;
-
-    for (let attempt = 0; !signal.aborted; attempt++) {
-      await this.sleep(whepRetryDelay(attempt));
-      if (signal.aborted) return;
-      this.attempts++;
-      /** @type {Response | null} */
-      let res = null;
-      try {
-        res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: sdp, signal });
-      } catch {
-        if (signal.aborted) return;
-      }
-      const status = res ? res.status : 0;
-      if (res && res.status >= 200 && res.status < 300) {
-        this.resourceUrl = resolveResourceUrl(res.headers.get("Location"), res.url || url);
-        const answer = await res.text();
-        if (signal.aborted) return;
-        await pc.setRemoteDescription({ type: "answer", sdp: answer });
-        await waitForPlaying(this.options.video, signal);
-        if (!signal.aborted && this.pc === pc) this.options.onPlaying?.();
-        return;
-      }
-      if (!whepShouldRetry(status)) {
-        let message = `WHEP playback failed: ${status}`;
-        try {
-          const body = res ? await res.json() : null;
-          if (body && typeof body.message === "string") message += ` (${body.message})`;
-        } catch {
-          // Not JSON.
-        }
-        throw new Error(message);
-      }
-      this.options.onRetry?.(attempt, status);
-    }
-  }
-
-  /** Drops the current peer and negotiates again from scratch. */
-  restart() {
-    this.closePeer();
-    this.abort.abort();
-    this.abort = new AbortController();
-    this.start();
+    this.feed({ type: "START" });
   }
 
   /**
-   * DELETEs the viewer resource, then closes the peer (DELETE first: a server that sees
-   * the closed peer first forgets the viewer and answers 404). Returns at once.
+   * Feeds the decision machine, re-arms its TICK timer and executes its actions.
+   * @param {import("./timing.js").WhepEvent} event
+   */
+  feed(event) {
+    const { state, actions } = whepStep(this.machine, event, this.clock.now());
+    this.machine = state;
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    const at = whepDeadline(state);
+    if (at !== null) {
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = null;
+        this.feed({ type: "TICK" });
+      }, Math.max(0, at - this.clock.now()));
+    }
+    for (const action of actions) this.execute(action);
+  }
+
+  /** @param {import("./timing.js").WhepAction} action */
+  execute(action) {
+    switch (action.type) {
+      case "NEW_PEER":
+        this.closePeer();
+        void this.negotiate();
+        break;
+      case "POST":
+        this.attempts++;
+        void this.post(action.attempt);
+        break;
+      case "APPLY":
+        void this.apply(action.attempt);
+        break;
+      case "CLOSE_PEER":
+        this.closePeer();
+        break;
+      case "PLAYING":
+        this.options.onPlaying?.();
+        break;
+      case "GIVE_UP":
+        this.closePeer();
+        this.options.onError?.(action.message);
+        break;
+    }
+  }
+
+  /** A fresh peer and its (non-trickle) offer; then OFFER_READY, or PEER_FAILED. */
+  async negotiate() {
+    const signal = this.abort.signal;
+    try {
+      const pc = new RTCPeerConnection({ iceServers: this.options.iceServers ?? [] });
+      this.pc = pc;
+      const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+      const caps = typeof RTCRtpReceiver !== "undefined" ? RTCRtpReceiver.getCapabilities?.("video") : null;
+      if (caps && typeof transceiver.setCodecPreferences === "function") {
+        try {
+          transceiver.setCodecPreferences(preferH264(caps.codecs));
+        } catch {
+          // Keep the browser's order.
+        }
+      }
+      pc.ontrack = (e) => {
+        const video = this.options.video;
+        video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+        void video.play().catch(() => {});
+      };
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === "failed" && this.pc === pc) this.feed({ type: "PEER_FAILED" });
+      };
+      const gathered = waitForGathering(pc, { budgetMs: GATHERING_BUDGET_MS, capMs: ICE_GATHERING_TIMEOUT_MS }, this.clock, signal);
+      await pc.setLocalDescription(await pc.createOffer());
+      await gathered;
+      if (signal.aborted) return;
+      this.offer = pc.localDescription?.sdp ?? "";
+      this.feed({ type: "OFFER_READY" });
+    } catch (err) {
+      if (!signal.aborted) this.feed({ type: "PEER_FAILED", reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /**
+   * One POST of the offer; feeds ANSWER (a 2xx answer is kept for APPLY).
+   * @param {number} attempt
+   */
+  async post(attempt) {
+    const signal = this.abort.signal;
+    const url = new URL(this.options.url, location.href).href;
+    /** @type {import("./timing.js").WhepEvent} */
+    let event;
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: this.offer, signal });
+      if (res.ok) {
+        this.answer = { attempt, sdp: await res.text(), resource: resolveResourceUrl(res.headers.get("Location"), res.url || url) };
+        event = { type: "ANSWER", attempt, status: res.status };
+      } else {
+        event = { type: "ANSWER", attempt, status: res.status, detail: await errorDetail(res) };
+      }
+    } catch {
+      // Network error (or a body that broke off): status 0, retried.
+      event = { type: "ANSWER", attempt, status: 0 };
+    }
+    if (!signal.aborted) this.feed(event);
+  }
+
+  /**
+   * Applies attempt `attempt`'s answer; feeds PLAYING once frames show, or PEER_FAILED.
+   * @param {number} attempt
+   */
+  async apply(attempt) {
+    const signal = this.abort.signal;
+    const pc = this.pc;
+    const answer = this.answer;
+    this.answer = null;
+    if (!pc || !answer || answer.attempt !== attempt) return;
+    this.resourceUrl = answer.resource;
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    } catch (err) {
+      if (!signal.aborted) this.feed({ type: "PEER_FAILED", reason: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    await waitForPlaying(this.options.video, signal);
+    if (!signal.aborted && this.pc === pc) this.feed({ type: "PLAYING" });
+  }
+
+  /**
+   * Drops the current peer: aborts its pending work, DELETEs the viewer resource, then
+   * closes the peer once the DELETE is answered or after {@link DELETE_TIMEOUT_MS}
+   * (DELETE first: a server that sees the closed peer first forgets the viewer and
+   * answers 404). Returns at once.
    */
   closePeer() {
+    this.abort.abort();
+    this.abort = new AbortController();
+    this.answer = null;
     const pc = this.pc;
     this.pc = null;
     if (pc) {
@@ -202,27 +260,35 @@ export class WHEPPlayer {
     }
     const resource = this.resourceUrl;
     this.resourceUrl = null;
-    const close = () => pc?.close();
+    if (!pc) return;
     if (!resource) {
-      close();
+      pc.close();
       return;
     }
-    const timer = setTimeout(close, 2000);
-    void fetch(resource, { method: "DELETE", keepalive: true })
-      .catch(() => {})
-      .finally(() => {
-        clearTimeout(timer);
-        close();
-      });
+    const deleted = fetch(resource, { method: "DELETE", keepalive: true });
+    void waitBounded(deleted, DELETE_TIMEOUT_MS, this.clock).then(() => pc.close());
   }
 
   /** Stops playback, closes the peer and DELETEs the viewer resource. */
   stop() {
-    this.stopped = true;
-    this.abort.abort();
+    this.feed({ type: "STOP" });
     this.closePeer();
     const video = this.options.video;
     video.pause();
     video.srcObject = null;
+  }
+}
+
+/**
+ * The server's explanation of a failed POST (`message` of a JSON error body), if any.
+ * @param {Response} res
+ * @returns {Promise<string>}
+ */
+async function errorDetail(res) {
+  try {
+    const body = await res.json();
+    return body && typeof body.message === "string" ? body.message : "";
+  } catch {
+    return "";
   }
 }

@@ -28,12 +28,18 @@
 
 import {
   CONNECTION_TIMEOUT_MS,
+  DELETE_TIMEOUT_MS,
   GATHERING_BUDGET_MS,
   ICE_GATHERING_TIMEOUT_MS,
+  connectTimedOut,
   gatherDeadline,
   gatherStep,
   startGathering,
+  startWait,
+  waitStep,
 } from "./timing.js";
+
+export { DELETE_TIMEOUT_MS };
 
 /** Error messages (spec table "Error Codes & Recovery Strategies", word for word). */
 export const WHIP_ERRORS = Object.freeze({
@@ -94,9 +100,6 @@ export class WHIPError extends Error {
  * @property {string} [baseUrl] base for relative URLs (default: the page URL)
  * @property {(kind: string) => RTCRtpCapabilities | null} [senderCapabilities]
  */
-
-/** Longest wait for the resource DELETE in `disconnect()` before the peer is closed anyway. */
-export const DELETE_TIMEOUT_MS = 2000;
 
 /** Defaults (spec "Configuration Defaults"). */
 export const DEFAULT_CONFIG = Object.freeze({
@@ -237,7 +240,7 @@ export function iceCredentials(sdp) {
  *
  * @param {RTCPeerConnection} pc
  * @param {{ budgetMs: number, capMs: number }} limits
- * @param {{ now: () => number, setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void }} clock
+ * @param {Clock} clock
  * @param {AbortSignal} [signal]
  * @returns {Promise<string>}
  */
@@ -282,6 +285,51 @@ export function waitForGathering(pc, limits, clock, signal) {
     pc.addEventListener("icegatheringstatechange", onGathering);
     signal?.addEventListener("abort", onAbort);
     feed({ type: "TICK" });
+  });
+}
+
+/**
+ * @typedef {{ now: () => number, setTimeout: (fn: () => void, ms: number) => unknown, clearTimeout: (id: unknown) => void }} Clock
+ */
+
+/** The browser's clock. @type {Clock} */
+export const BROWSER_CLOCK = Object.freeze({
+  now: () => (typeof performance !== "undefined" ? performance.now() : Date.now()),
+  setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
+  clearTimeout: (/** @type {any} */ id) => clearTimeout(id),
+});
+
+/**
+ * Waits for `promise` to settle (either way), at most `timeoutMs`, following `timing.js`
+ * `waitStep`. Resolves "done" or "timeout"; never rejects.
+ *
+ * @param {Promise<unknown>} promise
+ * @param {number} timeoutMs
+ * @param {Clock} [clock]
+ * @returns {Promise<"done" | "timeout">}
+ */
+export function waitBounded(promise, timeoutMs, clock = BROWSER_CLOCK) {
+  return new Promise((resolve) => {
+    let wait = startWait(clock.now(), timeoutMs);
+    /** @type {unknown} */
+    let timer = null;
+    /** @param {"DONE" | "TICK"} event */
+    const feed = (event) => {
+      const r = waitStep(wait, event, clock.now());
+      wait = r.wait;
+      if (r.release) {
+        if (timer !== null) clock.clearTimeout(timer);
+        timer = null;
+        resolve(r.release);
+      } else if (event === "TICK" || timer === null) {
+        timer = clock.setTimeout(() => feed("TICK"), Math.max(0, wait.deadline - clock.now()));
+      }
+    };
+    feed("TICK");
+    promise.then(
+      () => feed("DONE"),
+      () => feed("DONE"),
+    );
   });
 }
 
@@ -398,7 +446,7 @@ export class WHIPClient {
     this.pc = pc;
     this.abort = new AbortController();
     this.emit("connecting");
-    this.timeoutTimer = p.setTimeout(() => this.fail(WHIP_ERRORS.TIMEOUT), this.options.connectionTimeout);
+    this.armConnectTimeout(p.now());
 
     pc.onconnectionstatechange = () => {
       switch (pc.connectionState) {
@@ -462,6 +510,22 @@ export class WHIPClient {
     this.clearTimeout();
     this.abort?.abort();
     this.emit("failed", message);
+  }
+
+  /**
+   * Arms the connection timeout: a timer at the deadline feeds `timing.js`
+   * `connectTimedOut` (re-armed if it fired early).
+   * @param {number} startedAt
+   */
+  armConnectTimeout(startedAt) {
+    const p = this.platform;
+    const limit = this.options.connectionTimeout;
+    const check = () => {
+      this.timeoutTimer = null;
+      if (connectTimedOut(startedAt, p.now(), limit)) this.fail(WHIP_ERRORS.TIMEOUT);
+      else this.timeoutTimer = p.setTimeout(check, Math.max(1, startedAt + limit - p.now()));
+    };
+    this.timeoutTimer = p.setTimeout(check, Math.max(0, startedAt + limit - p.now()));
   }
 
   clearTimeout() {
@@ -605,20 +669,8 @@ export class WHIPClient {
     this.resourceUrl = null;
     this.pendingCandidates = [];
     if (resource) {
-      /** @type {unknown} */
-      let timer = null;
-      try {
-        await Promise.race([
-          this.platform.fetch(resource, { method: "DELETE", keepalive: true }),
-          new Promise((resolve) => {
-            timer = this.platform.setTimeout(() => resolve(undefined), DELETE_TIMEOUT_MS);
-          }),
-        ]);
-      } catch {
-        // Best effort: the server reaps idle sessions.
-      } finally {
-        if (timer !== null) this.platform.clearTimeout(timer);
-      }
+      // Best effort (errors ignored): the server reaps idle sessions.
+      await waitBounded(this.platform.fetch(resource, { method: "DELETE", keepalive: true }), DELETE_TIMEOUT_MS, this.platform);
     }
     this.teardownPeer();
     this.emit("closed");
