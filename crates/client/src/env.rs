@@ -203,13 +203,26 @@ pub fn host_in_allowlist(host: &str, allowed: &[String]) -> bool {
     })
 }
 
-/// Whether a URL host is a loopback host (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`).
+/// Whether a URL host is a loopback host: exactly `localhost` (any case), an IPv4 address in
+/// `127.0.0.0/8`, or `::1`.
+///
+/// This is the one definition used everywhere: `DAYDREAM_API_GATEWAY` may be `http` only for
+/// these hosts, and the gateway's WHIP policy accepts `http` WHIP URLs in dev mode only for
+/// them. `*.localhost` names and `localhost.` are NOT loopback here: not every resolver maps
+/// them to a loopback address. IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) are not
+/// either.
+///
+/// ```
+/// use dreamgate_client::is_loopback_host;
+/// use url::Url;
+///
+/// let host = |u: &str| is_loopback_host(&Url::parse(u).unwrap().host().unwrap());
+/// assert!(host("http://127.0.0.1:8787/") && host("http://LOCALHOST/") && host("http://[::1]/"));
+/// assert!(!host("http://app.localhost/") && !host("http://10.0.0.1/"));
+/// ```
 pub fn is_loopback_host(host: &Host<&str>) -> bool {
     match host {
-        Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
         Host::Ipv4(ip) => ip.is_loopback(),
         Host::Ipv6(ip) => ip.is_loopback(),
     }
@@ -353,6 +366,37 @@ mod tests {
             "http://127.0.0.1:8787/"
         );
         assert!(env(&[("DAYDREAM_API_GATEWAY", "http://10.0.0.1")]).is_err());
+    }
+
+    /// The single table of what counts as a loopback host (the WHIP policy uses the same function).
+    #[test]
+    fn loopback_hosts_table() {
+        let cases = [
+            ("localhost", true),
+            ("LocalHost", true),
+            ("127.0.0.1", true),
+            ("127.8.9.10", true),
+            ("127.255.255.255", true),
+            ("2130706433", true), // 127.0.0.1 written as one number (the URL parser normalises it)
+            ("[::1]", true),
+            ("app.localhost", false),
+            ("localhost.", false),
+            ("localhost.example.com", false),
+            ("mylocalhost", false),
+            ("128.0.0.1", false),
+            ("10.0.0.1", false),
+            ("0.0.0.0", false),
+            ("[::]", false),
+            ("[::ffff:127.0.0.1]", false),
+            ("[fe80::1]", false),
+            ("example.com", false),
+        ];
+        for (host, want) in cases {
+            let url = Url::parse(&format!("http://{host}/")).unwrap();
+            assert_eq!(is_loopback_host(&url.host().unwrap()), want, "{host}");
+            // and the gateway URL validation agrees
+            assert_eq!(env(&[("DAYDREAM_API_GATEWAY", &format!("http://{host}:9/"))]).is_ok(), want, "{host}");
+        }
     }
 
     #[test]

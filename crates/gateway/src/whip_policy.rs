@@ -14,7 +14,8 @@
 //!   hosts are decoded by URL parsers) nor `@` (userinfo).
 //! * The scheme must be `https`. With `allow_dev` (`DAYDREAM_WHIP_ALLOW_DEV=true`,
 //!   and always for the embedded local engine) `http` is also accepted, but
-//!   only for loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`).
+//!   only for loopback hosts as [`dreamgate_client::is_loopback_host`] defines
+//!   them (`localhost`, `127.0.0.0/8`, `[::1]`; not `*.localhost`).
 //! * The host must be a DNS name that equals an allowlisted base domain or is
 //!   a subdomain of one on a dot boundary: with `daydream.live` allowed,
 //!   `daydream.live` and `ai.daydream.live` pass, `evildaydream.live` and
@@ -34,9 +35,8 @@
 //! lp-playback.studio`); `DAYDREAM_WHIP_ALLOWED_HOSTS` (CSV) adds to it.
 
 use std::fmt;
-use std::net::IpAddr;
 
-use dreamgate_client::host_in_allowlist;
+use dreamgate_client::{host_in_allowlist, is_loopback_host};
 use url::{Host, Url};
 
 /// The spec's default WHIP base domains (the client crate's list).
@@ -188,12 +188,7 @@ impl WhipPolicy {
             return Err(Refusal::Scheme);
         }
         let host = url.host().ok_or(Refusal::Unparseable)?;
-        let loopback = match &host {
-            Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-            Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
-            Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
-        };
-        if self.allow_dev && loopback {
+        if self.allow_dev && is_loopback_host(&host) {
             return Ok(url);
         }
         if scheme != "https" {
@@ -291,6 +286,8 @@ mod tests {
             ("http://127.8.9.10:8080/whip", Err(Scheme), Ok(())),
             ("http://[::1]:8080/whip", Err(Scheme), Ok(())),
             ("http://localhost:8080/whip", Err(Scheme), Ok(())),
+            // `*.localhost` is not loopback (see dreamgate_client::is_loopback_host)
+            ("http://app.localhost:8080/whip", Err(Scheme), Err(Scheme)),
             ("https://10.0.0.1/whip", Err(IpLiteral), Err(IpLiteral)),
             ("https://169.254.169.254/latest/meta-data", Err(IpLiteral), Err(IpLiteral)),
             ("http://169.254.169.254/latest/meta-data", Err(Scheme), Err(Scheme)),
