@@ -1,13 +1,15 @@
 //! `dreamgate bench`: measure the local engine end to end, or its codec path alone.
 //!
-//! Default mode: starts an engine in-process on 127.0.0.1, creates `--streams` streams,
-//! publishes the moving test pattern to each over real WebRTC (WHIP, the native client) for
-//! `--seconds`, pulls every output over WHEP with a viewer, and prints:
-//! - time from the WHIP POST to the first output frame received over WHEP;
-//! - the engine's per-frame decode + transform + encode time (p50/p95, from its pipeline);
-//! - the sustained output frame rate the viewer received;
-//! - resident memory per stream (VmRSS before and after starting the streams);
-//! - CPU used by the whole process during the run.
+//! Default mode, in two runs of `--streams` streams each publishing the moving test pattern
+//! over real WebRTC (WHIP, the native client) for `--seconds`, every output pulled over WHEP
+//! by a viewer:
+//! 1. the engine as a child process (`dreamgate engine --listen 127.0.0.1:0`), so that its
+//!    figures are its own: resident memory per stream (the child's VmRSS before and after
+//!    starting the streams) and the CPU it used, reported apart from the bench's own CPU
+//!    (publishers and viewers); plus, per stream, the time from the WHIP POST to the first
+//!    output frame received over WHEP and the sustained output frame rate at the viewer;
+//! 2. the engine in-process, for what only its pipeline knows: per-frame decode + transform
+//!    + encode time (p50/p95), when it produced its first output frame, its frame counters.
 //!
 //! `--codec-only`: push the pre-encoded test pattern through the media pipeline as fast as
 //! possible (no network, no pacing), reusing [`dreamgate_media::bench`].
@@ -134,13 +136,19 @@ async fn codec_only(args: Args) -> anyhow::Result<ExitCode> {
 /// What one published stream measured.
 struct StreamRun {
     id: String,
-    /// WHIP POST -> the engine produced its first output frame.
-    engine_first_output: Duration,
     /// WHIP POST -> the first output frame received (and decoded) over WHEP.
     first_frame: Duration,
     /// Frames the viewer received after its first one, and over how long.
     received: u64,
     window: Duration,
+    /// The engine's own figures, when it runs in-process.
+    engine: Option<EngineFigures>,
+}
+
+/// What only an in-process engine can tell.
+struct EngineFigures {
+    /// WHIP POST -> the engine produced its first output frame.
+    first_output: Duration,
     media: MediaStats,
 }
 
@@ -152,16 +160,17 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// `VmRSS` of this process, in KiB.
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// `VmRSS` of process `pid` (`"self"` for this one), in KiB.
+fn rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// User + system CPU time of this process (Linux `/proc/self/stat`, 100 ticks per second).
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// User + system CPU time of process `pid` (`"self"` for this one), all threads (Linux
+/// `/proc/<pid>/stat`, 100 ticks per second).
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // fields after the parenthesised command name; utime and stime are fields 14 and 15
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -169,25 +178,78 @@ fn cpu_time() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-async fn engine_bench(args: Args) -> anyhow::Result<ExitCode> {
-    let (width, height) = args.size;
-    let media = WebRtcMedia::new(RtcConfig::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot bind 127.0.0.1")?;
-    let cfg = EngineConfig { media: Some(media.clone()), ..Default::default() };
-    let engine = start(listener, cfg).await;
-    let client = DaydreamClient::new(engine.base_url().parse()?, ApiKey::new("bench"), Duration::from_secs(10))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "dreamgate bench: engine at {}, {} stream(s) of {width}x{height}, test pattern at {PUBLISH_FPS} fps for {} s ({} build)",
-        engine.base_url(),
-        args.streams,
-        args.seconds,
-        if cfg!(debug_assertions) { "debug" } else { "release" },
-    );
+/// `dreamgate engine --listen 127.0.0.1:0` as a child process; killed on drop.
+struct ChildEngine {
+    child: tokio::process::Child,
+    pid: String,
+    base_url: String,
+}
 
-    let rss_before = rss_kib();
-    let cpu_before = cpu_time();
-    let wall_start = Instant::now();
+impl ChildEngine {
+    /// Starts the child and reads the base URL it prints on its first stdout line.
+    async fn start() -> anyhow::Result<ChildEngine> {
+        use tokio::io::AsyncBufReadExt as _;
+        let exe = std::env::current_exe().context("cannot find the dreamgate executable")?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["engine", "--listen", "127.0.0.1:0"])
+            .env_remove("DAYDREAM_API_KEY")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the engine process")?;
+        let pid = child.id().context("the engine process ended at once")?.to_string();
+        let stdout = child.stdout.take().context("no stdout from the engine process")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .context("the engine process printed no base URL within 20 s")??
+            .context("the engine process ended before printing its base URL")?;
+        let base_url = line.trim().to_owned();
+        if !base_url.starts_with("http://") {
+            bail!("unexpected first line from the engine process: {base_url:?}");
+        }
+        Ok(ChildEngine { child, pid, base_url })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Streams published by one run, with the publishers and viewers still up.
+struct Published {
+    results: Vec<anyhow::Result<(StreamRun, WhipClient, Viewer)>>,
+}
+
+impl Published {
+    /// Prints each stream and ends its publisher and viewer; whether any stream failed.
+    async fn report(self) -> bool {
+        let mut failed = false;
+        for (n, result) in self.results.into_iter().enumerate() {
+            let (run, publisher, viewer) = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    println!("  stream {}: FAILED: {e:#}", n + 1);
+                    failed = true;
+                    continue;
+                }
+            };
+            print_run(n + 1, &run);
+            viewer.close();
+            publisher.shutdown().await;
+        }
+        failed
+    }
+}
+
+/// Creates `args.streams` streams on the engine at `base_url` and runs
+/// [`publish_and_watch`] on each at once.
+async fn publish_all(args: &Args, base_url: &str, media: Option<&Arc<WebRtcMedia>>) -> anyhow::Result<Published> {
+    let (width, height) = args.size;
+    let client = DaydreamClient::new(base_url.parse()?, ApiKey::new("bench"), Duration::from_secs(10))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut runs = Vec::new();
     for _ in 0..args.streams {
         let mut payload = serde_json::to_value(dreamgate_model::default_create_payload())?;
@@ -196,73 +258,127 @@ async fn engine_bench(args: Args) -> anyhow::Result<ExitCode> {
         let stream = client.create_stream(&payload).await.map_err(|e| anyhow::anyhow!("create stream: {e}"))?;
         let id = stream["id"].as_str().context("stream without id")?.to_owned();
         let whip = stream["whip_url"].as_str().context("stream without whip_url")?.to_owned();
-        let whep = format!("{}/live/video-to-video/{id}/whep", engine.base_url());
+        let whep = format!("{base_url}/live/video-to-video/{id}/whep");
         runs.push(tokio::spawn(publish_and_watch(
             id,
             whip,
             whep,
             (width, height),
             Duration::from_secs(args.seconds),
-            media.clone(),
+            media.cloned(),
         )));
     }
     let mut results = Vec::new();
     for run in runs {
         results.push(run.await.context("stream task failed")?);
     }
-    // memory and CPU with every stream still up
-    let rss_after = rss_kib();
-    let cpu_used = cpu_time().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
-    let wall = wall_start.elapsed();
+    Ok(Published { results })
+}
 
-    let mut failed = false;
-    for (n, result) in results.into_iter().enumerate() {
-        let (run, publisher, viewer) = match result {
-            Ok(v) => v,
-            Err(e) => {
-                println!("stream {}: FAILED: {e:#}", n + 1);
-                failed = true;
-                continue;
-            }
-        };
-        print_run(n + 1, &run);
-        viewer.close();
-        publisher.shutdown().await;
-    }
+async fn engine_bench(args: Args) -> anyhow::Result<ExitCode> {
+    let (width, height) = args.size;
+    println!(
+        "dreamgate bench: {} stream(s) of {width}x{height}, test pattern at {PUBLISH_FPS} fps for {} s per run ({} build)",
+        args.streams,
+        args.seconds,
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+    );
+    let child_failed = child_run(&args).await?;
+    let in_process_failed = in_process_run(&args).await?;
+    Ok(if child_failed || in_process_failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Run 1: the engine as a child process; its memory and CPU, apart from the bench's.
+async fn child_run(args: &Args) -> anyhow::Result<bool> {
+    let engine = ChildEngine::start().await?;
+    println!(
+        "run 1: engine as a child process (pid {}, {}): memory and CPU are the engine's alone",
+        engine.pid, engine.base_url
+    );
+    let rss_before = rss_kib(&engine.pid);
+    let engine_cpu_before = cpu_time(&engine.pid);
+    let own_cpu_before = cpu_time("self");
+    let wall_start = Instant::now();
+    let published = publish_all(args, &engine.base_url, None).await;
+    // memory and CPU with every stream still up
+    let rss_after = rss_kib(&engine.pid);
+    let engine_cpu = cpu_time(&engine.pid).zip(engine_cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let own_cpu = cpu_time("self").zip(own_cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let wall = wall_start.elapsed();
+    let failed = match published {
+        Ok(published) => published.report().await,
+        Err(e) => {
+            engine.stop().await;
+            return Err(e);
+        }
+    };
+
     match (rss_before, rss_after) {
         (Some(before), Some(after)) => println!(
-            "memory: VmRSS {:.1} MiB before, {:.1} MiB with {} stream(s) up: {:+.1} MiB per stream \
-             (engine session + in-process publisher and viewer)",
+            "  engine memory: VmRSS {:.1} MiB idle, {:.1} MiB with {} stream(s) up: {:+.1} MiB per stream",
             mib(before),
             mib(after),
             args.streams,
             mib(after.saturating_sub(before)) / f64::from(args.streams),
         ),
-        _ => println!("memory: VmRSS not available (no /proc/self/status)"),
+        _ => println!("  engine memory: VmRSS not available (no /proc/{}/status)", engine.pid),
     }
-    if let Some(cpu) = cpu_used {
+    let cores = |cpu: Duration| cpu.as_secs_f64() / wall.as_secs_f64();
+    if let Some(cpu) = engine_cpu {
+        println!("  engine cpu: {:.2} cores busy on average over {:.1} s", cores(cpu), wall.as_secs_f64());
+    }
+    if let Some(cpu) = own_cpu {
         println!(
-            "cpu: {:.2} cores busy on average over {:.1} s (whole process: publishers, engine, viewers)",
-            cpu.as_secs_f64() / wall.as_secs_f64(),
-            wall.as_secs_f64()
+            "  bench cpu: {:.2} cores busy on average (its publishers: test pattern encode, and viewers)",
+            cores(cpu)
         );
     }
+    engine.stop().await;
+    Ok(failed)
+}
+
+/// Run 2: the engine in-process, for its pipeline's per-frame timings and counters.
+async fn in_process_run(args: &Args) -> anyhow::Result<bool> {
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot bind 127.0.0.1")?;
+    let cfg = EngineConfig { media: Some(media.clone()), ..Default::default() };
+    let engine = start(listener, cfg).await;
+    println!("run 2: engine in-process ({}): per-frame timings from its pipeline", engine.base_url());
+    let published = publish_all(args, engine.base_url(), Some(&media)).await;
+    let failed = match published {
+        Ok(published) => published.report().await,
+        Err(e) => {
+            engine.shutdown().await;
+            return Err(e);
+        }
+    };
     engine.shutdown().await;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(failed)
 }
 
 fn print_run(n: usize, run: &StreamRun) {
-    let p = &run.media.pipeline;
-    let t = &p.recent;
-    println!("stream {n} ({}):", run.id);
+    println!("  stream {n} ({}):", run.id);
+    let engine_first = match &run.engine {
+        Some(e) => format!(" (engine produced it at {:.0} ms)", ms(e.first_output)),
+        None => String::new(),
+    };
     println!(
-        "  first frame: {:.0} ms from the WHIP POST to the first output frame received over WHEP \
-         (engine produced it at {:.0} ms)",
+        "    first frame: {:.0} ms from the WHIP POST to the first output frame received over WHEP{engine_first}",
         ms(run.first_frame),
-        ms(run.engine_first_output)
     );
     println!(
-        "  engine per frame (decode+transform+encode, last {} frames): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms \
+        "    output: {:.1} fps sustained at the WHEP viewer ({} frames in {:.1} s)",
+        run.received as f64 / run.window.as_secs_f64().max(1e-9),
+        run.received,
+        run.window.as_secs_f64(),
+    );
+    let Some(engine) = &run.engine else {
+        return;
+    };
+    let p = &engine.media.pipeline;
+    let t = &p.recent;
+    println!(
+        "    engine per frame (decode+transform+encode, last {} frames): p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms \
          [p50 decode {:.2} / transform {:.2} / encode {:.2} ms]",
         t.samples,
         ms(t.total_p50),
@@ -273,27 +389,21 @@ fn print_run(n: usize, run: &StreamRun) {
         ms(t.encode_p50)
     );
     println!(
-        "  output: {:.1} fps sustained at the WHEP viewer ({} frames in {:.1} s); engine: {} in, {} out, \
-         {} dropped before the transform, {} decode errors",
-        run.received as f64 / run.window.as_secs_f64().max(1e-9),
-        run.received,
-        run.window.as_secs_f64(),
-        run.media.frames_received,
-        p.frames_out,
-        run.media.frames_dropped,
-        p.decode_errors
+        "    engine frames: {} in, {} out, {} dropped before the transform, {} decode errors",
+        engine.media.frames_received, p.frames_out, engine.media.frames_dropped, p.decode_errors
     );
 }
 
 /// Publishes the test pattern to `whip`, watches `whep` until `duration` after the first
-/// output frame, and returns the figures (publisher and viewer still up, so memory can be read).
+/// output frame, and returns the figures (publisher and viewer still up, so memory can be read);
+/// `media` is the engine's media backend when it runs in-process.
 async fn publish_and_watch(
     id: String,
     whip: String,
     whep: String,
     (width, height): (u32, u32),
     duration: Duration,
-    media: Arc<WebRtcMedia>,
+    media: Option<Arc<WebRtcMedia>>,
 ) -> anyhow::Result<(StreamRun, WhipClient, Viewer)> {
     let publisher = WhipClient::new(ClientOptions::new(whip.parse()?))?;
     let source = EncodingSource::test_pattern(width, height, PUBLISH_FPS)?;
@@ -331,7 +441,13 @@ async fn publish_and_watch(
         received += 1;
     }
     let window = window_start.elapsed();
-    let media = media.stats(&id).context("the engine has no media for the stream")?;
-    let engine_first_output = media.first_output.map(|t| t.saturating_duration_since(t0)).unwrap_or_default();
-    Ok((StreamRun { id, engine_first_output, first_frame, received, window, media }, publisher, viewer))
+    let engine = match media {
+        Some(media) => {
+            let media = media.stats(&id).context("the engine has no media for the stream")?;
+            let first_output = media.first_output.map(|t| t.saturating_duration_since(t0)).unwrap_or_default();
+            Some(EngineFigures { first_output, media })
+        }
+        None => None,
+    };
+    Ok((StreamRun { id, first_frame, received, window, engine }, publisher, viewer))
 }

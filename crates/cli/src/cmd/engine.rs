@@ -3,6 +3,9 @@
 //! ```text
 //! dreamgate engine --listen 127.0.0.1:8787 [--api-key KEY] [--faults warmup=5s,burst=3]
 //! ```
+//!
+//! Once listening it prints its base URL as the first line on stdout (logs go to stderr):
+//! `--listen 127.0.0.1:0` plus that line is how `dreamgate bench` runs it as a child.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -61,6 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         faults = %faults,
         "dreamgate engine listening (Ctrl-C to stop)"
     );
+    // The first stdout line: `dreamgate bench` reads it (see the module docs).
     println!("{}", handle.base_url());
     tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     tracing::info!("stopping the engine");
