@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use dreamgate_client::{ApiError, DaydreamClient, DaydreamEnv};
+use dreamgate_client::{ApiError, ApiKey, DaydreamClient, DaydreamEnv};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt as _;
 
@@ -28,15 +28,15 @@ const EXIT_API: u8 = 1;
 /// Exit code for bad local input or configuration.
 const EXIT_LOCAL: u8 = 2;
 
-/// Where and how to call the API.
+/// Where and how to call the API. `Debug` never shows the key (it is an [`ApiKey`]).
 #[derive(Debug, clap::Args)]
 pub struct Conn {
     /// API base URL (overrides DAYDREAM_API_GATEWAY; https required except for loopback hosts).
     #[arg(long, value_name = "URL")]
     gateway: Option<String>,
     /// API key (default: DAYDREAM_API_KEY). Never printed.
-    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true, value_parser = parse_key)]
+    api_key: Option<ApiKey>,
     /// Timeout of the call, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     timeout: f64,
@@ -95,6 +95,10 @@ pub enum Command {
     },
 }
 
+fn parse_key(raw: &str) -> Result<ApiKey, std::convert::Infallible> {
+    Ok(ApiKey::new(raw))
+}
+
 /// Runs `dreamgate stream`.
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let conn = match &command {
@@ -111,13 +115,20 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_LOCAL));
         }
     };
+    // the one `--file` reader (create payload or update body)
+    let from_file = match &command {
+        Command::Create { file: Some(path), .. } | Command::Update { file: Some(path), .. } => {
+            match read_json(path).await {
+                Ok(v) => Some(v),
+                Err(e) => return local_error(e),
+            }
+        }
+        _ => None,
+    };
     let result = match &command {
-        Command::Create { file, name, .. } => {
-            let mut body = match file {
-                Some(path) => match read_json(path).await {
-                    Ok(v) => v,
-                    Err(e) => return local_error(e),
-                },
+        Command::Create { name, .. } => {
+            let mut body = match from_file {
+                Some(v) => v,
                 None => serde_json::to_value(dreamgate_model::default_create_payload())?,
             };
             if let (Some(name), Some(obj)) = (name, body.as_object_mut()) {
@@ -127,12 +138,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Get { id, .. } => client.get_stream(id).await,
         Command::Status { id, .. } => client.stream_status(id).await,
-        Command::Update { id, file, prompt, model_id, .. } => {
-            let body = match (file, prompt) {
-                (Some(path), _) => match read_json(path).await {
-                    Ok(v) => v,
-                    Err(e) => return local_error(e),
-                },
+        Command::Update { id, prompt, model_id, .. } => {
+            let body = match (from_file, prompt) {
+                (Some(body), _) => body,
                 (None, Some(prompt)) => {
                     let model = match model_id {
                         Some(m) => m.clone(),
@@ -174,7 +182,7 @@ fn local_error(e: anyhow::Error) -> anyhow::Result<ExitCode> {
 fn connect(conn: &Conn) -> anyhow::Result<DaydreamClient> {
     let env = DaydreamEnv::from_vars(|name| match name {
         "DAYDREAM_API_GATEWAY" if conn.gateway.is_some() => conn.gateway.clone(),
-        "DAYDREAM_API_KEY" => conn.api_key.clone(),
+        "DAYDREAM_API_KEY" => conn.api_key.as_ref().map(|k| k.expose().to_owned()),
         _ => std::env::var(name).ok(),
     });
     let env = match (env, &conn.gateway) {
@@ -224,5 +232,32 @@ fn report(e: &ApiError) {
             eprintln!("{body}");
         }
         other => eprintln!("error: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[test]
+    fn debug_never_shows_the_api_key() {
+        let secret = "daydream_live_DEBUGSECRET_42";
+        for args in [
+            vec!["x", "get", "str_1", "--api-key", secret],
+            vec!["x", "update", "str_1", "--prompt", "p", "--api-key", secret],
+            vec!["x", "create", "--file", "-", "--api-key", secret],
+        ] {
+            let cli = Cli::try_parse_from(&args).unwrap();
+            let shown = format!("{cli:?} {cli:#?}");
+            assert!(!shown.contains("DEBUGSECRET"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
     }
 }
