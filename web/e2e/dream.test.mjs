@@ -86,6 +86,11 @@ describe("Dream on the embedded engine", () => {
     assert.equal(createBody.pipeline, "streamdiffusion");
     assert.equal(createBody.params.prompt, "androgynous cartoon magical dj blue sparkle");
 
+    // Another session (no cookie) may not see this stream: 403, the spec's message word for word.
+    const stranger = await fetch(`${serve.base}/api/daydream/streams/${id}/status`, { cache: "no-store" });
+    assert.equal(stranger.status, 403, "another session's status poll");
+    assert.equal((await stranger.json()).error, "Stream not owned by active session");
+
     // WHIP went through the gateway path and succeeded.
     assert.ok(responses.some((r) => r.method === "POST" && r.path === `/api/daydream/streams/${id}/whip` && r.status === 201), "WHIP POST 201");
     assert.ok(responses.some((r) => r.method === "POST" && r.path === `/api/daydream/streams/${id}/whep` && r.status === 201), "WHEP POST 201");
@@ -162,8 +167,10 @@ describe("Dream on the embedded engine", () => {
     const engineLog = (what) => new RegExp(`dreamgate_engine[^\\n]*${what}[^\\n]*${id}|dreamgate_engine[^\\n]*${id}[^\\n]*${what}`);
     await eventually(() => engineLog("WHIP session ended by request").test(serve.output), "the engine to end the WHIP session by request", 10000);
     await eventually(() => engineLog("stream deleted").test(serve.output), "the engine to delete the stream", 10000);
+    // Its own session learns it has ended (404, the gateway's tombstone), not "not yours" (403).
     const gone = await pageStatus(page, id);
-    assert.ok(gone.status === 404 || gone.status === 403, `the stream no longer exists (status ${gone.status})`);
+    assert.equal(gone.status, 404, `the owner's status poll after Stop (${JSON.stringify(gone.body)})`);
+    assert.deepEqual(gone.body, { error: "Stream not found", message: `Stream ${id} has ended` });
     const videoSrc = await page.evaluate(() => /** @type {HTMLVideoElement} */ (document.getElementById("output-video")).srcObject);
     assert.equal(videoSrc, null, "the player is stopped");
 
@@ -184,13 +191,22 @@ describe("tab close", () => {
       await browser.close();
       await serve.stop();
     });
-    const { page } = await openPage(browser.context, serve.base);
+    const { page, requests } = await openPage(browser.context, serve.base);
     const idPromise = createdStreamId(page);
     await page.click("#dream-toggle");
     const id = await idPromise;
     await waitForStatus(page, LIVE, 30000);
     await page.close();
-    await eventually(() => /end beacon: ending stream/.test(serve.output) && new RegExp(`dreamgate_engine[^\\n]*stream deleted[^\\n]*${id}`).test(serve.output), "the beacon to end and delete the stream", 15000);
+    // The gateway's log for an owner ending its stream (DELETE route and beacon share it),
+    // then the engine's own record of the deletion.
+    const logged = (re) => re.test(serve.output);
+    await eventually(
+      () => logged(new RegExp(`owner ends the stream[^\\n]*${id}`)) && logged(new RegExp(`dreamgate_engine[^\\n]*stream deleted[^\\n]*${id}`)),
+      "the beacon to end and delete the stream",
+      15000,
+    );
+    // It was the beacon: the page never sent the stream DELETE (it only does on Stop).
+    assert.equal(requests.filter((r) => r.method === "DELETE" && r.path === `/api/daydream/streams/${id}`).length, 0);
   });
 });
 
@@ -212,9 +228,14 @@ describe("engine faults", () => {
     assert.equal(await page.locator("#notice").isVisible(), true);
     const patches = () => requests.filter((r) => r.method === "PATCH" && r.path === `/api/daydream/streams/${id}/parameters`).length;
     assert.equal(patches(), 5);
-    // Further changes are not sent (until restart); the stream keeps running.
+    // Further changes are not sent (until restart); the stream keeps running. A negative
+    // check needs an observable "the lifecycle has had its chance": the live status poll
+    // (every 5 s, driven by the same TICK as the PATCH retries, whose backoff is at most
+    // 4 s). Two more polls after the click = at least one full poll interval of ticks.
+    const polls = () => requests.filter((r) => r.method === "GET" && r.path === `/api/daydream/streams/${id}/status`).length;
+    const pollsBefore = polls();
     await page.click('label[for="persona-female"]');
-    await page.waitForTimeout(2500);
+    await eventually(() => polls() >= pollsBefore + 2, "two more status polls after the change", 20000);
     assert.equal(patches(), 5);
     assert.equal(await page.locator("#status").innerText(), LIVE);
     await page.click("#dream-toggle");
