@@ -192,6 +192,7 @@ impl GatewayConfig {
             ("api timeout", self.api_timeout),
             ("WHIP timeout", self.whip_timeout),
             ("reap-after", self.registry.reap_after),
+            ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
         ] {
             if d.is_zero() {

@@ -471,9 +471,18 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Session cookie, Origin check on mutating methods, security headers.
 async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let https = st.is_https(req.headers());
-    let (id, fresh) = match SessionId::from_headers(req.headers()) {
-        Some(id) => (id, false),
-        None => (SessionId::generate(), true),
+    // Only ids this gateway issued are resumed; anything else gets a fresh one.
+    let (id, fresh) = {
+        let now = Instant::now();
+        let mut reg = st.registry();
+        match SessionId::from_headers(req.headers()).filter(|id| reg.resume_session(id, now)) {
+            Some(id) => (id, false),
+            None => {
+                let id = SessionId::generate();
+                reg.issue_session(id.clone(), now);
+                (id, true)
+            }
+        }
     };
     let api = req.uri().path().starts_with("/api/");
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

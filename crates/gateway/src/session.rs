@@ -6,10 +6,12 @@
 //! `SameSite=Strict`, `Path=/`, and `Secure` when the gateway is served over
 //! https (see [`crate::GatewayConfig::https`]).
 //!
-//! A request without a well-formed cookie gets a fresh id, set on its response
-//! (by the middleware in [`crate::routes`]). A client-chosen but well-formed id
-//! is accepted: it owns nothing unless it created something, and guessing
-//! another session's id means guessing 128 random bits.
+//! A request without a cookie naming a session this gateway issued gets a
+//! fresh id, set on its response (by the middleware in [`crate::routes`]). A
+//! well-formed id the gateway did not issue (chosen by the client, or
+//! forgotten after being idle: see [`crate::registry`]) is NOT accepted: the
+//! request is served under a new session and gets a new cookie, so nobody can
+//! fix a victim's session id in advance.
 
 use std::fmt;
 

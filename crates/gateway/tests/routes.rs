@@ -441,3 +441,35 @@ async fn end_beacon_during_create_deletes_the_stream_once_created() {
     );
     assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));
 }
+
+#[tokio::test]
+async fn a_client_chosen_session_id_is_replaced_and_owns_nothing() {
+    let (eng, gw, victim) = stack("").await;
+    // an attacker plants a well-formed id of its choosing in the victim's browser
+    let planted = format!("dreamgate_session={}", "ab".repeat(16));
+    victim.set_cookie(&planted);
+    let r = victim.get("/api/daydream/config").await;
+    let fresh = r.header("set-cookie").expect("a client-chosen id gets a fresh session cookie");
+    assert!(fresh.starts_with("dreamgate_session=") && !fresh.contains(&"ab".repeat(16)), "{fresh}");
+    assert_ne!(victim.cookie().as_deref(), Some(planted.as_str()));
+
+    // the victim works under the issued session ...
+    let id = victim.create().await["id"].as_str().unwrap().to_string();
+    let r = victim.get(&api(&id, "/status")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("set-cookie").is_none(), "a real session cookie was replaced");
+
+    // ... which the planted id cannot reach: it is not resumed, and a new session owns nothing
+    let attacker = Browser::new(&gw.base_url());
+    for _ in 0..2 {
+        attacker.set_cookie(&planted);
+        let before = eng.hits.len();
+        let r = attacker.get(&api(&id, "/status")).await;
+        r.assert_error(403, "Stream not owned by active session");
+        assert!(r.header("set-cookie").is_some(), "the planted id was accepted");
+        let r = attacker.end_beacon(None).await;
+        assert_eq!(r.json()["id"], Value::Null, "{}", r.text());
+        assert_eq!(eng.hits.len(), before, "the planted id reached the engine");
+    }
+    assert_eq!(eng.stream_count(), 1);
+}
