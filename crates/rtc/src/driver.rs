@@ -65,8 +65,8 @@ fn bump(counter: &AtomicU64, by: u64) {
 
 /// Receiving half of a peer (ingest, viewer).
 pub(crate) struct RecvSide {
-    pub frames: mpsc::Sender<MediaFrame>,
-    pub counters: Arc<Counters>,
+    frames: mpsc::Sender<MediaFrame>,
+    counters: Arc<Counters>,
     gate: KeyframeGate,
     /// Highest extended RTP sequence number seen in a delivered frame.
     last_seq: Option<u64>,
@@ -80,7 +80,7 @@ impl RecvSide {
 
 /// Sending half of a peer (egress, publisher).
 pub(crate) struct SendSide {
-    pub keyframe_requests: mpsc::Sender<()>,
+    keyframe_requests: mpsc::Sender<()>,
     /// A keyframe was written since the connection came up: deltas may follow.
     started: bool,
     pt: Option<Pt>,

@@ -79,6 +79,7 @@ impl Hub {
 
     /// Removes (and so closes) a viewer; whether it was there.
     pub(crate) fn remove_viewer(&self, id: &str) -> bool {
+        // Bound outside the block: the egress is dropped (closed) after the lock is released.
         let removed = {
             let mut state = self.lock();
             let at = state.viewers.iter().position(|v| v.id == id);

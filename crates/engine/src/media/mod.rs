@@ -121,12 +121,7 @@ impl Inner {
     /// Removes the session `session_id` of `stream_id` if it is still the current one.
     fn end_session(&self, stream_id: &str, session_id: &str) -> Option<Session> {
         let mut streams = self.lock();
-        let media = streams.get_mut(stream_id)?;
-        if media.session.as_ref().is_some_and(|s| s.id == session_id) {
-            media.session.take()
-        } else {
-            None
-        }
+        streams.get_mut(stream_id)?.session.take_if(|s| s.id == session_id)
     }
 }
 
