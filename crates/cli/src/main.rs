@@ -40,9 +40,11 @@ enum Command {
     Bench(cmd::bench::Args),
 }
 
-fn init_logging() {
+/// Logs go to stderr. `DREAMGATE_LOG` (a tracing filter) overrides the default level, which is
+/// `info` for servers and `warn` for `bench`, whose report on stdout should stand alone.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("DREAMGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    let filter = EnvFilter::try_from_env("DREAMGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
