@@ -1,0 +1,27 @@
+//! `dreamgate --help` lists every subcommand, and an unknown one is a usage error.
+
+use std::process::Command;
+
+fn dreamgate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamgate")).args(args).output().expect("run dreamgate")
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = dreamgate(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["serve", "engine", "params", "stream", "ingest", "watch", "bench"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(&format!("{sub} "))),
+            "`{sub}` missing from --help:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let out = dreamgate(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
+}
