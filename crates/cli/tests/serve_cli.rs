@@ -23,6 +23,22 @@ fn serve(args: &[&str], vars: &[(&str, &str)]) -> Command {
 /// Kills the child when the test ends, passes or panics (by its own handle).
 struct Running(Child);
 
+impl Running {
+    /// Waits (at most `limit`) for the child to exit on its own.
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -57,7 +73,8 @@ async fn local_mode_serves_the_page_config_and_logs_its_setup() {
         .spawn()
         .expect("run dreamgate serve");
     let stderr = child.stderr.take().unwrap();
-    let _running = Running(child);
+    let pid = child.id();
+    let mut running = Running(child);
 
     // Read stderr on a thread (it keeps draining the pipe for the whole test).
     let (tx, rx) = mpsc::channel::<String>();
@@ -110,6 +127,29 @@ async fn local_mode_serves_the_page_config_and_logs_its_setup() {
     assert_eq!(config["mode"], "local", "{config}");
     assert_eq!(config["configured"], true, "{config}");
     assert_eq!(config["playback"]["iframeBase"], "https://lvpr.tv/", "{config}");
+
+    // a stream is running when SIGTERM arrives: it is deleted before the process exits
+    let created = http
+        .post(format!("{base}/api/daydream/streams"))
+        .header("origin", &base)
+        .json(&serde_json::to_value(dreamgate_model::default_create_payload()).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+    assert!(kill.success());
+    let status = tokio::task::block_in_place(|| running.wait_exit(Duration::from_secs(30)))
+        .expect("dreamgate serve did not exit after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = rx.iter().collect(); // the pipe is closed: everything that was logged
+    let rest = rest.join("\n");
+    assert!(rest.contains("SIGTERM: stopping"), "{rest}");
+    let deleted = rest.lines().find(|l| l.contains("streams deleted upstream on shutdown")).unwrap_or_else(|| {
+        panic!("no deletion logged:\n{rest}");
+    });
+    assert!(deleted.contains(&id), "{deleted}");
 }
 
 #[test]

@@ -134,6 +134,9 @@ pub struct GatewayConfig {
     pub registry: RegistryConfig,
     /// How often the reaper runs (default 1 s).
     pub reap_interval: Duration,
+    /// On [`GatewayHandle::shutdown`]: how long in-flight requests may take,
+    /// then how long deleting the remaining streams upstream may take (default 10 s each).
+    pub shutdown_timeout: Duration,
 }
 
 /// Invalid configuration or a failed start.
@@ -168,6 +171,7 @@ impl GatewayConfig {
             whip_timeout: Duration::from_secs(10),
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 
@@ -194,6 +198,7 @@ impl GatewayConfig {
             ("reap-after", self.registry.reap_after),
             ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
+            ("shutdown timeout", self.shutdown_timeout),
         ] {
             if d.is_zero() {
                 return Err(GatewayError::ZeroDuration(name));
@@ -225,8 +230,20 @@ pub fn normalize_origin(raw: &str) -> Result<String, GatewayError> {
     Ok(url.origin().ascii_serialization())
 }
 
-/// A running gateway. Dropping it stops the server and the reaper too
-/// (without waiting for in-flight requests).
+/// What [`GatewayHandle::shutdown`] did with the streams still open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Streams deleted upstream (or already gone there), sorted.
+    pub deleted: Vec<String>,
+    /// Streams whose upstream delete failed or did not finish in time, sorted.
+    pub not_deleted: Vec<String>,
+}
+
+/// A running gateway.
+///
+/// Call [`shutdown`](Self::shutdown) to stop it: that also deletes the
+/// streams still running upstream. Dropping the handle only stops the server
+/// and the reaper (without waiting, and without deleting anything).
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
@@ -252,16 +269,29 @@ impl GatewayHandle {
         self.state.open_streams()
     }
 
-    /// Stops accepting connections, finishes in-flight requests and stops the reaper.
-    pub async fn shutdown(mut self) {
+    /// Stops the gateway and deletes what it leaves behind:
+    ///
+    /// 1. stops accepting connections and lets in-flight requests finish
+    ///    (at most [`GatewayConfig::shutdown_timeout`], then they are dropped);
+    /// 2. stops the reaper;
+    /// 3. deletes every stream still live or being deleted upstream,
+    ///    concurrently, within [`GatewayConfig::shutdown_timeout`] — paid
+    ///    streams must not outlive the gateway. What was and was not deleted
+    ///    is logged and returned.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let limit = self.state.config().shutdown_timeout;
         let _ = self.stop.send(true);
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(mut server) = self.server.take() {
+            if tokio::time::timeout(limit, &mut server).await.is_err() {
+                tracing::warn!("open connections did not close within {limit:?}; dropping them");
+                server.abort();
+            }
         }
         if let Some(reaper) = self.reaper.take() {
             reaper.abort();
             let _ = reaper.await;
         }
+        self.state.delete_all(limit).await
     }
 }
 

@@ -423,6 +423,27 @@ impl Registry {
         actions
     }
 
+    /// The gateway is stopping: every stream still live or being deleted is
+    /// marked as being deleted (attempt in flight, slots released) and its id
+    /// returned (sorted), for the caller to delete upstream at once.
+    pub fn drain(&mut self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (id, entry) in &mut self.streams {
+            match &mut entry.phase {
+                Phase::Live { .. } => entry.phase = Phase::Deleting { attempts: 1, next_attempt: None },
+                Phase::Deleting { attempts, next_attempt } => {
+                    *attempts += 1;
+                    *next_attempt = None;
+                }
+                Phase::Gone { .. } => continue,
+            }
+            ids.push(id.clone());
+        }
+        self.sessions.retain(|_, slot| !matches!(slot, Slot::Stream(_)));
+        ids.sort();
+        ids
+    }
+
     fn release_slot(&mut self, owner: &SessionId, stream_id: &str) {
         if matches!(self.sessions.get(owner), Some(Slot::Stream(id)) if id == stream_id) {
             self.sessions.remove(owner);
@@ -706,5 +727,25 @@ mod tests {
         for kept in [1, 3, 4] {
             assert!(reg.resume_session(&sid(kept), t0 + S(5)), "{kept}");
         }
+    }
+
+    #[test]
+    fn drain_hands_over_every_stream_not_yet_gone() {
+        let t0 = Instant::now();
+        let mut reg = Registry::new(cfg());
+        created(&mut reg, "str_live", &sid(1), t0);
+        created(&mut reg, "str_retry", &sid(2), t0);
+        created(&mut reg, "str_gone", &sid(3), t0);
+        reg.begin_delete("str_retry");
+        reg.delete_failed("str_retry", t0);
+        reg.begin_delete("str_gone");
+        reg.delete_succeeded("str_gone", t0);
+        assert_eq!(reg.drain(), vec!["str_live".to_string(), "str_retry".to_string()]);
+        for id in ["str_live", "str_retry"] {
+            assert!(matches!(reg.phase(id), Some(Phase::Deleting { next_attempt: None, .. })), "{id}");
+        }
+        assert_eq!(reg.active_stream(&sid(1)), None);
+        // nothing is left for the reaper to retry behind the caller's back
+        assert!(reg.tick(t0 + S(1000)).is_empty());
     }
 }

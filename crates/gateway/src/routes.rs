@@ -70,6 +70,52 @@ impl AppState {
         self.registry().open_streams()
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.cfg
+    }
+
+    /// Deletes every stream still live or being deleted upstream, all at once,
+    /// waiting at most `limit`; logs and reports what was deleted and what was not.
+    pub async fn delete_all(self: &Arc<Self>, limit: std::time::Duration) -> crate::ShutdownReport {
+        let ids = self.registry().drain();
+        let mut report = crate::ShutdownReport::default();
+        if ids.is_empty() {
+            return report;
+        }
+        tracing::info!(streams = ids.len(), "deleting the remaining streams upstream");
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in &ids {
+            let (st, id) = (self.clone(), id.clone());
+            tasks.spawn(async move {
+                let ok = st.delete_upstream(&id).await.is_ok();
+                (id, ok)
+            });
+        }
+        let collect = async {
+            while let Some(done) = tasks.join_next().await {
+                if let Ok((id, true)) = done {
+                    report.deleted.push(id);
+                }
+            }
+        };
+        let timed_out = tokio::time::timeout(limit, collect).await.is_err();
+        tasks.abort_all();
+        report.deleted.sort();
+        report.not_deleted = ids.into_iter().filter(|id| !report.deleted.contains(id)).collect();
+        if !report.deleted.is_empty() {
+            tracing::info!(deleted = ?report.deleted, "streams deleted upstream on shutdown");
+        }
+        if !report.not_deleted.is_empty() {
+            tracing::warn!(
+                not_deleted = ?report.not_deleted,
+                timed_out,
+                "could not delete these streams upstream on shutdown: they may still be running (and billed)"
+            );
+        }
+        report
+    }
+
     fn is_https(&self, headers: &HeaderMap) -> bool {
         self.cfg.https
             || (self.cfg.trust_forwarded_proto

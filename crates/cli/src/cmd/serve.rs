@@ -9,6 +9,10 @@
 //!
 //! The start-up log names the mode, the effective WHIP allowlist and the
 //! listen address; the key is never printed.
+//!
+//! On Ctrl-C or SIGTERM it stops accepting requests and deletes every stream
+//! still running upstream (concurrently, within 10 s), logging which were
+//! deleted and which could not be, then stops the embedded engine.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -114,13 +118,36 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let gateway = start(listener, cfg).await.context("cannot start the gateway")?;
     eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
 
-    tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
-    tracing::info!("stopping");
-    if tokio::time::timeout(Duration::from_secs(5), gateway.shutdown()).await.is_err() {
-        tracing::warn!("open connections did not close within 5 s");
+    let signal = stop_signal().await?;
+    tracing::info!("{signal}: stopping");
+    let report = gateway.shutdown().await;
+    if !report.not_deleted.is_empty() {
+        eprintln!(
+            "dreamgate: could not delete {} stream(s) upstream: {}",
+            report.not_deleted.len(),
+            report.not_deleted.join(", ")
+        );
     }
     if let Some(engine) = engine {
         engine.handle.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM; names the one received.
+async fn stop_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| "Ctrl-C").context("cannot wait for Ctrl-C"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        Ok("Ctrl-C")
+    }
 }
