@@ -1,10 +1,11 @@
-//! Shared helpers: a real engine behind a request recorder, a gateway in
-//! front of it, and a cookie-keeping "browser" client. Everything talks over
+//! Shared helpers: a real engine (with its real WebRTC media backend) behind
+//! a request recorder, a gateway in front of it, a cookie-keeping "browser"
+//! client and a publisher feeding real H.264 frames. Everything talks over
 //! real sockets on 127.0.0.1.
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +13,10 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use dreamgate_client::ApiKey;
-use dreamgate_engine::backend::{BoxFuture, IngestOffer, MediaBackend, MediaError, SdpAnswer, ViewerOffer};
 use dreamgate_engine::{Engine, EngineConfig};
 use dreamgate_gateway::whip_policy::WhipPolicy;
 use dreamgate_gateway::{GatewayConfig, GatewayHandle, Mode};
-use dreamgate_rtc::RtcConfig;
+use dreamgate_rtc::{MediaFrame, Publisher, RtcConfig};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -74,15 +74,10 @@ impl TestEngine {
         Self { engine, base, hits, task }
     }
 
-    /// Engine with the test key and WebRTC media answered by the real rtc crate.
+    /// Engine with the test key, `faults`, and its default (real WebRTC) media backend.
     pub async fn keyed(faults: &str) -> Self {
-        Self::start(EngineConfig {
-            api_key: Some(KEY.into()),
-            faults: faults.parse().unwrap(),
-            media: Some(Arc::new(RtcMedia::default())),
-            ..Default::default()
-        })
-        .await
+        Self::start(EngineConfig { api_key: Some(KEY.into()), faults: faults.parse().unwrap(), ..Default::default() })
+            .await
     }
 
     pub fn stream_count(&self) -> usize {
@@ -91,47 +86,6 @@ impl TestEngine {
 
     pub fn params(&self, id: &str) -> Option<Value> {
         self.engine.streams().with(id, |r| serde_json::to_value(&r.params).unwrap())
-    }
-}
-
-/// The engine's media side for these tests: real SDP negotiation through
-/// `dreamgate-rtc` (ingest and egress peers), no pipeline.
-#[derive(Default)]
-pub struct RtcMedia {
-    next: AtomicU64,
-    ingests: Mutex<Vec<dreamgate_rtc::Ingest>>,
-    egresses: Mutex<Vec<dreamgate_rtc::Egress>>,
-}
-
-impl MediaBackend for RtcMedia {
-    fn ingest(&self, offer: IngestOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
-        Box::pin(async move {
-            let (ingest, sdp) = dreamgate_rtc::accept_ingest(&RtcConfig::default(), &offer.offer_sdp)
-                .await
-                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            self.ingests.lock().unwrap().push(ingest);
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            Ok(SdpAnswer { sdp, resource_id: format!("ses{n}"), ice_servers: vec!["stun:127.0.0.1:3478".into()] })
-        })
-    }
-    fn trickle(&self, _: &str, _: &str, _: &str) -> Result<(), MediaError> {
-        Ok(())
-    }
-    fn end_ingest(&self, _: &str, _: Option<&str>) -> Result<(), MediaError> {
-        Ok(())
-    }
-    fn view(&self, offer: ViewerOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
-        Box::pin(async move {
-            let (egress, sdp) = dreamgate_rtc::accept_egress(&RtcConfig::default(), &offer.offer_sdp)
-                .await
-                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-            self.egresses.lock().unwrap().push(egress);
-            let n = self.next.fetch_add(1, Ordering::Relaxed);
-            Ok(SdpAnswer { sdp, resource_id: format!("view{n}"), ice_servers: vec![] })
-        })
-    }
-    fn end_view(&self, _: &str, _: &str) -> Result<(), MediaError> {
-        Ok(())
     }
 }
 
@@ -277,6 +231,42 @@ pub fn create_payload() -> Value {
 /// A real WebRTC offer (H.264 video) from the rtc crate's publisher.
 pub async fn whip_offer() -> (dreamgate_rtc::Publisher, String) {
     dreamgate_rtc::Publisher::new(&RtcConfig::default(), &[]).await.unwrap()
+}
+
+/// A connected publisher's feed: the moving test pattern, H.264 at 30 fps,
+/// until stopped (or at most 60 s). Answers keyframe requests.
+pub struct Feed {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Publisher>,
+}
+
+impl Feed {
+    pub fn start(publisher: Publisher, width: u32, height: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut publisher = publisher;
+            let pattern = dreamgate_media::TestPattern::new(width, height);
+            let mut encoder = dreamgate_media::H264Encoder::new(width, height, 30).unwrap();
+            let mut tick = tokio::time::interval(Duration::from_millis(33));
+            for i in 0..30 * 60u64 {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                tick.tick().await;
+                let force = publisher.keyframe_requests.try_recv().is_ok();
+                let e = encoder.encode(&pattern.frame(i), force).unwrap();
+                publisher.send(MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
+            }
+            publisher
+        });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> Publisher {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
 }
 
 /// Polls `cond` every 50 ms for at most `limit`.
