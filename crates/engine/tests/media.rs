@@ -2,7 +2,7 @@
 //! publisher, the per-frame transform, WHEP output to `rtc::Viewer`s, and the status the
 //! media drives. Every wait is bounded.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -246,6 +246,8 @@ async fn published_pattern_goes_online_and_viewers_get_the_transformed_output() 
 /// A bare publisher driven by the test: 30 fps of the test pattern, IDR on request.
 struct Feed {
     stop: Arc<AtomicBool>,
+    /// Frames handed to the publisher so far.
+    sent: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<Publisher>,
 }
 
@@ -253,6 +255,8 @@ impl Feed {
     fn start(mut publisher: Publisher, size: u32) -> Feed {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
         let task = tokio::spawn(async move {
             let pattern = TestPattern::new(size, size);
             let mut encoder = H264Encoder::new(size, size, 30).unwrap();
@@ -265,10 +269,11 @@ impl Feed {
                 let force = publisher.keyframe_requests.try_recv().is_ok();
                 let e = encoder.encode(&pattern.frame(i), force).unwrap();
                 publisher.send(MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
+                counter.fetch_add(1, Ordering::Relaxed);
             }
             publisher
         });
-        Feed { stop, task }
+        Feed { stop, sent, task }
     }
 
     async fn stop(self) -> Publisher {
@@ -385,7 +390,9 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     assert_eq!(media.stats(&id).unwrap().session_id, None);
     let last_input = |d: &Value| d["input_status"]["last_input_time"].as_u64();
     let t1 = last_input(&c.stream_status(&id).await.unwrap()["data"]);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // the publisher keeps sending: ten more frames, none of them recorded
+    let sent = feed2.sent.load(Ordering::Relaxed);
+    assert!(wait_until(Duration::from_secs(5), || feed2.sent.load(Ordering::Relaxed) >= sent + 10).await);
     assert_eq!(last_input(&c.stream_status(&id).await.unwrap()["data"]), t1, "input still recorded after DELETE");
     feed2.stop().await;
 
