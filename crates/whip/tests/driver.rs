@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -21,7 +21,6 @@ struct Seen {
     method: Method,
     uri: String,
     headers: HeaderMap,
-    at: Instant,
 }
 
 #[derive(Clone, Default)]
@@ -36,7 +35,7 @@ struct Endpoint {
 impl Endpoint {
     fn record(&self, method: Method, uri: &Uri, headers: &HeaderMap) -> usize {
         let mut seen = self.seen.lock().unwrap();
-        seen.push(Seen { method: method.clone(), uri: uri.to_string(), headers: headers.clone(), at: Instant::now() });
+        seen.push(Seen { method: method.clone(), uri: uri.to_string(), headers: headers.clone() });
         seen.iter().filter(|s| s.method == method).count()
     }
 
@@ -160,9 +159,12 @@ async fn retries_warmup_connects_sends_frames_and_deletes_the_resource() {
     let seen = ep.seen();
     let posts: Vec<_> = seen.iter().filter(|s| s.method == Method::POST).collect();
     assert_eq!(posts.len(), 3, "503, 503, 201");
-    // Exponential backoff: at least 50 ms, then at least 100 ms between attempts.
-    assert!(posts[1].at - posts[0].at >= Duration::from_millis(50));
-    assert!(posts[2].at - posts[1].at >= Duration::from_millis(100));
+    // The backoff schedule itself is asserted with injected time in tests/machine.rs;
+    // here: the order of the calls. All offers first, then trickle, the DELETE last.
+    let methods: Vec<&Method> = seen.iter().map(|s| &s.method).collect();
+    assert!(methods[..3].iter().all(|m| **m == Method::POST), "{methods:?}");
+    assert!(methods[3..].iter().all(|m| **m != Method::POST), "{methods:?}");
+    assert_eq!(methods.last(), Some(&&Method::DELETE), "{methods:?}");
     for post in &posts {
         assert_eq!(post.uri, "/live/x/whip?token=t0k3n");
         assert_eq!(post.headers["content-type"], "application/sdp");
