@@ -312,6 +312,19 @@ async fn malformed_and_oversized_bodies() {
     b.get("/api/daydream/streams/bad%20id/status").await.assert_error(404, "Unknown stream");
 }
 
+/// GETs `path` exactly as given (no client-side normalisation) over a raw socket; returns the status.
+async fn raw_get_status(base: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
 /// POSTs `body` with `Transfer-Encoding: chunked` over a raw socket; returns the status.
 async fn raw_chunked_post(base: &str, path: &str, body: &[u8]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -386,18 +399,17 @@ async fn security_headers_cookies_and_static_files() {
     let first = b.get("/api/daydream/config").await;
     assert!(first.header("set-cookie").is_none(), "cookie re-issued to a known session");
 
-    // index.html when the web files are present
-    let index = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/static/index.html");
+    // the page is embedded in the binary: always served at /
     let r = b.get("/").await;
-    if index.is_file() {
-        assert_eq!(r.status, 200);
-        assert!(r.header("content-type").unwrap().starts_with("text/html"));
-        assert_eq!(r.body, std::fs::read(index).unwrap());
-    } else {
-        r.assert_error(404, "Not found");
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"), "{:?}", r.header("content-type"));
+    assert!(r.text().contains("<title>Dreamgate — Dream</title>"), "{}", r.text());
+    assert!(r.header("content-security-policy").unwrap().contains("default-src 'self'"));
+    // paths leaving the web root are not files: 404 (normalised by the client, and raw)
+    b.get("/lib/../../Cargo.toml").await.assert_error(404, "Not found");
+    for raw in ["/lib/../../Cargo.toml", "/../Cargo.toml", "/%2e%2e/%2e%2e/Cargo.toml", "/lib/..%2f..%2fCargo.toml"] {
+        assert_eq!(raw_get_status(&gw.base_url(), raw).await, 404, "{raw}");
     }
-    let r = b.get("/lib/../../Cargo.toml").await;
-    assert_ne!(r.status, 200);
 
     // Secure cookies over https (config flag), X-Forwarded-Proto trusted only when configured
     let cookie_for = |gw_base: String, xfp: bool| async move {
@@ -434,22 +446,29 @@ async fn upstream_4xx_keep_their_status_and_details() {
 
 #[tokio::test]
 async fn end_beacon_during_create_deletes_the_stream_once_created() {
-    // every engine answer takes 1 s, so the beacon arrives while the create is in flight
-    let eng = TestEngine::keyed("slow=1s").await;
-    let gw = gateway(&eng.base, |_| {}).await;
-    let b = std::sync::Arc::new(Browser::new(&gw.base_url()));
+    let (eng, gw, b) = stack("").await;
+    let b = std::sync::Arc::new(b);
     b.get("/api/daydream/config").await; // session cookie first
+                                         // the create reaches the engine and is held there until the beacon has been answered
+    eng.hold_creates();
     let creator = b.clone();
     let create = tokio::spawn(async move { creator.post_json("/api/daydream/streams", &create_payload()).await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || eng.hits.any("POST /v1/streams")).await,
+        "the create never reached the engine"
+    );
     let r = b.end_beacon(None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["pending"], true, "{}", r.text());
+    assert_eq!(eng.stream_count(), 0, "the create was not held");
+    eng.release_creates();
     let created = create.await.unwrap();
     assert_eq!(created.status, 201, "{}", created.text());
     let id = created.json()["id"].as_str().unwrap().to_string();
     assert!(
-        eventually(Duration::from_secs(10), || eng.engine.streams().with(&id, |_| ()).is_none()).await,
+        eventually(Duration::from_secs(10), || eng.engine.streams().with(&id, |_| ()).is_none()
+            && gw.open_streams() == 0)
+        .await,
         "the stream ended during its create is still running"
     );
     assert!(eng.hits.any(&format!("DELETE /v1/streams?id={id}")));

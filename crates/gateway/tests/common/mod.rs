@@ -42,8 +42,20 @@ impl Hits {
     }
 }
 
-async fn record(State(hits): State<Hits>, req: Request, next: Next) -> Response {
-    hits.push(format!("{} {}", req.method(), req.uri()));
+/// The recorder in front of the engine: logs every request, and holds
+/// `POST /v1/streams` (already logged) while the test keeps creates held.
+#[derive(Clone)]
+struct Recorder {
+    hits: Hits,
+    creates_open: tokio::sync::watch::Receiver<bool>,
+}
+
+async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
+    rec.hits.push(format!("{} {}", req.method(), req.uri()));
+    if req.method() == axum::http::Method::POST && req.uri().path() == "/v1/streams" {
+        let mut open = rec.creates_open.clone();
+        let _ = open.wait_for(|open| *open).await;
+    }
     next.run(req).await
 }
 
@@ -52,6 +64,7 @@ pub struct TestEngine {
     pub engine: Engine,
     pub base: String,
     pub hits: Hits,
+    creates_open: tokio::sync::watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -67,11 +80,24 @@ impl TestEngine {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let engine = Engine::new(cfg, &base);
         let hits = Hits::default();
-        let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(hits.clone(), record));
+        let (creates_open, open) = tokio::sync::watch::channel(true);
+        let recorder = Recorder { hits: hits.clone(), creates_open: open };
+        let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(recorder, record));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { engine, base, hits, task }
+        Self { engine, base, hits, creates_open, task }
+    }
+
+    /// From now on, `POST /v1/streams` is recorded on arrival, then held
+    /// before the engine sees it, until [`release_creates`](Self::release_creates).
+    pub fn hold_creates(&self) {
+        self.creates_open.send_replace(false);
+    }
+
+    /// Lets held (and later) creates through to the engine.
+    pub fn release_creates(&self) {
+        self.creates_open.send_replace(true);
     }
 
     /// Engine with the test key, `faults`, and its default (real WebRTC) media backend.
