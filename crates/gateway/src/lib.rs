@@ -24,12 +24,25 @@
 //! (`daydream` mode) or the embedded engine is running (`local` mode).
 //!
 //! Errors are always JSON `{ "error", "message" }`: 400 malformed JSON, 413
-//! bodies over 100 KiB (SDP over 64 KiB), 403 `Stream not owned by active session`
-//! for a stream of another session (or of none: the gateway never asks
-//! upstream about streams it did not create for this session), 404 for a
-//! stream of this session that has ended, upstream 4xx with their status and
+//! bodies over 100 KiB (SDP over 64 KiB), upstream 4xx with their status and
 //! `details`, 502 when upstream fails or is unreachable, 504 on timeout.
 //!
+//! ### Which stream ids answer 403 and which 404
+//!
+//! The gateway decides from its own registry only; it never asks upstream
+//! about an id, so it cannot tell (and never reveals) whether an id it did
+//! not create for this session exists upstream:
+//!
+//! * **404 `Unknown stream`**: the id is malformed (not `[A-Za-z0-9_-]{1,128}`).
+//! * **403 `Stream not owned by active session`**: any well-formed id that is
+//!   not owned by this session — another session's stream, a stream created
+//!   upstream by no session, an id that exists nowhere, and this session's
+//!   own stream once its tombstone has expired (`tombstone_ttl`, 10 min by default).
+//! * **404 `Stream not found`**: this session's own stream after it ended
+//!   (deleted by its owner, by the end beacon or by the reaper, or being
+//!   deleted), on every stream route except `DELETE` and the end beacon,
+//!   which answer 200 (ending is idempotent).
+
 //! ## Sessions, ownership, origin
 //!
 //! See [`session`] (cookie), [`registry`] (ownership, one stream per session,

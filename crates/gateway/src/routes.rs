@@ -433,8 +433,10 @@ impl LegKind for Whep {
 }
 
 /// The live stream `{id}` owned by the request's session (its activity is
-/// recorded, postponing the reaper). 404 for a bad id or an ended stream,
-/// 403 for a stream of another session.
+/// recorded, postponing the reaper). 404 `Unknown stream` for a malformed id,
+/// 404 `Stream not found` for this session's own stream once it has ended,
+/// 403 `Stream not owned by active session` for any other well-formed id
+/// (the registry alone decides: upstream is never asked).
 #[derive(Debug)]
 struct Owned {
     st: Arc<AppState>,

@@ -505,3 +505,37 @@ async fn a_client_chosen_session_id_is_replaced_and_owns_nothing() {
     }
     assert_eq!(eng.stream_count(), 1);
 }
+
+#[tokio::test]
+async fn own_ended_stream_is_404_others_403_malformed_404() {
+    let (eng, gw, owner) = stack("").await;
+    let (_p, offer) = whip_offer().await;
+    let id = owner.create().await["id"].as_str().unwrap().to_string();
+    assert_eq!(owner.delete(&api(&id, "")).await.status, 200);
+    assert_eq!(eng.stream_count(), 0);
+
+    let before = eng.hits.len();
+    // the owner: every stream route says the stream has ended (404), except the
+    // idempotent end routes (200)
+    for (route, r) in foreign_requests(&owner, &id, &offer).await {
+        if route == "end" || route == "delete" {
+            assert_eq!(r.status, 200, "{route}: {}", r.text());
+        } else {
+            r.assert_error(404, "Stream not found");
+        }
+    }
+    // another session: 403 for the same (ended) id, as for any id it does not own
+    let other = Browser::new(&gw.base_url());
+    for target in [id.as_str(), "str_never_existed"] {
+        for (route, r) in foreign_requests(&other, target, &offer).await {
+            assert_eq!(r.status, 403, "{route} {target}: {}", r.text());
+            assert_eq!(r.json()["error"], "Stream not owned by active session");
+        }
+    }
+    assert_eq!(eng.hits.len(), before, "an ended or foreign stream's request reached the engine");
+    // a malformed id is 404 for everyone
+    for b in [&owner, &other] {
+        b.get("/api/daydream/streams/str.bad/status").await.assert_error(404, "Unknown stream");
+        b.delete("/api/daydream/streams/str%20bad").await.assert_error(404, "Unknown stream");
+    }
+}
