@@ -52,6 +52,8 @@ async fn close_ends_an_egress_and_its_viewer() {
 
 #[tokio::test]
 async fn an_ingest_nobody_connects_to_fails_after_the_connect_timeout() {
+    // When it fails is the pure ConnectionMonitor's rule (unit-tested with injected time);
+    // here only that the driver applies it: Failed, port freed. Short so the test ends soon.
     let cfg = RtcConfig { connect_timeout: Duration::from_millis(600), ..Default::default() };
     // A publisher whose answer is never applied: it never sends a STUN check.
     let (_publisher, offer) = Publisher::new(&cfg, &[]).await.unwrap();
@@ -73,14 +75,12 @@ async fn a_publisher_closed_before_its_answer_is_closed() {
 }
 
 #[tokio::test]
-async fn publisher_gathers_from_stun_servers_without_blocking() {
+async fn publisher_gathers_from_stun_servers_and_skips_dead_ones() {
     let stun = StunServer::bind("127.0.0.1".parse().unwrap()).await.unwrap();
-    // A port with nobody behind it: the query times out, the offer still comes.
+    // A port with nobody behind it: its query gives up (GATHER_TIMEOUT), the offer still comes.
     let dead = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let servers = vec![stun.url(), format!("stun:{dead}"), "turn:127.0.0.1:1".to_string()];
-    let started = std::time::Instant::now();
     let (publisher, offer) = Publisher::new(&RtcConfig::default(), &servers).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3));
     // On loopback the reflexive address is the host address: only the host candidate.
     assert_eq!(offer.matches("a=candidate:").count(), 1, "{offer}");
     assert!(offer.contains(&format!("{} typ host", publisher.local_addr().port())));
