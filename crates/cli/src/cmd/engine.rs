@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use dreamgate_client::ApiKey;
 use dreamgate_engine::{start, EngineConfig, Faults};
 
 const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off by default):
@@ -22,7 +23,7 @@ const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off 
   slow=2s      every answer is delayed by that long
 Durations take ms, s or m (a bare number is seconds).";
 
-/// Arguments of `dreamgate engine`.
+/// Arguments of `dreamgate engine`. `Debug` never shows the key (it is an [`ApiKey`]).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on (use 127.0.0.1 unless you mean to expose it).
@@ -30,14 +31,18 @@ pub struct Args {
     listen: SocketAddr,
     /// API key /v1 calls must present as Bearer (default: DAYDREAM_API_KEY; none = any
     /// non-empty bearer token is accepted). Never printed.
-    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true, value_parser = parse_key)]
+    api_key: Option<ApiKey>,
     /// Fault injection, e.g. `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`.
     #[arg(long, value_name = "SPEC", long_help = FAULTS_HELP, value_parser = parse_faults)]
     faults: Option<Faults>,
     /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     public_base: Option<String>,
+}
+
+fn parse_key(raw: &str) -> Result<ApiKey, std::convert::Infallible> {
+    Ok(ApiKey::new(raw))
 }
 
 fn parse_faults(spec: &str) -> Result<Faults, String> {
@@ -50,9 +55,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let faults = args.faults.unwrap_or_default();
-    let keyed = args.api_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    let keyed = args.api_key.as_ref().is_some_and(|k| !k.is_empty());
     let cfg = EngineConfig {
-        api_key: args.api_key,
+        api_key: args.api_key.map(|k| k.expose().to_owned()),
         public_base: args.public_base,
         faults: faults.clone(),
         ..Default::default()
@@ -70,4 +75,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!("stopping the engine");
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn debug_never_shows_the_api_key() {
+        let secret = "daydream_live_DEBUGSECRET_42";
+        let cli = Cli::try_parse_from(["x", "--api-key", secret, "--faults", "burst=1"]).unwrap();
+        assert_eq!(cli.args.api_key.as_ref().map(ApiKey::expose), Some(secret));
+        let shown = format!("{cli:?} {cli:#?}");
+        assert!(!shown.contains("DEBUGSECRET"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
 }
