@@ -40,6 +40,10 @@ const PUBLISH_FPS: u32 = 30;
 const WHEP_RETRY: Duration = Duration::from_millis(10);
 /// Give up on a stream that shows no output after this long.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the child engine gets to stop after SIGINT before it is killed.
+const ENGINE_STOP_GRACE: Duration = Duration::from_secs(5);
+/// The Linux `USER_HZ` almost everywhere; used only when `getconf CLK_TCK` cannot tell.
+const DEFAULT_CLK_TCK: u64 = 100;
 
 /// Which [`FrameProcessor`] to measure.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -167,18 +171,27 @@ fn rss_kib(pid: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The clock ticks per second `/proc/<pid>/stat` counts CPU time in, from `getconf CLK_TCK`;
+/// `None` when that cannot be read.
+fn clock_ticks() -> Option<u64> {
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    let hz = String::from_utf8(out.stdout).ok()?.trim().parse::<u64>().ok()?;
+    (out.status.success() && hz > 0).then_some(hz)
+}
+
 /// User + system CPU time of process `pid` (`"self"` for this one), all threads (Linux
-/// `/proc/<pid>/stat`, 100 ticks per second).
-fn cpu_time(pid: &str) -> Option<Duration> {
+/// `/proc/<pid>/stat`, `hz` ticks per second).
+fn cpu_time(pid: &str, hz: u64) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // fields after the parenthesised command name; utime and stime are fields 14 and 15
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
 }
 
-/// `dreamgate engine --listen 127.0.0.1:0` as a child process; killed on drop.
+/// `dreamgate engine --listen 127.0.0.1:0` as a child process; [`ChildEngine::stop`] ends it
+/// like Ctrl-C would, a drop kills it.
 struct ChildEngine {
     child: tokio::process::Child,
     pid: String,
@@ -213,8 +226,32 @@ impl ChildEngine {
         Ok(ChildEngine { child, pid, base_url })
     }
 
+    /// SIGINT (the engine shuts down gracefully on Ctrl-C), then waits up to
+    /// [`ENGINE_STOP_GRACE`]; kills it only if it is still running then. Says so when the
+    /// engine did not end cleanly.
     async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        // no libc dependency for one signal: kill(1), by the pid of the child we started
+        let interrupted = std::process::Command::new("kill")
+            .args(["-INT", &self.pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let waited =
+            if interrupted { tokio::time::timeout(ENGINE_STOP_GRACE, self.child.wait()).await.ok() } else { None };
+        match waited {
+            Some(Ok(status)) if status.success() => {}
+            Some(Ok(status)) => println!("  engine process ended after SIGINT with {status}"),
+            Some(Err(e)) => println!("  engine process: cannot wait for it: {e}"),
+            None => {
+                let why = if interrupted {
+                    format!("still running {} s after SIGINT", ENGINE_STOP_GRACE.as_secs())
+                } else {
+                    "SIGINT could not be sent".to_owned()
+                };
+                println!("  engine process {why}: killed");
+                let _ = self.child.kill().await;
+            }
+        }
     }
 }
 
@@ -295,15 +332,17 @@ async fn child_run(args: &Args) -> anyhow::Result<bool> {
         "run 1: engine as a child process (pid {}, {}): memory and CPU are the engine's alone",
         engine.pid, engine.base_url
     );
+    let hz = clock_ticks();
+    let tick = hz.unwrap_or(DEFAULT_CLK_TCK);
     let rss_before = rss_kib(&engine.pid);
-    let engine_cpu_before = cpu_time(&engine.pid);
-    let own_cpu_before = cpu_time("self");
+    let engine_cpu_before = cpu_time(&engine.pid, tick);
+    let own_cpu_before = cpu_time("self", tick);
     let wall_start = Instant::now();
     let published = publish_all(args, &engine.base_url, None).await;
     // memory and CPU with every stream still up
     let rss_after = rss_kib(&engine.pid);
-    let engine_cpu = cpu_time(&engine.pid).zip(engine_cpu_before).map(|(a, b)| a.saturating_sub(b));
-    let own_cpu = cpu_time("self").zip(own_cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let engine_cpu = cpu_time(&engine.pid, tick).zip(engine_cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let own_cpu = cpu_time("self", tick).zip(own_cpu_before).map(|(a, b)| a.saturating_sub(b));
     let wall = wall_start.elapsed();
     let failed = match published {
         Ok(published) => published.report().await,
@@ -326,6 +365,12 @@ async fn child_run(args: &Args) -> anyhow::Result<bool> {
     let cores = |cpu: Duration| cpu.as_secs_f64() / wall.as_secs_f64();
     if let Some(cpu) = engine_cpu {
         println!("  engine cpu: {:.2} cores busy on average over {:.1} s", cores(cpu), wall.as_secs_f64());
+        match hz {
+            Some(hz) => println!("  (cpu from /proc/<pid>/stat at {hz} ticks/s, getconf CLK_TCK)"),
+            None => println!(
+                "  (cpu from /proc/<pid>/stat ASSUMING {DEFAULT_CLK_TCK} ticks/s: getconf CLK_TCK unavailable)"
+            ),
+        }
     }
     if let Some(cpu) = own_cpu {
         println!(
