@@ -59,6 +59,15 @@ impl ApiKey {
     }
 }
 
+/// Parses like [`ApiKey::new`] (never fails), so command-line parsers can take an `ApiKey`.
+impl std::str::FromStr for ApiKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(key: &str) -> Result<Self, Self::Err> {
+        Ok(ApiKey::new(key))
+    }
+}
+
 impl fmt::Display for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.has_expected_prefix() {

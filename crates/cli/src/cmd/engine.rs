@@ -31,7 +31,7 @@ pub struct Args {
     listen: SocketAddr,
     /// API key /v1 calls must present as Bearer (default: DAYDREAM_API_KEY; none = any
     /// non-empty bearer token is accepted). Never printed.
-    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true, value_parser = parse_key)]
+    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true)]
     api_key: Option<ApiKey>,
     /// Fault injection, e.g. `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`.
     #[arg(long, value_name = "SPEC", long_help = FAULTS_HELP, value_parser = parse_faults)]
@@ -39,10 +39,6 @@ pub struct Args {
     /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     public_base: Option<String>,
-}
-
-fn parse_key(raw: &str) -> Result<ApiKey, std::convert::Infallible> {
-    Ok(ApiKey::new(raw))
 }
 
 fn parse_faults(spec: &str) -> Result<Faults, String> {

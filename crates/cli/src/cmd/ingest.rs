@@ -98,11 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --whip URL or --via URL"),
     };
-    let loopback = match options.whip.whip_url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    let loopback = options.whip.whip_url.host().is_some_and(|host| dreamgate_client::is_loopback_host(&host));
     options.whip.ice_servers = if !args.ice_servers.is_empty() {
         args.ice_servers.iter().map(IceServer::new).collect()
     } else if loopback {

@@ -35,7 +35,7 @@ pub struct Conn {
     #[arg(long, value_name = "URL")]
     gateway: Option<String>,
     /// API key (default: DAYDREAM_API_KEY). Never printed.
-    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true, value_parser = parse_key)]
+    #[arg(long, value_name = "KEY", env = "DAYDREAM_API_KEY", hide_env_values = true)]
     api_key: Option<ApiKey>,
     /// Timeout of the call, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
@@ -93,10 +93,6 @@ pub enum Command {
         #[command(flatten)]
         conn: Conn,
     },
-}
-
-fn parse_key(raw: &str) -> Result<ApiKey, std::convert::Infallible> {
-    Ok(ApiKey::new(raw))
 }
 
 /// Runs `dreamgate stream`.
