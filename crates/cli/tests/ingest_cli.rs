@@ -1,6 +1,6 @@
 //! `dreamgate ingest` as a process, against an in-process engine on loopback.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -238,6 +238,39 @@ async fn a_y4m_file_is_sent_to_its_end() {
     assert_eq!(frames_sent(&err), 45, "{err}");
     let stats = media.stats(&id).unwrap();
     assert_eq!(stats.session_id, None, "WHIP DELETE at the end of the file");
+    assert!(stats.first_output.is_some(), "the engine transformed what it received: {stats:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn y4m_from_standard_input_is_sent_to_its_end() {
+    let _heavy = HEAVY.lock().await;
+    let pattern = dreamgate_media::TestPattern::new(384, 384);
+    let frames: Vec<_> = (0..30).map(|i| pattern.frame(i)).collect();
+    let mut y4m = Vec::new();
+    dreamgate_media::write_y4m(&mut y4m, &frames, 30).unwrap();
+
+    let (h, media) = media_engine().await;
+    let stream = api(&h).create_stream(&create_body()).await.unwrap();
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dreamgate"))
+        .args(["ingest", "--whip", stream["whip_url"].as_str().unwrap(), "--input", "-"])
+        .env_remove("DAYDREAM_API_KEY")
+        .env("DREAMGATE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dreamgate ingest");
+    // Write from a thread: the pipe's buffer is smaller than the clip, like a camera feed.
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&y4m));
+    let (code, err) = finish(child).await;
+    writer.join().unwrap().unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("end of input;"), "{err}");
+    assert_eq!(frames_sent(&err), 30, "{err}");
+    let stats = media.stats(&id).unwrap();
     assert!(stats.first_output.is_some(), "the engine transformed what it received: {stats:?}");
     h.shutdown().await;
 }

@@ -72,7 +72,15 @@ impl EncodingSource {
 
     /// A Y4M file, at `fps` or else the file's own rate (30 when it has none).
     pub fn y4m(path: impl AsRef<Path>, fps: Option<u32>) -> Result<Self, MediaError> {
-        let reader = Y4mReader::open(path)?;
+        Self::y4m_reader(Y4mReader::open(path)?, fps)
+    }
+
+    /// A Y4M stream from any reader, e.g. standard input fed by
+    /// `ffmpeg -f v4l2 -i /dev/video0 -f yuv4mpegpipe -pix_fmt yuv420p -` (a camera).
+    pub fn y4m_reader<R: std::io::BufRead + Send + 'static>(
+        reader: Y4mReader<R>,
+        fps: Option<u32>,
+    ) -> Result<Self, MediaError> {
         let (width, height) = (reader.width(), reader.height());
         let file_fps = reader.fps().map(|(num, den)| (num / den.max(1)).max(1));
         Self::new(reader, width, height, fps.or(file_fps).unwrap_or(30))

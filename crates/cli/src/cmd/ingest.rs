@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use dreamgate_media::Y4mReader;
 use dreamgate_whip::{
     ClientStatus, ConnectionState, EncodingSource, FrameSource, GatewaySession, IceServer, Url, WhipClient,
 };
@@ -38,7 +39,9 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     via: Option<String>,
     /// Send this Y4M file (its size; its frame rate unless --fps is given) instead of the test pattern.
-    #[arg(long, value_name = "FILE.y4m")]
+    /// `-` reads Y4M from standard input, e.g. a camera:
+    /// `ffmpeg -f v4l2 -i /dev/video0 -f yuv4mpegpipe -pix_fmt yuv420p - | dreamgate ingest --input - ...`
+    #[arg(long, value_name = "FILE.y4m|-")]
     input: Option<PathBuf>,
     /// Test pattern width.
     #[arg(long, default_value_t = 512)]
@@ -70,6 +73,11 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fps = args.fps.unwrap_or(30);
     let source: Box<dyn FrameSource> = match &args.input {
+        Some(path) if path.as_os_str() == "-" => {
+            let stdin = Y4mReader::new(std::io::BufReader::new(std::io::stdin()))
+                .context("cannot read Y4M from standard input")?;
+            Box::new(EncodingSource::y4m_reader(stdin, args.fps).context("cannot start the encoder")?)
+        }
         Some(path) => {
             Box::new(EncodingSource::y4m(path, args.fps).with_context(|| format!("cannot read {}", path.display()))?)
         }
