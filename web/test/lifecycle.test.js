@@ -462,8 +462,14 @@ test("5 counted PATCH failures: the spec message word for word, then no more PAT
   assert.equal(h.advance(60000).filter((a) => a.type === "SEND_PATCH").length, 0);
   assert.equal(h.state.phase, "live", "the stream itself keeps running");
 
+  // Stop clears the notice on the page (it was about the stream that ended), not only in the state.
+  const stopped = h.send({ type: "STOP" });
+  assert.deepEqual(
+    stopped.filter((a) => a.type === "SHOW" && a.target === "notice"),
+    [{ type: "SHOW", target: "notice", message: null }],
+  );
+  assert.equal(h.state.notice, null);
   // Restart: the new stream is created with the wanted prompt, updates work again.
-  h.send({ type: "STOP" });
   const r = h.send({ type: "CLICK_DREAM" });
   assert.ok(find(r, "SHOW"));
   assert.equal(h.state.notice, null);

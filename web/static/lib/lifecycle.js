@@ -369,7 +369,9 @@ class Draft {
       else this.emit({ type: "DELETE_STREAM", session: s.session, id: s.streamId });
     }
     this.emit({ type: "STOP_CAMERA" });
-    this.s = resetSession(s);
+    // The notice is about this session (live updates, player fallback): it ends with it.
+    this.notice(null);
+    this.s = resetSession(this.s);
   }
 
   /** @param {string} message */
