@@ -7,7 +7,7 @@
  * (the stream DELETE after the WHIP session ended) is bounded by `timing.js`.
  */
 
-import { TICK_INTERVAL_MS, createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
+import { MESSAGES, TICK_INTERVAL_MS, createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
 import { buildPrompt, initialSettings, isPersonaId, savePersona, DEFAULT_BASE_PROMPT } from "./lib/params.js";
 import { CanvasCapture, cameraErrorMessage, precheckCamera } from "./lib/capture.js";
 import { DEFAULT_CONFIG, WHIPClient, waitBounded } from "./lib/whip-client.js";
@@ -437,7 +437,8 @@ function render() {
   els.toggle.dataset.action = action;
   els.toggle.textContent = action === "stop" ? "Stop" : action === "retry" ? "Retry" : "Dream";
   els.output.dataset.phase = phase;
-  els.status.dataset.kind = phase === "error" ? "error" : phase === "live" ? "live" : "info";
+  // Green only while it really is live (not while the camera's connection is being re-established).
+  els.status.dataset.kind = phase === "error" ? "error" : phase === "live" && state.status === MESSAGES.LIVE ? "live" : "info";
   if (!els.status.textContent) els.status.textContent = state.status;
   // The TICK drives countdown, retries and polling while a stream exists.
   const needsTick = phase === "connecting" || phase === "live";

@@ -199,7 +199,7 @@ test("WHIP startup retries stop after the attempt budget", () => {
   for (;;) {
     const failed = h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
     if (h.state.phase === "error") {
-      assert.equal(h.state.status, "WHIP offer failed: 503");
+      assert.equal(h.state.status, "Could not connect to Dream: WHIP offer failed: 503");
       assert.ok(types(failed).includes("DELETE_STREAM"));
       assert.ok(types(failed).includes("STOP_CAMERA"));
       break;
@@ -225,7 +225,7 @@ test("non-retryable WHIP failure (400) fails at once and cleans up", () => {
   assert.equal(h.state.phase, "error");
   assert.deepEqual(types(r), ["COUNTDOWN", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
   assert.equal(find(r, "DELETE_STREAM").id, "str_abc");
-  assert.equal(find(r, "SHOW").message, "WHIP offer failed: 400");
+  assert.equal(find(r, "SHOW").message, "Could not connect to Dream: WHIP offer failed: 400");
 });
 
 test("warm-up grace: status failures tolerated for 60 s, then a 3 s post-poll grace, then the error", () => {
@@ -607,6 +607,20 @@ test("config: not configured or unreachable -> error; Retry starts over", () => 
   assert.equal(h.state.status, "Cannot reach the Dream service");
 });
 
+test("peer failure after going live: the status says reconnecting, then live again once WHIP is back", () => {
+  const h = harness();
+  const s = goLive(h);
+  assert.equal(h.state.status, MESSAGES.LIVE);
+  h.at(100000);
+  const failed = h.send({ type: "WHIP_STATE", session: s.session, state: "failed", error: "ICE connection failed" });
+  assert.deepEqual(find(failed, "SHOW"), { type: "SHOW", target: "status", message: MESSAGES.RECONNECTING });
+  assert.ok(h.until("WHIP_CONNECT", 10000, 50));
+  assert.equal(h.state.status, MESSAGES.RECONNECTING, "still reconnecting while the new offer is in flight");
+  const back = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
+  assert.deepEqual(find(back, "SHOW"), { type: "SHOW", target: "status", message: MESSAGES.LIVE });
+  assert.equal(h.state.phase, "live");
+});
+
 test("peer failure after going live: WHIP reconnects with backoff, then gives up after the budget", () => {
   const h = harness({ whipRetry: { baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 3 } });
   const s = goLive(h);
@@ -614,6 +628,7 @@ test("peer failure after going live: WHIP reconnects with backoff, then gives up
   const r = h.send({ type: "WHIP_STATE", session: s.session, state: "failed", error: "ICE connection failed" });
   assert.ok(types(r).includes("WHIP_DISCONNECT"));
   assert.equal(h.state.phase, "live");
+  assert.equal(h.state.status, MESSAGES.RECONNECTING, "not \"live\" while the camera is not being published");
   const next = h.until("WHIP_CONNECT", 10000, 50);
   assert.equal(next.at - 100000, 500);
   // Three reconnect attempts in all (maxAttempts), 500 / 1000 ms apart.
@@ -623,9 +638,10 @@ test("peer failure after going live: WHIP reconnects with backoff, then gives up
   h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
   const third = h.until("WHIP_CONNECT", 10000, 50);
   assert.equal(third.at - second.at, 1000);
+  assert.equal(h.state.status, MESSAGES.RECONNECTING);
   h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
   assert.equal(h.state.phase, "error");
-  assert.equal(h.state.status, "WHIP offer failed: 503");
+  assert.equal(h.state.status, "Could not connect to Dream: WHIP offer failed: 503");
 });
 
 test("nextDeadline reports the earliest pending timer", () => {

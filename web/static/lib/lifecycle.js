@@ -31,12 +31,20 @@ export const MESSAGES = Object.freeze({
   WHIP_RETRY: "Dream is warming up — retrying the connection…",
   WAITING_OUTPUT: "Waiting for the first Dream frames…",
   LIVE: "Dream is live",
+  RECONNECTING: "Connection lost — reconnecting…",
   STOPPED: "Dream stopped",
   NOT_CONFIGURED: "Dream is not configured on this server (no Daydream API key).",
   NOT_ACTIVE: "Dream did not become active. Please try again.",
   LIVE_UPDATES_UNAVAILABLE: "Live updates unavailable — changes will apply on restart",
   PLAYER_FALLBACK: "Direct playback failed — showing Daydream's player instead",
 });
+
+/**
+ * The status line when publishing (WHIP) gives up; `reason` is the WHIP client's own message
+ * (the spec's error table, e.g. "WHIP offer failed: 502"), kept word for word.
+ * @param {string} reason
+ */
+export const whipFailedMessage = (reason) => `Could not connect to Dream: ${reason}`;
 
 /** How often the shell sends TICK (every deadline here is met to within this). */
 export const TICK_INTERVAL_MS = 100;
@@ -408,7 +416,7 @@ class Draft {
       if (!s.countdownDone) this.status(MESSAGES.WHIP_RETRY);
       return;
     }
-    this.fail(message);
+    this.fail(whipFailedMessage(message));
   }
 
   /** @param {string} url */
@@ -452,7 +460,9 @@ class Draft {
         s.phase = "live";
         s.postGraceEndsAt = null;
       }
-      if (s.phase === "live") this.status(MESSAGES.LIVE);
+      // Live, but the camera's WHIP session failed and is being re-established: say so
+      // rather than "live" over a frozen or black output.
+      if (s.phase === "live") this.status(s.whip.answered ? MESSAGES.LIVE : MESSAGES.RECONNECTING);
       else if (s.countdownDone) this.status(MESSAGES.WAITING_OUTPUT);
       else if (s.whip.nextAt === null) this.status(s.whip.answered ? MESSAGES.WARMING_UP : MESSAGES.CONNECTING);
       this.maybePatch();
