@@ -45,11 +45,26 @@ enum Command {
 fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DREAMGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+/// Commands that only print (`params`, `stream`) end quietly when their reader goes away
+/// (`dreamgate params defaults | head`), like any Unix filter, instead of panicking on the
+/// broken pipe. Servers keep Rust's default of ignoring SIGPIPE: a browser closing its socket
+/// must never kill them.
+fn exit_quietly_on_broken_pipe() {
+    // SAFETY: called before any thread is started; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Params(_) | Command::Stream(_)) {
+        exit_quietly_on_broken_pipe();
+    }
     init_logging(match cli.command {
         Command::Bench(_) => "warn",
         _ => "info,str0m=warn",

@@ -274,3 +274,15 @@ async fn y4m_from_standard_input_is_sent_to_its_end() {
     assert!(stats.first_output.is_some(), "the engine transformed what it received: {stats:?}");
     h.shutdown().await;
 }
+
+#[test]
+fn an_unreachable_gateway_is_named_with_its_cause() {
+    // Bind then drop a listener: nothing listens on that loopback port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let via = format!("http://127.0.0.1:{port}");
+    let out = dreamgate(&["ingest", "--via", &via, "--duration", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot open a session on {via}: cannot reach the gateway:")), "{err}");
+    assert!(err.contains("Connection refused"), "the root cause is shown: {err}");
+}

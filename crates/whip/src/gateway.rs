@@ -15,7 +15,7 @@ pub enum GatewayError {
     #[error("invalid gateway URL: {0}")]
     BadUrl(String),
     /// No HTTP answer.
-    #[error("gateway unreachable: {0}")]
+    #[error("cannot reach the gateway: {0}")]
     Unreachable(String),
     /// A non-success answer; `message` is the gateway's `"<error>: <message>"`
     /// when it answered the usual JSON error body.
@@ -138,8 +138,9 @@ fn path_segment(id: &str) -> String {
     id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')).collect()
 }
 
+/// The whole cause chain (e.g. "error sending request: client error (Connect): Connection refused").
 fn unreachable(e: reqwest::Error) -> GatewayError {
-    GatewayError::Unreachable(e.without_url().to_string())
+    GatewayError::Unreachable(dreamgate_client::error_chain(&e.without_url()))
 }
 
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, GatewayError> {

@@ -98,7 +98,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, Some(via)) => {
             let base: Url = via.parse().with_context(|| format!("invalid gateway URL {via:?}"))?;
             line.note(&format!("creating a stream on {}", base.origin().ascii_serialization()));
-            let gateway = GatewaySession::open(base).await.context("gateway")?;
+            let origin = base.origin().ascii_serialization();
+            let gateway =
+                GatewaySession::open(base).await.with_context(|| format!("cannot open a session on {origin}"))?;
             let body = create_body(args.input.is_none().then_some((args.width, args.height)))?;
             let id = gateway.create_stream(&body).await.context("creating the stream")?;
             line.note(&format!("stream {id} created"));
