@@ -112,7 +112,7 @@ pub enum ConfigError {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `DAYDREAM_API_KEY` | API key; unset or empty = not configured. A key without the `daydream_live_` prefix is accepted with a warning. |
+/// | `DAYDREAM_API_KEY` | API key; unset or empty = not configured. A key without the `daydream_live_` prefix is accepted with a warning (none when the gateway is a loopback engine). |
 /// | `DAYDREAM_API_GATEWAY` | API base URL, default [`DEFAULT_GATEWAY`]; must be `https` unless the host is loopback; invalid = refuse to start. |
 /// | `DAYDREAM_WHIP_ALLOWED_HOSTS` | comma-separated base domains ADDED to [`DEFAULT_WHIP_ALLOWED_HOSTS`] (trimmed, lowercased, empty entries dropped; schemes, ports, paths and wildcards rejected). |
 /// | `DAYDREAM_WHIP_ALLOW_DEV` | `true`/`1` allows `http` WHIP URLs on loopback hosts during development; `false`/`0`/unset forbids them. |
@@ -157,18 +157,19 @@ impl DaydreamEnv {
         let non_empty = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
 
         let api_key = non_empty("DAYDREAM_API_KEY").map(ApiKey::new);
+        let gateway = match non_empty("DAYDREAM_API_GATEWAY") {
+            Some(value) => parse_gateway(&value)?,
+            None => Url::parse(DEFAULT_GATEWAY).expect("DEFAULT_GATEWAY is a valid URL"),
+        };
+        // A local engine on loopback takes any key: the prefix only matters for Daydream itself.
+        let local_gateway = gateway.host().is_some_and(|host| is_loopback_host(&host));
         if let Some(key) = &api_key {
-            if !key.has_expected_prefix() {
+            if !key.has_expected_prefix() && !local_gateway {
                 warnings.push(format!(
                     "DAYDREAM_API_KEY does not start with \"{API_KEY_PREFIX}\"; Daydream will probably reject it"
                 ));
             }
         }
-
-        let gateway = match non_empty("DAYDREAM_API_GATEWAY") {
-            Some(value) => parse_gateway(&value)?,
-            None => Url::parse(DEFAULT_GATEWAY).expect("DEFAULT_GATEWAY is a valid URL"),
-        };
 
         let mut whip_allowed_hosts: Vec<String> = DEFAULT_WHIP_ALLOWED_HOSTS.iter().map(|h| (*h).to_owned()).collect();
         if let Some(list) = get("DAYDREAM_WHIP_ALLOWED_HOSTS") {
@@ -335,6 +336,14 @@ mod tests {
         let debug = format!("{e:?}");
         assert!(!debug.contains("sk_other_secret"), "{debug}");
         assert!(!e.warnings[0].contains("secret"));
+    }
+
+    #[test]
+    fn any_key_is_fine_for_a_loopback_engine() {
+        let e = env(&[("DAYDREAM_API_KEY", "x"), ("DAYDREAM_API_GATEWAY", "http://127.0.0.1:8787")]).unwrap();
+        assert!(e.warnings.is_empty(), "{:?}", e.warnings);
+        let e = env(&[("DAYDREAM_API_KEY", "x"), ("DAYDREAM_API_GATEWAY", "https://api.example.com")]).unwrap();
+        assert_eq!(e.warnings.len(), 1, "a remote gateway still warns");
     }
 
     #[test]
