@@ -231,8 +231,10 @@ fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds"))
 }
 
-/// One status line on stderr, rewritten in place on a terminal (otherwise a
-/// plain line per second, and at each change of phase).
+/// One status line on stderr, rewritten in place on a terminal (otherwise, e.g. in a log, a
+/// plain line at each change of phase and at most every [`PLAIN_EVERY`] in between).
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
 struct StatusLine {
     terminal: bool,
     dirty: bool,
@@ -249,7 +251,7 @@ impl StatusLine {
         if self.terminal {
             let _ = write!(err, "\r\x1b[2K{text}");
             self.dirty = true;
-        } else if self.last_plain.is_none_or(|(t, p)| p != phase || t.elapsed() >= Duration::from_millis(950)) {
+        } else if self.last_plain.is_none_or(|(t, p)| p != phase || t.elapsed() >= PLAIN_EVERY) {
             let _ = writeln!(err, "{text}");
             self.last_plain = Some((Instant::now(), phase));
         }
