@@ -175,6 +175,7 @@ test("WHIP startup retries: 404/409/429/5xx back off exponentially (500, 1000, 2
   const s = start(h);
   const times = [h.t];
   const statuses = [503, 404, 409, 429];
+  const shown = [];
   for (const status of statuses) {
     const failed = h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status, message: `WHIP offer failed: ${status}` });
     assert.equal(find(failed, "WHIP_CONNECT"), undefined, "never retried at once");
@@ -182,14 +183,29 @@ test("WHIP startup retries: 404/409/429/5xx back off exponentially (500, 1000, 2
     const next = h.until("WHIP_CONNECT", 60000, 50);
     assert.ok(next, `retried after ${status}`);
     times.push(next.at);
+    for (const a of [...failed, ...next.actions]) if (a.type === "SHOW" && a.target === "status") shown.push(a.message);
   }
   const gaps = times.slice(1).map((x, i) => x - times[i]);
   assert.deepEqual(gaps, [500, 1000, 2000, 4000]);
-  assert.deepEqual(
-    h.state.status,
-    MESSAGES.CONNECTING,
-    "status returns to connecting once a retry is in flight",
-  );
+  // The status line is an aria-live region: it changes once, to "retrying", and stays there
+  // while retries are scheduled and while they are in flight (no "Connecting…" flip-flop).
+  assert.deepEqual(shown, [MESSAGES.WHIP_RETRY], "one status change across four retries");
+  assert.equal(h.state.status, MESSAGES.WHIP_RETRY, "still 'retrying' while the 5th attempt is in flight");
+  // Once a retry is answered, the line moves on (no way back to "Connecting…").
+  const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
+  assert.deepEqual(answered.filter((a) => a.type === "SHOW").map((a) => a.message), [MESSAGES.WARMING_UP]);
+});
+
+test("the first WHIP attempt says 'Connecting…'; only a retry switches to 'retrying'", () => {
+  const h = harness();
+  const s = start(h);
+  assert.equal(h.state.status, MESSAGES.CONNECTING);
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "WHIP offer failed: 503" });
+  assert.equal(h.state.status, MESSAGES.WHIP_RETRY);
+  // A new session starts with "Connecting…" again.
+  h.send({ type: "STOP" });
+  start(h);
+  assert.equal(h.state.status, MESSAGES.CONNECTING);
 });
 
 test("WHIP startup retries stop after the attempt budget", () => {

@@ -96,9 +96,10 @@ export const DEFAULT_OPTIONS = Object.freeze({
  * @property {number | null} countdownEndsAt
  * @property {boolean} countdownDone
  * @property {number | null} countdownShown seconds last shown
- * @property {{ attempts: number, nextAt: number | null, inFlight: boolean, answered: boolean, connected: boolean, windowStart: number | null }} whip
- *   WHIP publishing: attempts since the last success, next retry time, and the start of the
- *   window in which retries are allowed (creation, or the last peer failure)
+ * @property {{ attempts: number, nextAt: number | null, inFlight: boolean, answered: boolean, connected: boolean, windowStart: number | null, retried: boolean }} whip
+ *   WHIP publishing: attempts since the last success, next retry time, the start of the
+ *   window in which retries are allowed (creation, or the last peer failure), and whether
+ *   a retry has been scheduled this session (the status then stays on "retrying")
  * @property {string | null} whepUrl gateway WHEP path once a WHEP output is known
  * @property {boolean} playerStarted
  * @property {boolean} playerFailed the WHEP player gave up (output falls back to the iframe, or the session fails)
@@ -290,7 +291,7 @@ export function initialState(prompt) {
     countdownEndsAt: null,
     countdownDone: false,
     countdownShown: null,
-    whip: { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null },
+    whip: { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null, retried: false },
     whepUrl: null,
     playerStarted: false,
     playerFailed: false,
@@ -413,7 +414,7 @@ class Draft {
     const inWindow = s.whip.windowStart !== null && this.now - s.whip.windowStart < this.o.warmupGraceMs;
     if (retryable && s.whip.attempts < o.maxAttempts && inWindow) {
       s.whip.nextAt = this.now + backoffDelay(s.whip.attempts - 1, { baseMs: o.baseMs, factor: o.factor, maxMs: o.maxMs });
-      if (!s.countdownDone) this.status(MESSAGES.WHIP_RETRY);
+      s.whip.retried = true;
       return;
     }
     this.fail(whipFailedMessage(message));
@@ -464,7 +465,10 @@ class Draft {
       // rather than "live" over a frozen or black output.
       if (s.phase === "live") this.status(s.whip.answered ? MESSAGES.LIVE : MESSAGES.RECONNECTING);
       else if (s.countdownDone) this.status(MESSAGES.WAITING_OUTPUT);
-      else if (s.whip.nextAt === null) this.status(s.whip.answered ? MESSAGES.WARMING_UP : MESSAGES.CONNECTING);
+      else if (s.whip.answered) this.status(MESSAGES.WARMING_UP);
+      // Once a startup retry happened the line stays on "retrying" (no flip back to
+      // "Connecting…" for every attempt: the status is an aria-live region).
+      else this.status(s.whip.retried ? MESSAGES.WHIP_RETRY : MESSAGES.CONNECTING);
       this.maybePatch();
     }
   }
