@@ -244,10 +244,11 @@ function run(action) {
       break;
     }
     case "POLL_STATUS": {
-      const { session, streamId } = action;
+      const { session, streamId, timeoutMs } = action;
       void (async () => {
         try {
-          const res = await api(`/api/daydream/streams/${encodeURIComponent(streamId)}/status`, { cache: "no-store" });
+          // A poll that hangs (server gone quiet) ends as a network error after timeoutMs.
+          const res = await api(`/api/daydream/streams/${encodeURIComponent(streamId)}/status`, { cache: "no-store", signal: AbortSignal.timeout(timeoutMs) });
           /** @type {unknown} */
           let body = null;
           try {

@@ -7,6 +7,7 @@ import {
   isActiveStatus,
   isNotReadyBody,
   isPatchWarmupFailure,
+  livePollVerdict,
   MESSAGES,
   nextDeadline,
   statusWhepUrl,
@@ -114,7 +115,7 @@ test("happy path (local mode): create, camera, WHIP, WHEP player, polling, live"
   h.at(300);
   const answered = h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: null });
   assert.deepEqual(find(answered, "START_PLAYER"), { type: "START_PLAYER", session: s.session, url: "/api/daydream/streams/str_abc/whep" });
-  assert.deepEqual(find(answered, "POLL_STATUS"), { type: "POLL_STATUS", session: s.session, streamId: "str_abc" });
+  assert.deepEqual(find(answered, "POLL_STATUS"), { type: "POLL_STATUS", session: s.session, streamId: "str_abc", timeoutMs: 5000 });
   assert.equal(h.state.phase, "connecting");
 
   const playing = h.send({ type: "PLAYING", session: s.session }, 1800);
@@ -300,6 +301,119 @@ test("polling slows down once live", () => {
   const t0 = h.t;
   const next = h.until("POLL_STATUS", 20000);
   assert.equal(next.at - t0, 5000);
+});
+
+/** Answers the next POLL_STATUS (TICKing until it is due) with `answer`; returns its time and the actions. */
+function answerPoll(h, s, answer) {
+  // A poll may already be in flight (one starts as soon as WHIP answers).
+  const poll = h.state.pollInFlight ? { at: h.t, actions: [] } : h.until("POLL_STATUS", 20000, 100);
+  assert.ok(poll, "a status poll is due");
+  const actions = h.send({ type: "STATUS_RESULT", session: s.session, ...answer });
+  return { at: poll.at, actions, pollActions: poll.actions };
+}
+
+const POLL_OK = { ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } };
+const POLL_DOWN = { ok: false, httpStatus: 0, body: null };
+const POLL_502 = { ok: false, httpStatus: 502, body: { error: "Upstream unreachable", message: "x" } };
+
+test("live, server gone quiet: 2 failed polls (network/5xx) say 'Connection lost', polls speed up, then back to live", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "STATUS_RESULT", session: s.session, ...POLL_OK });
+  assert.equal(h.state.status, MESSAGES.LIVE);
+  // First failure: still live (one blip is not a verdict), but the next poll comes in 1 s, not 5 s.
+  const first = answerPoll(h, s, POLL_DOWN);
+  assert.equal(h.state.status, MESSAGES.LIVE);
+  assert.equal(first.actions.filter((a) => a.type === "SHOW").length, 0);
+  // Second consecutive failure (a 502 from the gateway counts too): connection lost.
+  const second = answerPoll(h, s, POLL_502);
+  assert.equal(second.at - first.at, 1000, "fast polling after a failure");
+  assert.deepEqual(find(second.actions, "SHOW"), { type: "SHOW", target: "status", message: MESSAGES.RECONNECTING });
+  assert.equal(h.state.phase, "live", "not an error: WHIP/peer handling decides the real give-up");
+  assert.equal(types(second.actions).includes("STOP_CAMERA"), false);
+  // Keeps polling every second while it fails.
+  const third = answerPoll(h, s, POLL_DOWN);
+  assert.equal(third.at - second.at, 1000);
+  assert.equal(h.state.status, MESSAGES.RECONNECTING);
+  // A poll succeeds: live again, and polling slows back down.
+  const back = answerPoll(h, s, POLL_OK);
+  assert.equal(back.at - third.at, 1000);
+  assert.deepEqual(find(back.actions, "SHOW"), { type: "SHOW", target: "status", message: MESSAGES.LIVE });
+  const t0 = h.t;
+  assert.equal(h.until("POLL_STATUS", 20000).at - t0, 5000);
+});
+
+test("live: failures must be consecutive; 429/400 answers neither count nor reset", () => {
+  const h = harness();
+  const s = goLive(h);
+  answerPoll(h, s, POLL_DOWN);
+  answerPoll(h, s, POLL_OK);
+  answerPoll(h, s, POLL_DOWN);
+  assert.equal(h.state.status, MESSAGES.LIVE, "fail, ok, fail is not 'lost'");
+  answerPoll(h, s, { ok: false, httpStatus: 429, body: { error: "Too many requests" } });
+  assert.equal(h.state.status, MESSAGES.LIVE);
+  answerPoll(h, s, { ok: false, httpStatus: 503, body: null });
+  assert.equal(h.state.status, MESSAGES.RECONNECTING, "the failure before the 429 still counts");
+});
+
+test("live, connection lost and the WHIP peer fails too: the WHIP budget decides the give-up", () => {
+  const h = harness({ whipRetry: { baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 2 } });
+  const s = goLive(h);
+  answerPoll(h, s, POLL_DOWN);
+  answerPoll(h, s, POLL_DOWN);
+  assert.equal(h.state.status, MESSAGES.RECONNECTING);
+  h.send({ type: "WHIP_STATE", session: s.session, state: "failed", error: "ICE connection failed" });
+  assert.equal(h.state.status, MESSAGES.RECONNECTING);
+  assert.ok(h.until("WHIP_CONNECT", 10000, 50));
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 0, message: "Failed to fetch" });
+  assert.ok(h.until("WHIP_CONNECT", 10000, 50));
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 0, message: "Failed to fetch" });
+  assert.equal(h.state.phase, "error");
+  assert.equal(h.state.status, "Could not connect to Dream: Failed to fetch");
+});
+
+test("live, a poll says our stream is gone (404 ended / 403 not ours): stop cleanly with an error and Retry", () => {
+  for (const answer of [
+    { ok: false, httpStatus: 404, body: { error: "Stream not found", message: "Stream str_abc has ended" } },
+    { ok: false, httpStatus: 403, body: { error: "Stream not owned by active session", message: "x" } },
+  ]) {
+    const h = harness();
+    const s = goLive(h);
+    const r = answerPoll(h, s, answer).actions;
+    assert.equal(h.state.phase, "error", `after ${answer.httpStatus}`);
+    assert.equal(h.state.status, MESSAGES.STREAM_ENDED);
+    assert.equal(MESSAGES.STREAM_ENDED, "Dream stream ended on the server");
+    for (const t of ["STOP_PLAYER", "HIDE_OUTPUT", "WHIP_DISCONNECT", "STOP_CAMERA"]) assert.ok(types(r).includes(t), `${t} after ${answer.httpStatus}`);
+    assert.deepEqual(r.filter((a) => a.type === "SHOW" && a.target === "status"), [{ type: "SHOW", target: "status", message: MESSAGES.STREAM_ENDED }]);
+    // Nothing else runs afterwards; Retry starts a new session.
+    assert.equal(h.advance(10000).length, 0);
+    assert.deepEqual(types(h.send({ type: "CLICK_DREAM" })), ["SHOW", "CHECK_CONFIG", "CAMERA_PRECHECK"]);
+  }
+});
+
+test("a 404 status poll while warming up is not 'gone' (startup tolerates it); a 'not ready' 404 while live only counts as a failure", () => {
+  const h = harness();
+  const s = start(h, { mode: "daydream" });
+  h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
+  h.send({ type: "STATUS_RESULT", session: s.session, ok: false, httpStatus: 404, body: { error: "Stream not found" } });
+  assert.equal(h.state.phase, "connecting");
+  const live = harness();
+  const l = goLive(live);
+  answerPoll(live, l, { ok: false, httpStatus: 404, body: { error: "STREAMS/NOT_READY" } });
+  assert.equal(live.state.phase, "live");
+  assert.equal(live.state.pollFailures, 1);
+});
+
+test("livePollVerdict", () => {
+  assert.equal(livePollVerdict(POLL_OK), "ok");
+  assert.equal(livePollVerdict(POLL_DOWN), "failed");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 504, body: null }), "failed");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 500, body: null }), "failed");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 404, body: null }), "gone");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 403, body: null }), "gone");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 404, body: { message: "stream not ready" } }), "failed");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 429, body: null }), "neutral");
+  assert.equal(livePollVerdict({ ok: false, httpStatus: 400, body: null }), "neutral");
 });
 
 test("active status rules: ONLINE / DEGRADED_*, inference output, bytes received", () => {

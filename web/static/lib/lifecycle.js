@@ -32,6 +32,7 @@ export const MESSAGES = Object.freeze({
   WAITING_OUTPUT: "Waiting for the first Dream frames…",
   LIVE: "Dream is live",
   RECONNECTING: "Connection lost — reconnecting…",
+  STREAM_ENDED: "Dream stream ended on the server",
   STOPPED: "Dream stopped",
   NOT_CONFIGURED: "Dream is not configured on this server (no Daydream API key).",
   NOT_ACTIVE: "Dream did not become active. Please try again.",
@@ -57,6 +58,11 @@ export const TICK_INTERVAL_MS = 100;
  * @property {number} postPollGraceMs extra grace after the warm-up window, with one more poll
  * @property {number} pollIntervalMs status polling while warming up
  * @property {number} livePollIntervalMs status polling once live
+ * @property {number} lostPollIntervalMs status polling once live while polls fail (until one succeeds)
+ * @property {number} pollTimeoutMs a status poll without an answer after this long is abandoned
+ *   (the shell aborts it and reports a network error), so a hung server counts as failing
+ * @property {number} lostAfterFailures consecutive failed live polls (network error or 5xx) that
+ *   make the page say the connection is lost
  * @property {{ baseMs: number, factor: number, maxMs: number, maxAttempts: number }} whipRetry
  *   WHIP startup retries: delay `baseMs * factor^n` (capped), at most `maxAttempts` attempts in all
  * @property {{ maxFailures: number, baseMs: number, factor: number, maxMs: number, warmupGraceMs: number, bare404GraceMs: number }} patch
@@ -72,6 +78,9 @@ export const DEFAULT_OPTIONS = Object.freeze({
   postPollGraceMs: 3000,
   pollIntervalMs: 1000,
   livePollIntervalMs: 5000,
+  lostPollIntervalMs: 1000,
+  lostAfterFailures: 2,
+  pollTimeoutMs: 5000,
   whipRetry: Object.freeze({ baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 8 }),
   patch: Object.freeze({ maxFailures: 5, baseMs: 500, factor: 2, maxMs: 4000, warmupGraceMs: 60000, bare404GraceMs: 10000 }),
 });
@@ -108,6 +117,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  * @property {boolean} playing output frames are playing in the page
  * @property {number | null} nextPollAt
  * @property {boolean} pollInFlight
+ * @property {number} pollFailures consecutive failed status polls while live (network error or 5xx)
  * @property {number | null} postGraceEndsAt
  * @property {string} prompt wanted prompt (persona + base)
  * @property {string | null} appliedPrompt prompt the stream runs with
@@ -151,7 +161,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   | { type: "DELETE_STREAM", session: number, id: string }
  *   | { type: "WHIP_CONNECT", session: number, streamId: string, url: string, attempt: number }
  *   | { type: "WHIP_DISCONNECT" }
- *   | { type: "POLL_STATUS", session: number, streamId: string }
+ *   | { type: "POLL_STATUS", session: number, streamId: string, timeoutMs: number }
  *   | { type: "START_PLAYER", session: number, url: string }
  *   | { type: "STOP_PLAYER" }
  *   | { type: "REVEAL_OUTPUT", kind: "whep" | "iframe", playbackId: string | null }
@@ -258,6 +268,25 @@ export function isPatchWarmupFailure(answer, sinceCreatedMs, windows) {
 }
 
 /**
+ * What a status poll answer says about a LIVE stream:
+ * - `"ok"`: answered 2xx;
+ * - `"failed"`: no answer (network error, status 0) or 5xx (the gateway's 502/504 for an
+ *   unreachable or slow upstream), or a 404 whose body says "not ready";
+ * - `"gone"`: 404 or 403 for our own stream (ended, or no longer owned by this session);
+ * - `"neutral"`: any other answer (e.g. 429): the server is there, nothing to conclude.
+ *
+ * @param {{ ok: boolean, httpStatus: number, body: unknown }} answer
+ * @returns {"ok" | "failed" | "gone" | "neutral"}
+ */
+export function livePollVerdict(answer) {
+  if (answer.ok) return "ok";
+  const status = answer.httpStatus;
+  if (status === 0 || status >= 500) return "failed";
+  if (status === 404 || status === 403) return isNotReadyBody(answer.body) ? "failed" : "gone";
+  return "neutral";
+}
+
+/**
  * @param {Partial<LifecycleOptions>} [overrides]
  * @returns {LifecycleOptions}
  */
@@ -300,6 +329,7 @@ export function initialState(prompt) {
     playing: false,
     nextPollAt: null,
     pollInFlight: false,
+    pollFailures: 0,
     postGraceEndsAt: null,
     prompt,
     appliedPrompt: null,
@@ -461,9 +491,10 @@ class Draft {
         s.phase = "live";
         s.postGraceEndsAt = null;
       }
-      // Live, but the camera's WHIP session failed and is being re-established: say so
-      // rather than "live" over a frozen or black output.
-      if (s.phase === "live") this.status(s.whip.answered ? MESSAGES.LIVE : MESSAGES.RECONNECTING);
+      // Live, but the camera's WHIP session failed and is being re-established, or the
+      // server stopped answering status polls: say so rather than "live" over a frozen or
+      // black output. (The WHIP/peer failure handling decides when to give up.)
+      if (s.phase === "live") this.status(s.whip.answered && !this.connectionLost() ? MESSAGES.LIVE : MESSAGES.RECONNECTING);
       else if (s.countdownDone) this.status(MESSAGES.WAITING_OUTPUT);
       else if (s.whip.answered) this.status(MESSAGES.WARMING_UP);
       // Once a startup retry happened the line stays on "retrying" (no flip back to
@@ -471,6 +502,11 @@ class Draft {
       else this.status(s.whip.retried ? MESSAGES.WHIP_RETRY : MESSAGES.CONNECTING);
       this.maybePatch();
     }
+  }
+
+  /** Live, and the last `lostAfterFailures` status polls failed (network error or 5xx). */
+  connectionLost() {
+    return this.s.phase === "live" && this.s.pollFailures >= this.o.lostAfterFailures;
   }
 
   /** Whether live updates may be sent: countdown over and the stream active. */
@@ -507,7 +543,7 @@ class Draft {
     if (s.nextPollAt !== null && !s.pollInFlight && now >= s.nextPollAt && s.streamId) {
       s.pollInFlight = true;
       s.nextPollAt = null;
-      this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId });
+      this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId, timeoutMs: this.o.pollTimeoutMs });
     }
     // Warm-up window, then the post-poll grace, then give up.
     if (s.phase === "connecting" && s.countdownDone && s.createdAt !== null && !s.statusActive && !s.playing) {
@@ -517,7 +553,7 @@ class Draft {
           if (!s.pollInFlight && s.whip.answered && s.streamId) {
             s.pollInFlight = true;
             s.nextPollAt = null;
-            this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId });
+            this.emit({ type: "POLL_STATUS", session: s.session, streamId: s.streamId, timeoutMs: this.o.pollTimeoutMs });
           }
         }
       } else if (now >= s.postGraceEndsAt) {
@@ -670,7 +706,20 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
       if (!current || (s().phase !== "connecting" && s().phase !== "live")) break;
       const st = s();
       st.pollInFlight = false;
-      st.nextPollAt = now + (st.phase === "live" ? d.o.livePollIntervalMs : d.o.pollIntervalMs);
+      if (st.phase === "live") {
+        const verdict = livePollVerdict(event);
+        if (verdict === "gone") {
+          // Our own stream answers 404 (ended) or 403 (no longer ours): it is over.
+          d.fail(MESSAGES.STREAM_ENDED);
+          break;
+        }
+        if (verdict === "failed") st.pollFailures += 1;
+        else if (verdict === "ok") st.pollFailures = 0;
+        // A failed poll is a suspicion: check again soon rather than in 5 s.
+        st.nextPollAt = now + (st.pollFailures > 0 ? d.o.lostPollIntervalMs : d.o.livePollIntervalMs);
+      } else {
+        st.nextPollAt = now + d.o.pollIntervalMs;
+      }
       if (event.ok && isActiveStatus(event.body)) st.statusActive = true;
       if (event.ok && st.streamId && statusWhepUrl(event.body)) d.knowWhep(streamPaths(st.streamId).whep);
       d.settle();
