@@ -43,6 +43,7 @@ const els = {
   prompt: byId("prompt", HTMLInputElement),
   status: byId("status", HTMLParagraphElement),
   notice: byId("notice", HTMLParagraphElement),
+  updateNotice: byId("update-notice", HTMLParagraphElement),
   modeNote: byId("mode-note", HTMLParagraphElement),
 };
 
@@ -344,6 +345,10 @@ function run(action) {
     case "SHOW": {
       if (action.target === "status") {
         els.status.textContent = action.message ?? "";
+      } else if (action.target === "update") {
+        // Cleared by the lifecycle's TICK at action.clearAt.
+        els.updateNotice.textContent = action.message ?? "";
+        els.updateNotice.hidden = !action.message;
       } else {
         els.notice.textContent = action.message ?? "";
         els.notice.hidden = !action.message;

@@ -609,6 +609,102 @@ test("5 counted PATCH failures: the spec message word for word, then no more PAT
   assert.equal(h.state.patch.disabled, false);
 });
 
+/** The "update" line's SHOW actions (prompt update feedback), without their times. */
+const updates = (actions) => actions.filter((a) => a.type === "SHOW" && a.target === "update").map(({ message, clearAt }) => ({ message, clearAt }));
+
+test("live prompt update feedback: 'Updating prompt…' while the PATCH is in flight, 'Prompt updated' for 3 s, cleared by TICK", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.at(20000);
+  const sent = h.send({ type: "PROMPT_CHANGED", prompt: "female cartoon magical dj blue sparkle" });
+  assert.ok(find(sent, "SEND_PATCH"));
+  assert.deepEqual(updates(sent), [{ message: MESSAGES.UPDATING_PROMPT, clearAt: null }]);
+  assert.equal(MESSAGES.UPDATING_PROMPT, "Updating prompt…");
+  // It does not touch the status line or the notice.
+  assert.equal(h.state.status, MESSAGES.LIVE);
+  assert.equal(h.state.notice, null);
+  h.at(20400);
+  const ok = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.deepEqual(updates(ok), [{ message: "Prompt updated", clearAt: 23400 }]);
+  assert.equal(nextDeadline(h.state) <= 23400, true, "the clear time is a deadline");
+  // Still there just before the 3 s are over, gone at 3 s (by TICK).
+  const before = h.advance(23400 - 100 - h.t);
+  assert.deepEqual(updates(before), []);
+  assert.equal(h.state.update, MESSAGES.PROMPT_UPDATED);
+  const cleared = h.advance(100);
+  assert.deepEqual(updates(cleared), [{ message: null, clearAt: null }]);
+  assert.equal(cleared.find((a) => a.type === "SHOW").at, 23400);
+  assert.equal(h.state.update, null);
+  assert.deepEqual(updates(h.advance(10000)), []);
+});
+
+test("prompt update feedback stays 'Updating prompt…' through warm-up retries and a newer pending change", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female x" });
+  const retried = [];
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 503, message: "x" });
+  const next = h.until("SEND_PATCH", 20000, 50);
+  retried.push(...updates(next.actions));
+  assert.deepEqual(retried, [], "no flicker between retries");
+  assert.equal(h.state.update, MESSAGES.UPDATING_PROMPT);
+  // A newer change arrives while "female x" is in flight: its success is not "updated" yet.
+  h.send({ type: "PROMPT_CHANGED", prompt: "male x" });
+  const first = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.equal(find(first, "SEND_PATCH").body.params.prompt, "male x");
+  assert.deepEqual(updates(first), [], "still updating (the newer prompt is on its way)");
+  assert.equal(h.state.update, MESSAGES.UPDATING_PROMPT);
+  const second = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
+  assert.deepEqual(updates(second).map((u) => u.message), [MESSAGES.PROMPT_UPDATED]);
+});
+
+test("prompt changed back to the running prompt while a retry waits: the 'Updating prompt…' line goes away", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female x" });
+  h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 503, message: "x" });
+  const back = h.send({ type: "PROMPT_CHANGED", prompt: PROMPT });
+  assert.deepEqual(updates(back), [{ message: null, clearAt: null }]);
+  assert.equal(h.advance(10000).filter((a) => a.type === "SEND_PATCH").length, 0);
+});
+
+test("prompt update feedback never overrides 'Live updates unavailable…', which stays word for word until Stop", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female x" });
+  /** @type {any[]} */
+  let last = [];
+  for (let i = 1; i <= 5; i++) {
+    last = h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 405, message: "Method Not Allowed" });
+    if (i < 5) assert.ok(h.until("SEND_PATCH", 20000, 50));
+  }
+  assert.equal(h.state.notice, "Live updates unavailable — changes will apply on restart");
+  assert.deepEqual(updates(last), [{ message: null, clearAt: null }], "the 'Updating prompt…' line gives way");
+  // Later changes: no PATCH, no feedback line, the notice untouched.
+  const later = [...h.send({ type: "PROMPT_CHANGED", prompt: "male x" }), ...h.advance(30000)];
+  assert.deepEqual(later.filter((a) => a.type === "SHOW"), []);
+  assert.equal(h.state.notice, "Live updates unavailable — changes will apply on restart");
+  assert.equal(h.state.update, null);
+});
+
+test("Stop and errors clear the prompt update feedback", () => {
+  const h = harness();
+  const s = goLive(h);
+  h.send({ type: "PROMPT_CHANGED", prompt: "female x" });
+  const stopped = h.send({ type: "STOP" });
+  assert.deepEqual(updates(stopped), [{ message: null, clearAt: null }]);
+  assert.equal(h.state.update, null);
+  // A late answer for the stopped session shows nothing.
+  assert.deepEqual(h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 }), []);
+  const h2 = harness();
+  const s2 = goLive(h2);
+  h2.send({ type: "PROMPT_CHANGED", prompt: "female x" });
+  h2.send({ type: "PATCH_RESULT", session: s2.session, ok: true, status: 200 });
+  const failed = h2.send({ type: "PLAYER_FAILED", session: s2.session, message: "Output did not start" });
+  assert.equal(h2.state.phase, "error");
+  assert.deepEqual(updates(failed), [{ message: null, clearAt: null }]);
+});
+
 test("counted failures are consecutive: a success resets the counter", () => {
   const h = harness();
   const s = goLive(h);

@@ -36,6 +36,8 @@ export const MESSAGES = Object.freeze({
   STOPPED: "Dream stopped",
   NOT_CONFIGURED: "Dream is not configured on this server (no Daydream API key).",
   NOT_ACTIVE: "Dream did not become active. Please try again.",
+  UPDATING_PROMPT: "Updating prompt…",
+  PROMPT_UPDATED: "Prompt updated",
   LIVE_UPDATES_UNAVAILABLE: "Live updates unavailable — changes will apply on restart",
   PLAYER_FALLBACK: "Direct playback failed — showing Daydream's player instead",
 });
@@ -65,6 +67,7 @@ export const TICK_INTERVAL_MS = 100;
  *   make the page say the connection is lost
  * @property {{ baseMs: number, factor: number, maxMs: number, maxAttempts: number }} whipRetry
  *   WHIP startup retries: delay `baseMs * factor^n` (capped), at most `maxAttempts` attempts in all
+ * @property {number} promptUpdatedMs how long "Prompt updated" stays after a live update succeeded
  * @property {{ maxFailures: number, baseMs: number, factor: number, maxMs: number, warmupGraceMs: number, bare404GraceMs: number }} patch
  *   live updates: counted failures before giving up, retry backoff, the window after
  *   creation in which 409/429/5xx and "not ready" answers are warm-up (not counted), and
@@ -81,6 +84,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   lostPollIntervalMs: 1000,
   lostAfterFailures: 2,
   pollTimeoutMs: 5000,
+  promptUpdatedMs: 3000,
   whipRetry: Object.freeze({ baseMs: 500, factor: 2, maxMs: 8000, maxAttempts: 8 }),
   patch: Object.freeze({ maxFailures: 5, baseMs: 500, factor: 2, maxMs: 4000, warmupGraceMs: 60000, bare404GraceMs: 10000 }),
 });
@@ -123,7 +127,9 @@ export const DEFAULT_OPTIONS = Object.freeze({
  * @property {string | null} appliedPrompt prompt the stream runs with
  * @property {{ inFlight: string | null, failures: number, retries: number, nextAt: number, disabled: boolean }} patch
  * @property {string} status status line
- * @property {string | null} notice secondary line (live-update problems)
+ * @property {string | null} notice secondary line (live-update problems, player fallback)
+ * @property {string | null} update live prompt update feedback ("Updating prompt…", "Prompt updated")
+ * @property {number | null} updateClearAt when the update feedback is cleared (TICK)
  */
 
 /**
@@ -169,6 +175,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
  *   | { type: "COUNTDOWN", seconds: number | null }
  *   | { type: "SEND_PATCH", session: number, streamId: string, body: { pipeline: string, params: { model_id: string, prompt: string } } }
  *   | { type: "SHOW", target: "status" | "notice", message: string | null }
+ *   | { type: "SHOW", target: "update", message: string | null, clearAt: number | null }
  *   | { type: "BEACON_END", streamId: string }} LifecycleAction
  */
 
@@ -336,6 +343,8 @@ export function initialState(prompt) {
     patch: { inFlight: null, failures: 0, retries: 0, nextAt: 0, disabled: false },
     status: MESSAGES.IDLE,
     notice: null,
+    update: null,
+    updateClearAt: null,
   };
 }
 
@@ -351,7 +360,7 @@ function isRunning(s) {
  */
 function resetSession(s) {
   const base = initialState(s.prompt);
-  return { ...base, session: s.session, mode: s.mode, status: s.status, notice: null };
+  return { ...base, session: s.session, mode: s.mode, status: s.status, notice: null, update: null };
 }
 
 /**
@@ -394,6 +403,21 @@ class Draft {
   }
 
   /**
+   * Live prompt update feedback (its own polite line; it never touches `notice`, which
+   * keeps "Live updates unavailable…" word for word). `clearAt`: when TICK clears it.
+   * @param {string | null} message
+   * @param {number | null} [clearAt]
+   */
+  update(message, clearAt = null) {
+    const s = this.s;
+    s.updateClearAt = message === null ? null : clearAt;
+    if (s.update !== message || clearAt !== null) {
+      s.update = message;
+      this.emit({ type: "SHOW", target: "update", message, clearAt: s.updateClearAt });
+    }
+  }
+
+  /**
    * Tears the session down. `end`: "delete" (Stop, errors) or "beacon" (tab closing).
    * @param {"delete" | "beacon"} end
    */
@@ -410,6 +434,7 @@ class Draft {
     this.emit({ type: "STOP_CAMERA" });
     // The notice is about this session (live updates, player fallback): it ends with it.
     this.notice(null);
+    this.update(null);
     this.s = resetSession(this.s);
   }
 
@@ -501,6 +526,9 @@ class Draft {
       // "Connecting…" for every attempt: the status is an aria-live region).
       else this.status(s.whip.retried ? MESSAGES.WHIP_RETRY : MESSAGES.CONNECTING);
       this.maybePatch();
+      // Changed back to the prompt the stream already runs with while a retry was pending:
+      // nothing is being updated any more.
+      if (s.update === MESSAGES.UPDATING_PROMPT && s.patch.inFlight === null && s.appliedPrompt === s.prompt) this.update(null);
     }
   }
 
@@ -522,12 +550,14 @@ class Draft {
     if (!this.patchGateOpen() || this.now < s.patch.nextAt) return;
     s.patch.inFlight = s.prompt;
     this.emit({ type: "SEND_PATCH", session: s.session, streamId: s.streamId, body: promptUpdatePayload(s.modelId, s.prompt) });
+    this.update(MESSAGES.UPDATING_PROMPT);
   }
 
   tick() {
     const s = this.s;
     if (s.phase !== "connecting" && s.phase !== "live") return;
     const now = this.now;
+    if (s.updateClearAt !== null && now >= s.updateClearAt) this.update(null);
     // Countdown.
     if (!s.countdownDone && s.countdownEndsAt !== null) {
       if (now >= s.countdownEndsAt) this.endCountdown();
@@ -767,6 +797,8 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
         st.patch.failures = 0;
         st.patch.retries = 0;
         st.patch.nextAt = now;
+        // Only when nothing newer waits (otherwise the next PATCH keeps "Updating prompt…").
+        if (st.appliedPrompt === st.prompt) d.update(MESSAGES.PROMPT_UPDATED, now + d.o.promptUpdatedMs);
       } else {
         const p = d.o.patch;
         const since = st.createdAt === null ? Infinity : now - st.createdAt;
@@ -779,6 +811,7 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
           if (st.patch.failures >= p.maxFailures) {
             st.patch.disabled = true;
             d.notice(MESSAGES.LIVE_UPDATES_UNAVAILABLE);
+            d.update(null);
           } else {
             st.patch.nextAt = now + backoffDelay(st.patch.failures - 1, policy);
           }
@@ -824,6 +857,7 @@ export function nextDeadline(s) {
   if (s.whip.nextAt !== null) times.push(s.whip.nextAt);
   if (s.nextPollAt !== null && !s.pollInFlight) times.push(s.nextPollAt);
   if (s.postGraceEndsAt !== null) times.push(s.postGraceEndsAt);
+  if (s.updateClearAt !== null) times.push(s.updateClearAt);
   if (s.streamId && s.patch.inFlight === null && !s.patch.disabled && s.appliedPrompt !== s.prompt) times.push(s.patch.nextAt);
   return times.length ? Math.min(...times) : null;
 }
