@@ -125,6 +125,10 @@ describe("Dream on the embedded engine", () => {
       20000,
     );
     assert.equal(patched.status, 200);
+    // The page says so, politely, apart from the status line (which stays "live").
+    await page.waitForFunction(() => document.getElementById("update-notice")?.textContent === "Prompt updated", null, { timeout: 10000 });
+    assert.equal(await page.locator("#status").innerText(), LIVE);
+    assert.equal(await page.locator("#update-notice").getAttribute("aria-live"), "polite");
     const patch = requests.find((r) => r.method === "PATCH" && r.path === `/api/daydream/streams/${id}/parameters`);
     assert.deepEqual(JSON.parse(patch?.body ?? "{}"), { pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: FEMALE_PROMPT } });
     await page.waitForTimeout(500);
@@ -238,8 +242,28 @@ describe("engine faults", () => {
     await eventually(() => polls() >= pollsBefore + 2, "two more status polls after the change", 20000);
     assert.equal(patches(), 5);
     assert.equal(await page.locator("#status").innerText(), LIVE);
+    assert.equal(await page.locator("#notice").innerText(), LIVE_UPDATES_UNAVAILABLE, "still word for word");
+    assert.equal(await page.locator("#update-notice").isVisible(), false, "no 'Updating prompt…' over it");
     await page.click("#dream-toggle");
     await waitForStatus(page, "Dream stopped", 10000);
+  });
+
+  test("server dies while live: 'Connection lost — reconnecting…' within seconds (not a green 'live')", async (t) => {
+    const serve = await startServe();
+    const browser = await launchBrowser();
+    t.after(async () => {
+      await browser.close();
+      await serve.stop();
+    });
+    const { page } = await openPage(browser.context, serve.base);
+    await page.click("#dream-toggle");
+    await waitForStatus(page, LIVE, 60000);
+    const killed = Date.now();
+    await serve.stop();
+    await waitForStatus(page, "Connection lost — reconnecting…", 15000);
+    t.diagnostic(`server stopped -> "Connection lost" shown after ${Date.now() - killed} ms`);
+    assert.notEqual(await page.locator("#status").getAttribute("data-kind"), "live");
+    assert.equal(await page.locator("#dream-toggle").innerText(), "Stop", "still trying (the WHIP budget decides the give-up)");
   });
 
   test("engine warm-up (warmup=5s): WHIP retries, then live", async (t) => {
