@@ -6,9 +6,11 @@
  * config check -> camera pre-check -> create (409: delete the session's old stream, retry
  * once) -> countdown (15 s, ended early as soon as output plays) -> WHIP publish with
  * startup retries (404/409/429/5xx, exponential backoff, attempt budget and warm-up window)
- * -> status polling (warm-up grace ~60 s, post-poll grace ~3 s) -> live; live prompt
- * updates (PATCH only once active; warm-up failures not counted; 5 counted failures
- * disable updates until restart); stop, errors and tab close.
+ * -> status polling (warm-up grace ~60 s, post-poll grace ~3 s) -> live (2 failed polls:
+ * "connection lost" and 1 s polling until one succeeds; a 404/403 for our stream ends the
+ * session); live prompt updates (PATCH only once active; warm-up failures not counted;
+ * 5 counted failures disable updates until restart; "Updating prompt…" / "Prompt updated"
+ * feedback); stop, errors and tab close.
  *
  * Time is the `now` argument (ms); there are no timers here. The shell (`app.js`) sends
  * TICK regularly and executes the returned actions with real fetch/camera/WebRTC calls,
