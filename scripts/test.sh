@@ -29,6 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"
+# playwright-core needs Node.js 20 or newer (Debian 12's own nodejs is 18).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "error: Node.js $(node --version) is too old for playwright-core: install Node.js 20 or newer" >&2
+  exit 1
+fi
+echo "node: $(node --version)"
 
 step "npm packages (web/)"
 (cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

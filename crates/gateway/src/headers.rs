@@ -1,29 +1,26 @@
 //! Security headers on every response.
 //!
 //! The Content-Security-Policy allows what the Dream page needs and nothing
-//! more: its own scripts, styles and API (`'self'`), the Livepeer player iframe
-//! (`https://lvpr.tv`), and Livepeer playback hosts for media (HLS fallback);
-//! WHIP and WHEP go through the gateway itself, so `connect-src` needs no
-//! Daydream host. No inline scripts, no `eval`, no plugins, no framing.
+//! more: its own scripts, styles and API (`'self'`) and the Livepeer player
+//! iframe (`https://lvpr.tv`). WHIP and WHEP go through the gateway itself, and
+//! WebRTC video plays from a `MediaStream` (no media URL), so neither
+//! `connect-src` nor `media-src` names a Livepeer or Daydream host; the iframe's
+//! own loads are governed by the player's policy, not ours. No inline scripts,
+//! no `eval`, no plugins, no framing.
 
 use http::header::{
     HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
 use http::HeaderMap;
 
-/// Livepeer hosts the page may load playback media from (HLS fallback).
-pub const LIVEPEER_PLAYBACK_HOSTS: &[&str] =
-    &["https://livepeercdn.com", "https://*.livepeercdn.com", "https://*.lp-playback.studio"];
-
 /// The player iframe origin (also the `iframeBase` the config route reports).
 pub const PLAYER_ORIGIN: &str = "https://lvpr.tv";
 
 /// The Content-Security-Policy value.
 pub fn content_security_policy() -> String {
-    let hosts = LIVEPEER_PLAYBACK_HOSTS.join(" ");
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob: {hosts}; connect-src 'self' {hosts}; frame-src {PLAYER_ORIGIN}; \
+         media-src 'self'; connect-src 'self'; frame-src {PLAYER_ORIGIN}; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -53,8 +50,8 @@ mod tests {
             "default-src 'self'",
             "script-src 'self'",
             "frame-src https://lvpr.tv",
-            "media-src 'self' blob: https://livepeercdn.com",
-            "connect-src 'self' https://livepeercdn.com",
+            "media-src 'self';",
+            "connect-src 'self';",
             "img-src 'self' data:",
             "object-src 'none'",
             "base-uri 'none'",
@@ -63,6 +60,7 @@ mod tests {
             assert!(csp.contains(d), "missing {d:?} in {csp}");
         }
         assert!(!csp.contains("unsafe"), "{csp}");
+        assert!(!csp.contains('*') && !csp.contains("livepeercdn"), "no host beyond the player: {csp}");
         assert!(HeaderValue::from_str(&csp).is_ok());
     }
 

@@ -1,7 +1,7 @@
 //! Browser sessions: a random id in the `dreamgate_session` cookie.
 //!
-//! The id is 128 random bits from the operating system's CSPRNG (via
-//! `rand::rng()`), hex-encoded. It is never derived from request headers, so
+//! The id is 128 random bits from `rand::rng()` (a cryptographically secure
+//! generator seeded from the operating system), hex-encoded. It is never derived from request headers, so
 //! two browsers never share an identity. The cookie is `HttpOnly`,
 //! `SameSite=Strict`, `Path=/`, and `Secure` when the gateway is served over
 //! https (see [`crate::GatewayConfig::https`]).

@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub trust_forwarded_proto: bool,
     /// Timeout of one Daydream API call, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    #[arg(long, value_name = "SECS", default_value_t = dreamgate_client::DEFAULT_TIMEOUT.as_secs_f64())]
     pub api_timeout: f64,
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
