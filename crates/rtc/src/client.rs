@@ -1,12 +1,14 @@
 //! Client side peers (full ICE, controlling offerers): WHIP publisher and WHEP viewer.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind};
 use str0m::Candidate;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Command, Counters, RecvSide, SendSide, FRAME_QUEUE};
 use crate::peer::{HasLink, PeerLink};
@@ -70,19 +72,7 @@ impl ClientPeer {
 /// Learns our server-reflexive address from each `stun:` server and adds it as a local
 /// candidate. Unreachable servers are skipped; other URL schemes (turn:) are ignored.
 async fn gather_reflexive(prepared: &mut Prepared, ice_servers: &[String]) {
-    for url in ice_servers {
-        let Some(host_port) = stun_host_port(url) else {
-            tracing::debug!("ice server {url}: not a stun: URL, skipped");
-            continue;
-        };
-        let server = match tokio::net::lookup_host(host_port.as_str()).await {
-            Ok(mut addrs) => addrs.find(|a| a.is_ipv4() == prepared.local_addr.is_ipv4()),
-            Err(e) => {
-                tracing::debug!("ice server {url}: {e}");
-                None
-            }
-        };
-        let Some(server) = server else { continue };
+    for server in resolve_stun(ice_servers, prepared.local_addr).await {
         match stun::query(&prepared.socket, server, GATHER_TIMEOUT).await {
             Some(mapped) if mapped != prepared.local_addr => {
                 match Candidate::server_reflexive(mapped, prepared.local_addr, "udp") {
@@ -92,10 +82,27 @@ async fn gather_reflexive(prepared: &mut Prepared, ice_servers: &[String]) {
                     Err(e) => tracing::debug!("srflx candidate {mapped}: {e}"),
                 }
             }
-            Some(_) => tracing::debug!("ice server {url}: mapped address is our host address"),
-            None => tracing::debug!("ice server {url}: no STUN answer"),
+            Some(_) => tracing::debug!("stun server {server}: mapped address is our host address"),
+            None => tracing::debug!("stun server {server}: no STUN answer"),
         }
     }
+}
+
+/// The addresses of the `stun:` URLs in `ice_servers`, in the address family of `local`.
+/// Other schemes (turn:) and names that do not resolve are skipped.
+async fn resolve_stun(ice_servers: &[String], local: SocketAddr) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for url in ice_servers {
+        let Some(host_port) = stun_host_port(url) else {
+            tracing::debug!("ice server {url}: not a stun: URL, skipped");
+            continue;
+        };
+        match tokio::net::lookup_host(host_port.as_str()).await {
+            Ok(mut addrs) => out.extend(addrs.find(|a| a.is_ipv4() == local.is_ipv4())),
+            Err(e) => tracing::debug!("ice server {url}: {e}"),
+        };
+    }
+    out
 }
 
 /// `stun:host[:port][?transport=udp]` -> `host:port` (default port 3478).
@@ -146,6 +153,40 @@ impl Publisher {
     /// Applies the answer SDP and starts connecting.
     pub fn set_answer(&mut self, answer_sdp: &str) -> Result<(), RtcError> {
         self.peer.answer(answer_sdp)
+    }
+
+    /// Trickle ICE gathering after the offer: asks the `stun:` servers among `ice_servers`
+    /// (e.g. the ones a WHIP endpoint announced with `Link` headers) for our reflexive
+    /// address, from the peer's own socket, adds each new address as a server-reflexive
+    /// local candidate and resolves to their `a=candidate:` lines, ready for a trickle
+    /// PATCH. Waits at most about a second; unreachable servers, other schemes and an
+    /// address equal to our host address give no candidate.
+    ///
+    /// The returned future does not borrow the publisher. Before [`set_answer`](Self::set_answer)
+    /// the request waits for the peer to start; if the peer closes first it resolves to no
+    /// candidates.
+    ///
+    /// ```no_run
+    /// # async fn demo(publisher: &dreamgate_rtc::Publisher) {
+    /// let lines = publisher.gather_reflexive(&["stun:127.0.0.1:3478".to_owned()]).await;
+    /// assert!(lines.iter().all(|l| l.starts_with("a=candidate:") && l.contains(" typ srflx")));
+    /// # }
+    /// ```
+    pub fn gather_reflexive(&self, ice_servers: &[String]) -> impl Future<Output = Vec<String>> + Send + 'static {
+        let commands = self.peer.link.commands();
+        let local = self.local_addr();
+        let ice_servers = ice_servers.to_vec();
+        async move {
+            let servers = resolve_stun(&ice_servers, local).await;
+            if servers.is_empty() {
+                return Vec::new();
+            }
+            let (reply, lines) = oneshot::channel();
+            if commands.send(Command::GatherReflexive { servers, timeout: GATHER_TIMEOUT, reply }).is_err() {
+                return Vec::new();
+            }
+            lines.await.unwrap_or_default()
+        }
     }
 
     /// Queues one access unit. Dropped until connected, then until the first keyframe.

@@ -13,10 +13,11 @@ use str0m::media::{KeyframeRequestKind, MediaData, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::monitor::{ConnectionMonitor, KeyframeGate, LinkEvent};
 use crate::peer::TaskEnds;
+use crate::stun::ReflexiveProbe;
 use crate::{IngestStats, MediaFrame, PeerState, RtcConfig};
 
 /// How often a receiving peer re-asks for a keyframe while it waits for one.
@@ -32,6 +33,14 @@ pub(crate) enum Command {
     Send(MediaFrame),
     RequestKeyframe,
     AddRemoteCandidates(Vec<Candidate>),
+    /// Ask these STUN servers for our reflexive address (from the peer's own socket), add
+    /// what they answer as server-reflexive local candidates and reply with their
+    /// `a=candidate:` lines.
+    GatherReflexive {
+        servers: Vec<SocketAddr>,
+        timeout: Duration,
+        reply: oneshot::Sender<Vec<String>>,
+    },
     Close,
 }
 
@@ -129,6 +138,7 @@ pub(crate) fn spawn(io: PeerIo, cfg: &RtcConfig, ends: TaskEnds) {
         cmd: ends.cmd,
         state: ends.state,
         pending_pli: false,
+        probes: Vec::new(),
     };
     tokio::spawn(task.run());
 }
@@ -140,6 +150,8 @@ struct Task {
     monitor: ConnectionMonitor,
     /// A keyframe request decided by a timer, sent as its own mutation.
     pending_pli: bool,
+    /// Reflexive-address probes in progress, with who waits for their candidates.
+    probes: Vec<(ReflexiveProbe, oneshot::Sender<Vec<String>>)>,
 }
 
 enum Wake {
@@ -167,9 +179,16 @@ impl Task {
                 self.request_keyframe();
                 continue;
             }
+            if self.service_probes(Instant::now()).await {
+                // Candidates were added: a mutation, drain first.
+                continue;
+            }
 
             let now = Instant::now();
             let mut wake_at = rtc_deadline.min(now + MAX_WAIT);
+            for (probe, _) in &self.probes {
+                wake_at = wake_at.min(probe.next_wake());
+            }
             if let Some(t) = self.monitor.deadline() {
                 wake_at = wake_at.min(t);
             }
@@ -336,7 +355,47 @@ impl Task {
         }
     }
 
+    /// Sends the STUN requests that are due and finishes the probes that are done (adding
+    /// their candidates). Returns whether candidates were added.
+    async fn service_probes(&mut self, now: Instant) -> bool {
+        let mut added = false;
+        let mut i = 0;
+        while i < self.probes.len() {
+            for (to, request) in self.probes[i].0.poll_transmit(now) {
+                if let Err(e) = self.peer.socket.send_to(&request, to).await {
+                    tracing::debug!("stun request to {to} failed: {e}");
+                }
+            }
+            if !self.probes[i].0.is_done(now) {
+                i += 1;
+                continue;
+            }
+            let (probe, reply) = self.probes.swap_remove(i);
+            let mut lines = Vec::new();
+            for &mapped in probe.mapped() {
+                if mapped == self.peer.local_addr {
+                    tracing::debug!("stun: the mapped address is our host address");
+                    continue;
+                }
+                match Candidate::server_reflexive(mapped, self.peer.local_addr, "udp") {
+                    Ok(c) => {
+                        if let Some(c) = self.peer.rtc.add_local_candidate(c) {
+                            lines.push(format!("a={}", c.to_sdp_string()));
+                            added = true;
+                        }
+                    }
+                    Err(e) => tracing::debug!("srflx candidate {mapped}: {e}"),
+                }
+            }
+            let _ = reply.send(lines);
+        }
+        added
+    }
+
     fn receive(&mut self, datagram: &[u8], source: SocketAddr) {
+        if self.probes.iter_mut().any(|(probe, _)| probe.on_datagram(source, datagram)) {
+            return;
+        }
         // Anything str0m cannot classify (not STUN/DTLS/RTP/RTCP) is dropped here.
         let Ok(contents) = datagram.try_into() else {
             return;
@@ -381,6 +440,9 @@ impl Task {
                 for c in list {
                     self.peer.rtc.add_remote_candidate(c);
                 }
+            }
+            Command::GatherReflexive { servers, timeout, reply } => {
+                self.probes.push((ReflexiveProbe::new(Instant::now(), &servers, timeout), reply));
             }
             Command::Close => self.close(),
         }

@@ -74,6 +74,11 @@ impl PeerLink {
         let _ = self.cmd.send(command);
     }
 
+    /// A sender of commands to the task, for requests answered later (e.g. a reply channel).
+    pub(crate) fn commands(&self) -> mpsc::UnboundedSender<Command> {
+        self.cmd.clone()
+    }
+
     fn state(&self) -> PeerState {
         *self.state.borrow()
     }

@@ -210,6 +210,98 @@ pub(crate) async fn query(socket: &UdpSocket, server: SocketAddr, timeout: Durat
     None
 }
 
+/// Binding requests to a set of STUN servers sent from a socket that is busy with other
+/// traffic (a running peer's): a pure machine that takes the current time and the
+/// datagrams it is shown, and says what to send and when it is done. Each server gets up to
+/// three requests, `timeout / 3` apart; the probe ends at `timeout` or once every server
+/// answered.
+#[derive(Debug)]
+pub(crate) struct ReflexiveProbe {
+    servers: Vec<ProbeServer>,
+    interval: Duration,
+    deadline: std::time::Instant,
+    mapped: Vec<SocketAddr>,
+}
+
+#[derive(Debug)]
+struct ProbeServer {
+    addr: SocketAddr,
+    transaction_id: [u8; 12],
+    sent: u32,
+    next: std::time::Instant,
+    answered: bool,
+}
+
+impl ReflexiveProbe {
+    const ATTEMPTS: u32 = 3;
+
+    /// A probe of `servers` starting at `now`, ending at `now + timeout` at the latest.
+    pub(crate) fn new(now: std::time::Instant, servers: &[SocketAddr], timeout: Duration) -> Self {
+        let servers = servers
+            .iter()
+            .map(|&addr| ProbeServer {
+                addr,
+                transaction_id: new_transaction_id(),
+                sent: 0,
+                next: now,
+                answered: false,
+            })
+            .collect();
+        ReflexiveProbe { servers, interval: timeout / Self::ATTEMPTS, deadline: now + timeout, mapped: Vec::new() }
+    }
+
+    /// The Binding requests due at `now`, with their destination.
+    pub(crate) fn poll_transmit(&mut self, now: std::time::Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        if self.is_done(now) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for s in &mut self.servers {
+            if !s.answered && s.sent < Self::ATTEMPTS && now >= s.next {
+                s.sent += 1;
+                s.next = now + self.interval;
+                out.push((s.addr, binding_request(&s.transaction_id)));
+            }
+        }
+        out
+    }
+
+    /// Takes `datagram` if it is the answer of one of our servers (`true`: not for the peer).
+    pub(crate) fn on_datagram(&mut self, from: SocketAddr, datagram: &[u8]) -> bool {
+        let Some(s) = self.servers.iter_mut().find(|s| s.addr == from && !s.answered) else {
+            return false;
+        };
+        let Some(mapped) = mapped_address(datagram, &s.transaction_id) else {
+            return false;
+        };
+        s.answered = true;
+        if !self.mapped.contains(&mapped) {
+            self.mapped.push(mapped);
+        }
+        true
+    }
+
+    /// When to call [`poll_transmit`](Self::poll_transmit) again (or check
+    /// [`is_done`](Self::is_done)).
+    pub(crate) fn next_wake(&self) -> std::time::Instant {
+        self.servers
+            .iter()
+            .filter(|s| !s.answered && s.sent < Self::ATTEMPTS)
+            .map(|s| s.next)
+            .fold(self.deadline, |a, b| a.min(b))
+    }
+
+    /// Every server answered, or the time is up.
+    pub(crate) fn is_done(&self, now: std::time::Instant) -> bool {
+        now >= self.deadline || self.servers.iter().all(|s| s.answered)
+    }
+
+    /// The distinct mapped addresses learnt so far.
+    pub(crate) fn mapped(&self) -> &[SocketAddr] {
+        &self.mapped
+    }
+}
+
 /// A STUN Binding responder on its own UDP socket. Answers Binding requests with the
 /// requester's address (XOR-MAPPED-ADDRESS) and ignores everything else.
 ///
@@ -304,6 +396,52 @@ mod tests {
         for n in 0..good.len() {
             assert_eq!(binding_response(&good[..n], src), None);
         }
+    }
+
+    #[test]
+    fn reflexive_probe_retransmits_then_ends_on_time() {
+        let t0 = std::time::Instant::now();
+        let a: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:3478".parse().unwrap();
+        let mut probe = ReflexiveProbe::new(t0, &[a, b], Duration::from_millis(900));
+        let first = probe.poll_transmit(t0);
+        assert_eq!(first.iter().map(|(to, _)| *to).collect::<Vec<_>>(), vec![a, b]);
+        assert!(probe.poll_transmit(t0).is_empty(), "nothing again before the interval");
+        assert_eq!(probe.next_wake(), t0 + Duration::from_millis(300));
+
+        // `a` answers; a stranger's datagram and a wrong transaction are not ours.
+        let id_a = parse_header(&first[0].1).unwrap().transaction_id;
+        let mapped: SocketAddr = "203.0.113.9:61000".parse().unwrap();
+        let answer = binding_response(&first[0].1, mapped).unwrap();
+        assert!(!probe.on_datagram(b, &answer), "from the wrong server");
+        assert!(!probe.on_datagram(a, &binding_response(&first[1].1, mapped).unwrap()), "wrong transaction");
+        assert_eq!(mapped_address(&answer, &id_a), Some(mapped));
+        assert!(probe.on_datagram(a, &answer));
+        assert_eq!(probe.mapped(), &[mapped]);
+
+        // Only `b` is asked again, twice more, then the probe ends at its deadline.
+        let t1 = t0 + Duration::from_millis(300);
+        assert_eq!(probe.poll_transmit(t1).iter().map(|(to, _)| *to).collect::<Vec<_>>(), vec![b]);
+        let t2 = t0 + Duration::from_millis(600);
+        assert_eq!(probe.poll_transmit(t2).len(), 1);
+        assert!(probe.poll_transmit(t0 + Duration::from_millis(899)).is_empty(), "three attempts at most");
+        assert_eq!(probe.next_wake(), t0 + Duration::from_millis(900));
+        assert!(!probe.is_done(t0 + Duration::from_millis(899)));
+        assert!(probe.is_done(t0 + Duration::from_millis(900)));
+    }
+
+    #[test]
+    fn reflexive_probe_is_done_once_every_server_answered() {
+        let t0 = std::time::Instant::now();
+        let a: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+        let mut probe = ReflexiveProbe::new(t0, &[a], Duration::from_secs(1));
+        let sent = probe.poll_transmit(t0);
+        let mapped: SocketAddr = "203.0.113.9:61000".parse().unwrap();
+        assert!(probe.on_datagram(a, &binding_response(&sent[0].1, mapped).unwrap()));
+        assert!(probe.is_done(t0));
+        assert!(!probe.on_datagram(a, &binding_response(&sent[0].1, mapped).unwrap()), "answered already");
+        // No server at all: done at once.
+        assert!(ReflexiveProbe::new(t0, &[], Duration::from_secs(1)).is_done(t0));
     }
 
     #[test]
