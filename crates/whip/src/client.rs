@@ -132,6 +132,7 @@ impl WhipClient {
             publisher: None,
             keyframe_requests: None,
             peer_watch: None,
+            gather: None,
             source: None,
             pump: None,
             frames_sent: frames_sent.clone(),
@@ -252,6 +253,8 @@ struct Driver {
     publisher: Option<Publisher>,
     keyframe_requests: Option<mpsc::Receiver<()>>,
     peer_watch: Option<JoinHandle<()>>,
+    /// Trickle gathering from `Link` STUN servers in progress.
+    gather: Option<JoinHandle<()>>,
     source: Option<Box<dyn FrameSource>>,
     pump: Option<Pump>,
     frames_sent: Arc<AtomicU64>,
@@ -373,6 +376,20 @@ impl Driver {
                 tracing::debug!(count = servers.len(), "the WHIP endpoint announced ICE servers");
                 self.status.send_modify(|s| s.link_ice_servers = servers);
             }
+            Action::GatherFrom(servers) => {
+                let urls: Vec<String> = servers.into_iter().map(|s| s.url).collect();
+                let Some(publisher) = &self.publisher else {
+                    queue.push_back(Event::CandidatesGathered { candidates: Vec::new() });
+                    return;
+                };
+                let gathering = publisher.gather_reflexive(&urls);
+                let events = self.events_tx.clone();
+                self.gather = Some(tokio::spawn(async move {
+                    let candidates = gathering.await;
+                    tracing::debug!(count = candidates.len(), "server-reflexive candidates from the Link ICE servers");
+                    let _ = events.send(Event::CandidatesGathered { candidates });
+                }));
+            }
             Action::RetryScheduled { retry, at, error } => {
                 tracing::debug!(retry, "WHIP endpoint warming up ({error}), retrying");
                 self.status.send_modify(|s| s.retry = Some(RetryStatus { retry, at, error }));
@@ -438,6 +455,9 @@ impl Driver {
     fn close_peer(&mut self) {
         if let Some(watch) = self.peer_watch.take() {
             watch.abort();
+        }
+        if let Some(gather) = self.gather.take() {
+            gather.abort();
         }
         if let Some(publisher) = self.publisher.take() {
             publisher.close();

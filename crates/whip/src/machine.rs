@@ -26,6 +26,14 @@
 //!   With trickle on the offer is sent at once and candidates follow by PATCH
 //!   (`application/trickle-ice-sdpfrag`, `If-Match: <etag>`) to the resource;
 //!   a PATCH answered 405 turns trickle off quietly (Livepeer does that).
+//! * **`Link` ICE servers** (RFC 9725 section 4.6): the 201 answer may announce
+//!   ICE servers. With trickle on, the `stun:` ones the peer did not already use
+//!   are asked for server-reflexive candidates ([`Action::GatherFrom`]); the
+//!   candidates ([`Event::CandidatesGathered`]) go out in the trickle PATCH, and
+//!   `a=end-of-candidates` waits for them. With trickle off (or a relay-only
+//!   policy) nothing is gathered: the servers are kept
+//!   ([`WhipMachine::ice_servers`]) for a later ICE restart, which this client
+//!   does not do yet.
 //! * **Disconnected grace** (default 5 s): "disconnected" is transient; the
 //!   session fails with `ICE connection failed` only if the peer does not come
 //!   back within the grace period.
@@ -213,6 +221,11 @@ pub enum Event {
         /// The offer SDP.
         sdp: String,
     },
+    /// The candidates of `Action::GatherFrom` (`a=candidate:...` lines; maybe none).
+    CandidatesGathered {
+        /// The candidate attributes, with or without `a=`.
+        candidates: Vec<String>,
+    },
     /// The peer gathered one more local candidate (`candidate:...`).
     LocalCandidate {
         /// The candidate attribute, with or without `a=`.
@@ -292,6 +305,9 @@ pub enum Action {
     },
     /// The endpoint announced ICE servers (`Link: <...>; rel="ice-server"`): use them.
     SetIceServers(Vec<IceServer>),
+    /// Trickle ICE: gather server-reflexive candidates from these (new, `stun:`) ICE
+    /// servers with the running peer, then report `Event::CandidatesGathered`.
+    GatherFrom(Vec<IceServer>),
     /// A not-ready answer will be retried at `at`.
     RetryScheduled {
         /// Retry number (1 for the first retry).
@@ -377,6 +393,10 @@ pub struct WhipMachine {
     patch_in_flight: Option<RequestId>,
     ever_connected: bool,
     ice_servers: Vec<IceServer>,
+    /// The ICE servers the peer was created with.
+    peer_ice_servers: Vec<IceServer>,
+    /// `GatherFrom` asked, its candidates not in yet: `a=end-of-candidates` waits.
+    gathering_link: bool,
     /// Offers in flight when their session ended: DELETE what they create.
     orphans: Vec<RequestId>,
 }
@@ -387,6 +407,8 @@ impl WhipMachine {
         Self {
             trickle: options.enable_trickle_ice,
             ice_servers: options.ice_servers.clone(),
+            peer_ice_servers: Vec::new(),
+            gathering_link: false,
             opts: options,
             phase: Phase::Idle,
             state: ConnectionState::Disconnected,
@@ -475,6 +497,12 @@ impl WhipMachine {
                     self.try_patch(&mut out);
                 }
             }
+            Event::CandidatesGathered { candidates } => {
+                if std::mem::take(&mut self.gathering_link) && self.trickle && self.is_active() {
+                    self.candidates.extend(candidates);
+                    self.try_patch(&mut out);
+                }
+            }
             Event::GatheringComplete { sdp } => self.on_gathered(now, sdp, &mut out),
             Event::AnswerRejected => {
                 if self.phase == Phase::Answered {
@@ -504,6 +532,7 @@ impl WhipMachine {
         self.conn_deadline = Some(now + self.opts.connection_timeout);
         self.phase = Phase::AwaitingOffer;
         self.emit(ConnectionState::Connecting, None, out);
+        self.peer_ice_servers = self.ice_servers.clone();
         out.push(Action::CreatePeer { ice_servers: self.ice_servers.clone(), policy: self.opts.ice_transport_policy });
     }
 
@@ -577,6 +606,18 @@ impl WhipMachine {
                     out.push(Action::SetIceServers(servers));
                 }
                 out.push(Action::ApplyAnswer { sdp: answer });
+                // New STUN servers only matter to a peer that may still add candidates.
+                let new: Vec<IceServer> = self
+                    .ice_servers
+                    .iter()
+                    .filter(|s| s.url.starts_with("stun:"))
+                    .filter(|s| !self.peer_ice_servers.iter().any(|used| used.url == s.url))
+                    .cloned()
+                    .collect();
+                if self.trickle && self.opts.ice_transport_policy == IceTransportPolicy::All && !new.is_empty() {
+                    self.gathering_link = true;
+                    out.push(Action::GatherFrom(new));
+                }
                 self.phase = Phase::Answered;
                 if self.retries > 0 {
                     self.conn_deadline = Some(now + self.opts.connection_timeout);
@@ -665,7 +706,7 @@ impl WhipMachine {
 
     fn try_patch(&mut self, out: &mut Vec<Action>) {
         let answered = matches!(self.phase, Phase::Answered | Phase::Connected | Phase::Disconnected { .. });
-        let pending = !self.candidates.is_empty() || (self.end_of_candidates && !self.end_sent);
+        let pending = !self.candidates.is_empty() || (self.end_of_candidates && !self.end_sent && !self.gathering_link);
         if !(self.trickle && answered && pending && self.patch_in_flight.is_none()) {
             return;
         }
@@ -673,7 +714,7 @@ impl WhipMachine {
             self.trickle = false; // nowhere to PATCH
             return;
         };
-        let end = self.end_of_candidates && !self.end_sent;
+        let end = self.end_of_candidates && !self.end_sent && !self.gathering_link;
         let sdpfrag = self.offer_ice.fragment(&self.candidates, end);
         self.candidates.clear();
         self.end_sent |= end;
