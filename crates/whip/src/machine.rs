@@ -77,7 +77,8 @@ pub enum IceTransportPolicy {
 pub struct WhipOptions {
     /// WHIP endpoint (pre-signed: no Authorization header is ever sent to it).
     pub whip_url: Url,
-    /// ICE servers (default: Google STUN). `Link` headers from the endpoint add to them.
+    /// ICE servers (default: Google STUN). `Link` headers from the endpoint replace them
+    /// (see the [module docs](self) for what they are used for).
     pub ice_servers: Vec<IceServer>,
     /// ICE transport policy (default: all).
     pub ice_transport_policy: IceTransportPolicy,

@@ -56,6 +56,7 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS")]
     duration: Option<f64>,
     /// Trickle ICE candidates by PATCH (off by default, like the Dream page; a 405 turns it off).
+    /// Also sends server-reflexive candidates from the endpoint's `Link` STUN servers.
     #[arg(long)]
     trickle: bool,
     /// ICE server URL (repeatable). Default: stun:stun.l.google.com:19302, none for loopback targets.
