@@ -15,16 +15,14 @@ import {
   histogramDistance,
   colourDistance,
   outputCornerColour,
-  launchBrowser,
   lumaStdDev,
   meanAbsDiff,
-  openPage,
+  openDreamPage,
   outputHistogram,
   pageStatus,
   sampleCamera,
   sampleOutput,
   screenshot,
-  startServe,
   waitForStatus,
   DREAMGATE_BIN,
 } from "./harness.mjs";
@@ -44,16 +42,7 @@ describe("defaults", () => {
 
 describe("Dream on the embedded engine", () => {
   test("local mode is announced; Dream plays transformed output; persona change reaches the engine; Stop cleans up", async (t) => {
-    // Started inside the test (not in a hook) so a server that cannot start counts as a failure.
-    const serve = await startServe();
-    const browser = await launchBrowser();
-    t.after(async () => {
-      await browser.close();
-      await serve.stop();
-    });
-    // A returning user: camera permission already granted -> the pre-check skips its probe.
-    await browser.context.grantPermissions(["camera"], { origin: serve.base });
-    const { page, responses, requests, logs } = await openPage(browser.context, serve.base);
+    const { serve, page, responses, requests, logs } = await openDreamPage(t, { grantCamera: true });
     t.diagnostic(`page: ${serve.base}/`);
 
     // Idle page.
@@ -189,13 +178,7 @@ describe("Dream on the embedded engine", () => {
 
 describe("tab close", () => {
   test("pagehide sends the end beacon: the engine deletes the stream", async (t) => {
-    const serve = await startServe();
-    const browser = await launchBrowser();
-    t.after(async () => {
-      await browser.close();
-      await serve.stop();
-    });
-    const { page, requests } = await openPage(browser.context, serve.base);
+    const { serve, page, requests } = await openDreamPage(t);
     const idPromise = createdStreamId(page);
     await page.click("#dream-toggle");
     const id = await idPromise;
@@ -216,13 +199,7 @@ describe("tab close", () => {
 
 describe("engine faults", () => {
   test("PATCH unsupported (patch=405): the spec's message after 5 failures, then no more PATCHes", async (t) => {
-    const serve = await startServe({ faults: "patch=405" });
-    const browser = await launchBrowser();
-    t.after(async () => {
-      await browser.close();
-      await serve.stop();
-    });
-    const { page, requests } = await openPage(browser.context, serve.base);
+    const { serve, page, requests } = await openDreamPage(t, { faults: "patch=405" });
     const idPromise = createdStreamId(page);
     await page.click("#dream-toggle");
     const id = await idPromise;
@@ -249,13 +226,7 @@ describe("engine faults", () => {
   });
 
   test("server dies while live: 'Connection lost — reconnecting…' within seconds (not a green 'live')", async (t) => {
-    const serve = await startServe();
-    const browser = await launchBrowser();
-    t.after(async () => {
-      await browser.close();
-      await serve.stop();
-    });
-    const { page } = await openPage(browser.context, serve.base);
+    const { serve, page } = await openDreamPage(t);
     await page.click("#dream-toggle");
     await waitForStatus(page, LIVE, 60000);
     const killed = Date.now();
@@ -267,13 +238,7 @@ describe("engine faults", () => {
   });
 
   test("engine warm-up (warmup=5s): WHIP retries, then live", async (t) => {
-    const serve = await startServe({ faults: "warmup=5s" });
-    const browser = await launchBrowser();
-    t.after(async () => {
-      await browser.close();
-      await serve.stop();
-    });
-    const { page, responses } = await openPage(browser.context, serve.base);
+    const { serve, page, responses } = await openDreamPage(t, { faults: "warmup=5s" });
     const idPromise = createdStreamId(page);
     const started = Date.now();
     await page.click("#dream-toggle");

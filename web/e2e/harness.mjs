@@ -183,6 +183,25 @@ export async function openPage(context, base) {
   return { page, responses, requests, logs };
 }
 
+/**
+ * Starts `dreamgate serve` (with `opts.faults` for the embedded engine) and Chromium, opens the
+ * page, and stops both when the test ends. Started inside the test (not in a hook) so a server
+ * that cannot start counts as a failure.
+ * @param {import("node:test").TestContext} t
+ * @param {{ faults?: string, grantCamera?: boolean }} [opts] `grantCamera`: a returning user
+ *   whose camera permission is already granted (the page's pre-check then skips its probe)
+ */
+export async function openDreamPage(t, opts = {}) {
+  const serve = await startServe(opts.faults ? { faults: opts.faults } : {});
+  const browser = await launchBrowser();
+  t.after(async () => {
+    await browser.close();
+    await serve.stop();
+  });
+  if (opts.grantCamera) await browser.context.grantPermissions(["camera"], { origin: serve.base });
+  return { serve, browser, ...(await openPage(browser.context, serve.base)) };
+}
+
 /** The created stream's id (from the page's own POST /api/daydream/streams). */
 export async function createdStreamId(page) {
   const res = await page.waitForResponse((r) => new URL(r.url()).pathname === "/api/daydream/streams" && r.request().method() === "POST" && r.status() === 201, { timeout: 30000 });
