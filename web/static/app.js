@@ -2,12 +2,13 @@
 /**
  * The Dream page's imperative shell. All decisions (timers, retries, grace windows,
  * failure counters) are made by the pure lifecycle in `lib/lifecycle.js`; this file only
- * feeds it events (clicks, fetch results, WebRTC state, a TICK every `TICK_INTERVAL_MS`)
- * and executes the actions it returns with the real browser APIs. The only wait here
+ * feeds it events (clicks, fetch results, WebRTC state, a TICK at the lifecycle's next
+ * deadline) and executes the actions it returns with the real browser APIs. The only wait here
  * (the stream DELETE after the WHIP session ended) is bounded by `timing.js`.
  */
 
-import { MESSAGES, TICK_INTERVAL_MS, createLifecycle, isNotReadyBody } from "./lib/lifecycle.js";
+import { MESSAGES, createLifecycle, tickDelay } from "./lib/lifecycle.js";
+import { isNotReadyBody } from "./lib/readers.js";
 import { buildPrompt, initialSettings, isPersonaId, savePersona, DEFAULT_BASE_PROMPT } from "./lib/params.js";
 import { CanvasCapture, cameraErrorMessage, precheckCamera } from "./lib/capture.js";
 import { DEFAULT_CONFIG, WHIPClient, waitBounded } from "./lib/whip-client.js";
@@ -76,8 +77,8 @@ let whip = null;
 let whipClosing = Promise.resolve();
 /** @type {WHEPPlayer | null} */
 let player = null;
-/** @type {ReturnType<typeof setInterval> | null} */
-let ticker = null;
+/** The one timer: the next TICK, at the lifecycle's next deadline. @type {ReturnType<typeof setTimeout> | null} */
+let wakeTimer = null;
 let smallOutput = false;
 /** @type {number | null} */
 let clickedAt = null;
@@ -108,6 +109,19 @@ function dispatch(event) {
     dispatching = false;
   }
   render();
+  sleepUntilDeadline();
+}
+
+/** Re-arms the one timer after every step: a TICK exactly when the lifecycle has something to do, none while nothing is scheduled. */
+function sleepUntilDeadline() {
+  if (wakeTimer !== null) clearTimeout(wakeTimer);
+  wakeTimer = null;
+  const delay = tickDelay(lifecycle.state, now());
+  if (delay === null) return;
+  wakeTimer = setTimeout(() => {
+    wakeTimer = null;
+    dispatch({ type: "TICK" });
+  }, delay);
 }
 
 /**
@@ -346,7 +360,7 @@ function run(action) {
       if (action.target === "status") {
         els.status.textContent = action.message ?? "";
       } else if (action.target === "update") {
-        // Cleared by the lifecycle's TICK at action.clearAt.
+        // Cleared by the lifecycle's TICK at action.clearAt (one of its deadlines).
         els.updateNotice.textContent = action.message ?? "";
         els.updateNotice.hidden = !action.message;
       } else {
@@ -446,13 +460,6 @@ function render() {
   // Green only while it really is live (not while the camera's connection is being re-established).
   els.status.dataset.kind = phase === "error" ? "error" : phase === "live" && state.status === MESSAGES.LIVE ? "live" : "info";
   if (!els.status.textContent) els.status.textContent = state.status;
-  // The TICK drives countdown, retries and polling while a stream exists.
-  const needsTick = phase === "connecting" || phase === "live";
-  if (needsTick && ticker === null) ticker = setInterval(() => dispatch({ type: "TICK" }), TICK_INTERVAL_MS);
-  if (!needsTick && ticker !== null) {
-    clearInterval(ticker);
-    ticker = null;
-  }
 }
 
 function promptChanged() {

@@ -2,18 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import {
-  createLifecycle,
-  isActiveStatus,
-  isNotReadyBody,
-  isPatchWarmupFailure,
-  livePollVerdict,
-  MESSAGES,
-  nextDeadline,
-  statusWhepUrl,
-  step,
-  initialState,
-} from "../static/lib/lifecycle.js";
+import { createLifecycle, MESSAGES, nextDeadline, step, initialState } from "../static/lib/lifecycle.js";
+import { isActiveStatus, isNotReadyBody, isPatchWarmupFailure, livePollVerdict, statusWhepUrl } from "../static/lib/readers.js";
 import { DEFAULT_MODEL_ID, PIPELINE } from "../static/lib/params.js";
 
 const PROMPT = "androgynous cartoon magical dj blue sparkle";
@@ -134,7 +124,7 @@ test("countdown ends as soon as output plays: nobody waits 15 s on a fast backen
   assert.deepEqual(ticks.filter((a) => a.type === "COUNTDOWN").map((a) => a.seconds), [14, 13]);
   const playing = h.send({ type: "PLAYING", session: s.session });
   assert.equal(find(playing, "COUNTDOWN").seconds, null);
-  assert.equal(h.state.countdownDone, true);
+  assert.equal(h.state.output.countdownDone, true);
   // No countdown activity afterwards.
   assert.equal(h.advance(20000).filter((a) => a.type === "COUNTDOWN" || a.type === "REVEAL_OUTPUT").length, 0);
 });
@@ -269,7 +259,7 @@ test("warm-up grace: status failures tolerated for 60 s, then a 3 s post-poll gr
   const cross = h.advance(200);
   assert.ok(cross.some((a) => a.type === "POLL_STATUS"));
   assert.equal(h.state.phase, "connecting");
-  assert.equal(h.state.postGraceEndsAt, s.createdAt + 60000 + 3000);
+  assert.equal(h.state.watch.postGraceEndsAt, s.createdAt + 60000 + 3000);
   h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "LOADING" } } });
   // Just before the post-poll grace ends: still fine.
   h.advance(s.createdAt + 63000 - h.t - 100);
@@ -285,7 +275,7 @@ test("post-poll grace: a stream that flips active late does not flash an error",
   const s = start(h, { mode: "daydream" });
   h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
   h.advance(60000 + 100);
-  assert.ok(h.state.postGraceEndsAt !== null);
+  assert.ok(h.state.watch.postGraceEndsAt !== null);
   h.advance(1500);
   const r = h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } });
   assert.equal(h.state.phase, "live");
@@ -306,7 +296,7 @@ test("polling slows down once live", () => {
 /** Answers the next POLL_STATUS (TICKing until it is due) with `answer`; returns its time and the actions. */
 function answerPoll(h, s, answer) {
   // A poll may already be in flight (one starts as soon as WHIP answers).
-  const poll = h.state.pollInFlight ? { at: h.t, actions: [] } : h.until("POLL_STATUS", 20000, 100);
+  const poll = h.state.watch.pollInFlight ? { at: h.t, actions: [] } : h.until("POLL_STATUS", 20000, 100);
   assert.ok(poll, "a status poll is due");
   const actions = h.send({ type: "STATUS_RESULT", session: s.session, ...answer });
   return { at: poll.at, actions, pollActions: poll.actions };
@@ -401,7 +391,7 @@ test("a 404 status poll while warming up is not 'gone' (startup tolerates it); a
   const l = goLive(live);
   answerPoll(live, l, { ok: false, httpStatus: 404, body: { error: "STREAMS/NOT_READY" } });
   assert.equal(live.state.phase, "live");
-  assert.equal(live.state.pollFailures, 1);
+  assert.equal(live.state.watch.pollFailures, 1);
 });
 
 test("livePollVerdict", () => {
@@ -461,7 +451,7 @@ test("PATCH only once active: not during the countdown, not before the status co
   const ok = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
   assert.equal(find(ok, "SEND_PATCH").body.params.prompt, "male cartoon magical dj blue sparkle");
   h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
-  assert.equal(h.state.appliedPrompt, "male cartoon magical dj blue sparkle");
+  assert.equal(h.state.updates.appliedPrompt, "male cartoon magical dj blue sparkle");
   assert.equal(h.advance(5000).filter((a) => a.type === "SEND_PATCH").length, 0, "nothing left to send");
 });
 
@@ -490,7 +480,7 @@ test("warm-up PATCH failures (not-ready 404, 409/429/5xx within the grace window
   const sentAt = [h.t];
   for (const status of statuses) {
     h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status, message: "Daydream answered 404", notReady: status === 404 });
-    assert.equal(h.state.patch.failures, 0);
+    assert.equal(h.state.updates.failures, 0);
     const next = h.until("SEND_PATCH", 20000, 50);
     assert.ok(next, `retried after ${status}`);
     sentAt.push(next.at);
@@ -542,21 +532,21 @@ test("lifecycle: a bare 404 PATCH answer is warm-up up to 10 s after creation, t
   // Inside 10 s of creation: a bare 404 is warm-up.
   assert.ok(h.t - s.createdAt < 10000);
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: false });
-  assert.deepEqual({ failures: h.state.patch.failures, retries: h.state.patch.retries }, { failures: 0, retries: 1 });
+  assert.deepEqual({ failures: h.state.updates.failures, retries: h.state.updates.retries }, { failures: 0, retries: 1 });
   // 10 s after creation (and later): a bare 404 counts ...
   h.at(s.createdAt + 10000);
   assert.ok(h.until("SEND_PATCH", 20000, 50));
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: false });
-  assert.equal(h.state.patch.failures, 1);
+  assert.equal(h.state.updates.failures, 1);
   // ... while a 404 saying "not ready" is still warm-up (not counted, the counter untouched).
   assert.ok(h.until("SEND_PATCH", 20000, 50));
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: true });
-  assert.equal(h.state.patch.failures, 1);
+  assert.equal(h.state.updates.failures, 1);
   // Past 60 s nothing is warm-up: a not-ready 404 counts too.
   h.at(s.createdAt + 60000);
   assert.ok(h.until("SEND_PATCH", 20000, 50));
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, message: "Daydream answered 404", notReady: true });
-  assert.equal(h.state.patch.failures, 2);
+  assert.equal(h.state.updates.failures, 2);
 });
 
 test("the bare-404 window is an option", () => {
@@ -565,7 +555,7 @@ test("the bare-404 window is an option", () => {
   h.at(s.createdAt + 2000);
   h.send({ type: "PROMPT_CHANGED", prompt: "b" });
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 404, notReady: false });
-  assert.equal(h.state.patch.failures, 1);
+  assert.equal(h.state.updates.failures, 1);
 });
 
 test("5 counted PATCH failures: the spec message word for word, then no more PATCHes until restart", () => {
@@ -577,7 +567,7 @@ test("5 counted PATCH failures: the spec message word for word, then no more PAT
   let last = [];
   for (let i = 1; i <= 5; i++) {
     last = h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 405, message: "Method Not Allowed" });
-    assert.equal(h.state.patch.failures, i);
+    assert.equal(h.state.updates.failures, i);
     if (i < 5) {
       assert.equal(h.state.notice, null);
       assert.ok(h.until("SEND_PATCH", 20000, 50));
@@ -587,7 +577,7 @@ test("5 counted PATCH failures: the spec message word for word, then no more PAT
   assert.equal(sent, 5);
   assert.deepEqual(find(last, "SHOW"), { type: "SHOW", target: "notice", message: "Live updates unavailable — changes will apply on restart" });
   assert.equal(h.state.notice, "Live updates unavailable — changes will apply on restart");
-  assert.equal(h.state.patch.disabled, true);
+  assert.equal(h.state.updates.disabled, true);
   h.send({ type: "PROMPT_CHANGED", prompt: "male cartoon magical dj blue sparkle" });
   assert.equal(h.advance(60000).filter((a) => a.type === "SEND_PATCH").length, 0);
   assert.equal(h.state.phase, "live", "the stream itself keeps running");
@@ -606,7 +596,7 @@ test("5 counted PATCH failures: the spec message word for word, then no more PAT
   h.send({ type: "CONFIG_OK", session: h.session, configured: true, mode: "local" });
   const created = h.send({ type: "CAMERA_OK", session: h.session });
   assert.equal(find(created, "CREATE_STREAM").payload.params.prompt, "male cartoon magical dj blue sparkle");
-  assert.equal(h.state.patch.disabled, false);
+  assert.equal(h.state.updates.disabled, false);
 });
 
 /** The "update" line's SHOW actions (prompt update feedback), without their times. */
@@ -630,11 +620,11 @@ test("live prompt update feedback: 'Updating prompt…' while the PATCH is in fl
   // Still there just before the 3 s are over, gone at 3 s (by TICK).
   const before = h.advance(23400 - 100 - h.t);
   assert.deepEqual(updates(before), []);
-  assert.equal(h.state.update, MESSAGES.PROMPT_UPDATED);
+  assert.equal(h.state.updates.line, MESSAGES.PROMPT_UPDATED);
   const cleared = h.advance(100);
   assert.deepEqual(updates(cleared), [{ message: null, clearAt: null }]);
   assert.equal(cleared.find((a) => a.type === "SHOW").at, 23400);
-  assert.equal(h.state.update, null);
+  assert.equal(h.state.updates.line, null);
   assert.deepEqual(updates(h.advance(10000)), []);
 });
 
@@ -647,13 +637,13 @@ test("prompt update feedback stays 'Updating prompt…' through warm-up retries 
   const next = h.until("SEND_PATCH", 20000, 50);
   retried.push(...updates(next.actions));
   assert.deepEqual(retried, [], "no flicker between retries");
-  assert.equal(h.state.update, MESSAGES.UPDATING_PROMPT);
+  assert.equal(h.state.updates.line, MESSAGES.UPDATING_PROMPT);
   // A newer change arrives while "female x" is in flight: its success is not "updated" yet.
   h.send({ type: "PROMPT_CHANGED", prompt: "male x" });
   const first = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
   assert.equal(find(first, "SEND_PATCH").body.params.prompt, "male x");
   assert.deepEqual(updates(first), [], "still updating (the newer prompt is on its way)");
-  assert.equal(h.state.update, MESSAGES.UPDATING_PROMPT);
+  assert.equal(h.state.updates.line, MESSAGES.UPDATING_PROMPT);
   const second = h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
   assert.deepEqual(updates(second).map((u) => u.message), [MESSAGES.PROMPT_UPDATED]);
 });
@@ -684,7 +674,7 @@ test("prompt update feedback never overrides 'Live updates unavailable…', whic
   const later = [...h.send({ type: "PROMPT_CHANGED", prompt: "male x" }), ...h.advance(30000)];
   assert.deepEqual(later.filter((a) => a.type === "SHOW"), []);
   assert.equal(h.state.notice, "Live updates unavailable — changes will apply on restart");
-  assert.equal(h.state.update, null);
+  assert.equal(h.state.updates.line, null);
 });
 
 test("Stop and errors clear the prompt update feedback", () => {
@@ -693,7 +683,7 @@ test("Stop and errors clear the prompt update feedback", () => {
   h.send({ type: "PROMPT_CHANGED", prompt: "female x" });
   const stopped = h.send({ type: "STOP" });
   assert.deepEqual(updates(stopped), [{ message: null, clearAt: null }]);
-  assert.equal(h.state.update, null);
+  assert.equal(h.state.updates.line, null);
   // A late answer for the stopped session shows nothing.
   assert.deepEqual(h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 }), []);
   const h2 = harness();
@@ -714,10 +704,10 @@ test("counted failures are consecutive: a success resets the counter", () => {
     assert.ok(h.until("SEND_PATCH", 20000, 50));
   }
   h.send({ type: "PATCH_RESULT", session: s.session, ok: true, status: 200 });
-  assert.equal(h.state.patch.failures, 0);
+  assert.equal(h.state.updates.failures, 0);
   h.send({ type: "PROMPT_CHANGED", prompt: "b" });
   h.send({ type: "PATCH_RESULT", session: s.session, ok: false, status: 400, message: "bad" });
-  assert.equal(h.state.patch.disabled, false);
+  assert.equal(h.state.updates.disabled, false);
 });
 
 test("Stop: WHIP DELETE, stream DELETE, camera released, state idle", () => {
@@ -728,7 +718,7 @@ test("Stop: WHIP DELETE, stream DELETE, camera released, state idle", () => {
   assert.equal(find(r, "DELETE_STREAM").id, "str_abc");
   assert.equal(find(r, "SHOW").message, MESSAGES.STOPPED);
   assert.equal(h.state.phase, "idle");
-  assert.equal(h.state.streamId, null);
+  assert.equal(h.state.stream.id, null);
   // Nothing ticks any more; late results of the stopped session are ignored.
   assert.deepEqual(h.advance(70000), []);
   assert.deepEqual(h.send({ type: "STATUS_RESULT", session: s.session, ok: true, httpStatus: 200, body: { data: { state: "ONLINE" } } }), []);
@@ -763,7 +753,7 @@ test("a new session ignores the previous session's results", () => {
   assert.equal(h.session, first.session + 1);
   assert.deepEqual(h.send({ type: "WHIP_RESULT", session: first.session, ok: true }), []);
   assert.deepEqual(h.send({ type: "CONFIG_OK", session: first.session, configured: true, mode: "local" }), []);
-  assert.equal(h.state.configOk, false);
+  assert.equal(h.state.stream.configOk, false);
 });
 
 test("tab close (pagehide): sendBeacon to end the stream instead of DELETE", () => {
@@ -874,9 +864,13 @@ test("nextDeadline reports the earliest pending timer", () => {
   const h = harness();
   assert.equal(nextDeadline(h.state), null);
   const s = start(h);
-  assert.equal(nextDeadline(h.state), s.createdAt + 15000);
+  // The countdown's next second (15 -> 14) is its first deadline; its end is the last.
+  assert.equal(nextDeadline(h.state), s.createdAt + 1000);
   h.send({ type: "WHIP_RESULT", session: s.session, ok: false, status: 503, message: "x" }, 1000);
+  assert.deepEqual(types(h.send({ type: "TICK" })), ["COUNTDOWN"]);
   assert.equal(nextDeadline(h.state), 1500);
+  h.advance(13000);
+  assert.equal(nextDeadline(h.state), s.createdAt + 15000);
 });
 
 test("step is pure: the input state is never mutated", () => {
@@ -892,7 +886,7 @@ test("WHEP player gave up, local mode: the session fails with the player's messa
   const h = harness();
   const s = start(h);
   h.send({ type: "WHIP_RESULT", session: s.session, ok: true });
-  assert.equal(h.state.playerStarted, true);
+  assert.equal(h.state.output.playerStarted, true);
   const message = "Dream output did not become available within 60 s";
   const r = h.send({ type: "PLAYER_FAILED", session: s.session, message }, 60500);
   assert.deepEqual(types(r), ["STOP_PLAYER", "COUNTDOWN", "WHIP_DISCONNECT", "DELETE_STREAM", "STOP_CAMERA", "SHOW"]);
@@ -903,7 +897,7 @@ test("WHEP player gave up, local mode: the session fails with the player's messa
   const retry = h.send({ type: "CLICK_DREAM" });
   assert.ok(find(retry, "CHECK_CONFIG"));
   assert.equal(h.state.phase, "preparing");
-  assert.equal(h.state.playerFailed, false);
+  assert.equal(h.state.output.playerFailed, false);
 });
 
 test("WHEP player gave up, Daydream mode: Daydream's player (iframe) takes over, the stream keeps running", () => {
@@ -911,7 +905,7 @@ test("WHEP player gave up, Daydream mode: Daydream's player (iframe) takes over,
   const s = start(h, { mode: "daydream" });
   h.send({ type: "WHIP_RESULT", session: s.session, ok: true, playbackUrl: "/api/daydream/streams/str_abc/whep" });
   h.send({ type: "PLAYING", session: s.session }, 2000);
-  assert.equal(h.state.revealed, "whep");
+  assert.equal(h.state.output.revealed, "whep");
   const r = h.send({ type: "PLAYER_FAILED", session: s.session, message: "Dream output connection failed: peer connection failed (gave up after 3 restarts)" }, 30000);
   assert.deepEqual(find(r, "REVEAL_OUTPUT"), { type: "REVEAL_OUTPUT", kind: "iframe", playbackId: "pb_123" });
   assert.deepEqual(find(r, "SHOW"), { type: "SHOW", target: "notice", message: MESSAGES.PLAYER_FALLBACK });
