@@ -5,11 +5,6 @@ import assert from "node:assert/strict";
 import {
   DELETE_TIMEOUT_MS,
   STREAM_DELETE_WAIT_MS,
-  WHEP_MAX_RESTARTS,
-  WHEP_MESSAGES,
-  WHEP_PLAY_TIMEOUT_MS,
-  WHEP_REQUEST_TIMEOUT_MS,
-  WHEP_RETRY_BUDGET_MS,
   GATHERING_BUDGET_MS,
   ICE_GATHERING_TIMEOUT_MS,
   CONNECTION_TIMEOUT_MS,
@@ -19,14 +14,21 @@ import {
   gatherStep,
   isWarmupStatus,
   startGathering,
-  initialWhepState,
   startWait,
   waitStep,
+} from "../static/lib/timing.js";
+import {
+  WHEP_MAX_RESTARTS,
+  WHEP_MESSAGES,
+  WHEP_PLAY_TIMEOUT_MS,
+  WHEP_REQUEST_TIMEOUT_MS,
+  WHEP_RETRY_BUDGET_MS,
+  initialWhepState,
   whepDeadline,
   whepRetryDelay,
   whepShouldRetry,
   whepStep,
-} from "../static/lib/timing.js";
+} from "../static/lib/whep-machine.js";
 
 test("documented defaults: 1 s gathering budget, 20 s hard cap, 45 s connection timeout", () => {
   assert.equal(GATHERING_BUDGET_MS, 1000);

@@ -2,7 +2,7 @@
 /**
  * WHEP (WebRTC-HTTP Egress Protocol) player: plays a stream's output in a `<video>`.
  *
- * Every retry/restart decision is `timing.js` {@link whepStep}; this class only executes
+ * Every retry/restart decision is `whep-machine.js` {@link whepStep}; this class only executes
  * its actions and feeds it the outcomes:
  * - the output exists only once the backend produces frames, so the POST answers 404 at
  *   first: attempts follow `whepRetryDelay` (0, 200 ms x 10, then 500 * 2^k, like
@@ -17,15 +17,8 @@
  */
 
 import { BROWSER_CLOCK, preferH264, resolveResourceUrl, waitBounded, waitForGathering } from "./whip-client.js";
-import {
-  DELETE_TIMEOUT_MS,
-  GATHERING_BUDGET_MS,
-  ICE_GATHERING_TIMEOUT_MS,
-  PLAYING_CHECK_MS,
-  initialWhepState,
-  whepDeadline,
-  whepStep,
-} from "./timing.js";
+import { DELETE_TIMEOUT_MS, GATHERING_BUDGET_MS, ICE_GATHERING_TIMEOUT_MS } from "./timing.js";
+import { PLAYING_CHECK_MS, initialWhepState, whepDeadline, whepStep } from "./whep-machine.js";
 
 /**
  * @typedef {object} WHEPPlayerOptions
@@ -33,7 +26,7 @@ import {
  * @property {HTMLVideoElement} video muted, autoplay, playsinline
  * @property {RTCIceServer[]} [iceServers] default none (the server's candidates are enough)
  * @property {() => void} [onPlaying] once per connection, when frames are on screen
- * @property {(message: string) => void} [onError] the player gave up (`timing.js` `WHEP_MESSAGES`)
+ * @property {(message: string) => void} [onError] the player gave up (`whep-machine.js` `WHEP_MESSAGES`)
  */
 
 /**
@@ -104,7 +97,7 @@ export class WHEPPlayer {
     this.answer = null;
     /** Aborts the current negotiation's async work; replaced with every new peer. */
     this.abort = new AbortController();
-    /** @type {import("./timing.js").WhepState} */
+    /** @type {import("./whep-machine.js").WhepState} */
     this.machine = initialWhepState();
     /** @type {unknown} */
     this.timer = null;
@@ -119,7 +112,7 @@ export class WHEPPlayer {
 
   /**
    * Feeds the decision machine, re-arms its TICK timer and executes its actions.
-   * @param {import("./timing.js").WhepEvent} event
+   * @param {import("./whep-machine.js").WhepEvent} event
    */
   feed(event) {
     const { state, actions } = whepStep(this.machine, event, this.clock.now());
@@ -136,7 +129,7 @@ export class WHEPPlayer {
     for (const action of actions) this.execute(action);
   }
 
-  /** @param {import("./timing.js").WhepAction} action */
+  /** @param {import("./whep-machine.js").WhepAction} action */
   execute(action) {
     switch (action.type) {
       case "NEW_PEER":
@@ -204,7 +197,7 @@ export class WHEPPlayer {
   async post(attempt) {
     const signal = this.abort.signal;
     const url = new URL(this.options.url, location.href).href;
-    /** @type {import("./timing.js").WhepEvent} */
+    /** @type {import("./whep-machine.js").WhepEvent} */
     let event;
     try {
       const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: this.offer, signal });
