@@ -5,18 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 
-import {
-  DEFAULT_CONFIG,
-  WHIPClient,
-  WHIPError,
-  WHIP_ERRORS,
-  buildSdpFrag,
-  iceCredentials,
-  parseLinkHeader,
-  preferH264,
-  resolveResourceUrl,
-  waitBounded,
-} from "../static/lib/whip-client.js";
+import { DEFAULT_CONFIG, WHIPClient, WHIPError, WHIP_ERRORS } from "../static/lib/whip-client.js";
+import { buildSdpFrag, iceCredentials, parseLinkHeader, preferH264, resolveResourceUrl } from "../static/lib/signalling.js";
+import { waitBounded } from "../static/lib/waits.js";
 
 test("error table, word for word", () => {
   assert.equal(WHIP_ERRORS.ALREADY_CONNECTED, "WHIP client already has an active connection");

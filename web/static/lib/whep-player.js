@@ -16,7 +16,8 @@
  * @module whep-player
  */
 
-import { BROWSER_CLOCK, preferH264, resolveResourceUrl, waitBounded, waitForGathering } from "./whip-client.js";
+import { preferH264, resolveResourceUrl } from "./signalling.js";
+import { BROWSER_CLOCK, waitBounded, waitForGathering } from "./waits.js";
 import { DELETE_TIMEOUT_MS, GATHERING_BUDGET_MS, ICE_GATHERING_TIMEOUT_MS } from "./timing.js";
 import { PLAYING_CHECK_MS, initialWhepState, whepDeadline, whepStep } from "./whep-machine.js";
 
@@ -82,7 +83,7 @@ export function waitForPlaying(video, signal) {
 export class WHEPPlayer {
   /**
    * @param {WHEPPlayerOptions} options
-   * @param {import("./whip-client.js").Clock} [clock] injected clock (defaults to the browser's)
+   * @param {import("./waits.js").Clock} [clock] injected clock (defaults to the browser's)
    */
   constructor(options, clock = BROWSER_CLOCK) {
     this.options = options;
