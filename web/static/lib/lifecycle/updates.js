@@ -124,7 +124,8 @@ export function updates(slice, event, now, ctx) {
 
 /**
  * When a TICK has something to do: the feedback line to clear, a PATCH due once its
- * backoff is over (only while the gate is open: it opens on events, not on time).
+ * backoff is over. Only while the gate is open: it opens on an event (status, first
+ * frame, WHIP connected) or at the countdown's end, itself a deadline (`output.js`).
  * @param {Readonly<import("./types.js").LifecycleState>} state
  * @returns {number | null}
  */
