@@ -114,7 +114,7 @@ impl SessionBook {
     pub fn issue(&mut self, id: SessionId, now: Instant, holds: impl Fn(&SessionId) -> bool) {
         if self.seen.len() >= self.max {
             let oldest =
-                self.seen.iter().filter(|(s, _)| !holds(*s)).min_by_key(|(_, seen)| **seen).map(|(s, _)| s.clone());
+                self.seen.iter().filter(|(s, _)| !holds(s)).min_by_key(|(_, seen)| **seen).map(|(s, _)| s.clone());
             if let Some(oldest) = oldest {
                 self.seen.remove(&oldest);
             }
@@ -243,7 +243,8 @@ mod tests {
         for s in [&idle, &busy, &active] {
             book.issue(s.clone(), t0, holds);
         }
-        holding.borrow_mut().insert(busy.clone()); // holds its slot (a create in flight)
+        // busy holds its slot (a create in flight)
+        holding.borrow_mut().insert(busy.clone());
         // activity postpones expiry
         assert!(book.resume(&active, t0 + S(1000), holds));
         book.forget_idle(t0 + S(1799), holds);

@@ -137,7 +137,11 @@ impl AppState {
 
     /// Creates a stream for `session`: 409 when it already has one, else the
     /// upstream create (detached) and the stream object.
-    pub(crate) async fn create(self: Arc<Self>, session: SessionId, payload: CreatePayload) -> Result<Value, HttpError> {
+    pub(crate) async fn create(
+        self: Arc<Self>,
+        session: SessionId,
+        payload: CreatePayload,
+    ) -> Result<Value, HttpError> {
         if let Err(conflict) = self.ledger().registry.begin_create(&session) {
             return Err(HttpError::stream_active(conflict.active_stream_id));
         }
@@ -176,8 +180,7 @@ impl AppState {
             tracing::warn!(error = %e.message(), "stream create failed upstream");
             HttpError::from_upstream(&e)
         })?;
-        let Some(id) = stream.get("id").and_then(Value::as_str).filter(|id| valid_stream_id(id))
-        else {
+        let Some(id) = stream.get("id").and_then(Value::as_str).filter(|id| valid_stream_id(id)) else {
             return Err(HttpError::no_stream_id());
         };
         let id = id.to_string();
