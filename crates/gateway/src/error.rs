@@ -1,23 +1,61 @@
-//! JSON error responses: `{ "error": ..., "message": ..., ...extra }`.
+//! Every error the gateway answers, named once: JSON
+//! `{ "error": ..., "message": ..., ...extra }`.
 //!
-//! Every error the gateway answers goes through [`HttpError`], so each has
-//! the right status and the same shape. Upstream errors from the Daydream
-//! client map as follows (see [`HttpError::from_upstream`]):
+//! Each constructor of [`HttpError`] below is one entry of the catalogue:
+//! the status and the `error` text are fixed here, and no other module builds
+//! an error from a bare status and text ([`HttpError::new`] is private).
+//!
+//! | constructor | status | `error` |
+//! |---|---|---|
+//! | [`malformed_json`](HttpError::malformed_json) | 400 | `Malformed JSON` |
+//! | [`unreadable_body`](HttpError::unreadable_body) | 400 | `Unreadable body` |
+//! | [`invalid_config`](HttpError::invalid_config) | 400 | `Invalid stream configuration` (+ `details`) |
+//! | [`stream_id_not_a_string`](HttpError::stream_id_not_a_string) | 400 | `Invalid request` |
+//! | [`invalid_resource`](HttpError::invalid_resource) | 400 | `Invalid resource` |
+//! | [`not_owned`](HttpError::not_owned) | 403 | [`NOT_OWNED`] |
+//! | [`bad_origin`](HttpError::bad_origin) | 403 | `Forbidden origin` |
+//! | [`unknown_stream`](HttpError::unknown_stream) | 404 | `Unknown stream` |
+//! | [`stream_gone`](HttpError::stream_gone) | 404 | `Stream not found` |
+//! | [`playback_not_ready`](HttpError::playback_not_ready) | 404 | `Playback not ready` |
+//! | [`not_found`](HttpError::not_found) | 404 | `Not found` |
+//! | [`method_not_allowed`](HttpError::method_not_allowed) | 405 | `Method not allowed` |
+//! | [`stream_active`](HttpError::stream_active) | 409 | `Stream already active` (+ `activeStreamId`) |
+//! | [`too_large`](HttpError::too_large) | 413 | `Payload too large` |
+//! | [`unsupported_media_type`](HttpError::unsupported_media_type) | 415 | `Unsupported media type` |
+//! | [`internal`](HttpError::internal), [`no_session`](HttpError::no_session), [`task_failed`](HttpError::task_failed) | 500 | `Internal error` |
+//! | [`no_stream_id`](HttpError::no_stream_id) | 502 | `Invalid upstream response` |
+//! | [`whip_url_refused`](HttpError::whip_url_refused), [`signal_url_refused`](HttpError::signal_url_refused) | 502 | `WHIP URL not allowed` |
+//! | [`signal_answer_too_large`](HttpError::signal_answer_too_large) | 502 | `Invalid WHIP answer` |
+//! | [`signal_unreachable`](HttpError::signal_unreachable) | 502 | `Upstream unreachable` |
+//! | [`signal_timeout`](HttpError::signal_timeout) | 504 | `Upstream timeout` |
+//!
+//! Errors of the Daydream API client map as follows (see
+//! [`HttpError::from_upstream`]):
 //!
 //! | upstream | gateway |
 //! |---|---|
 //! | 4xx | same status, `details` = upstream body |
-//! | 5xx | 502, `upstreamStatus` + `details` |
-//! | timeout | 504 |
-//! | unreachable | 502 |
-//! | unusable answer | 502 |
+//! | 5xx | 502 `Upstream error`, `upstreamStatus` + `details` |
+//! | timeout | 504 `Upstream timeout` |
+//! | unreachable | 502 `Upstream unreachable` |
+//! | unusable answer | 502 `Invalid upstream response` |
+//!
+//! Unsuccessful WHIP/WHEP answers map as follows (see
+//! [`HttpError::from_signal`]; `error` is the failed step, e.g. `WHIP offer failed`):
+//!
+//! | upstream | gateway |
+//! |---|---|
+//! | 3xx | 502 `Upstream redirect refused`, `upstreamStatus` |
+//! | 4xx | same status, `details` = upstream body |
+//! | 5xx and others | 502, `upstreamStatus` + `details` |
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http::StatusCode;
+use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use dreamgate_client::ApiError as UpstreamError;
+use dreamgate_model::FieldError;
 
 /// The `error` text for requests on a stream the session does not own (spec wording).
 pub const NOT_OWNED: &str = "Stream not owned by active session";
@@ -36,9 +74,14 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    /// An error with a status, `error` and `message`.
-    pub fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error with a status, `error` and `message` (catalogue entries only).
+    fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> Self {
         Self { status, error: error.into(), message: message.into(), extra: Vec::new() }
+    }
+
+    /// 502 for an answer the gateway cannot use (catalogue entries only).
+    fn bad_gateway(error: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, error, message)
     }
 
     /// Adds a top-level field.
@@ -48,9 +91,37 @@ impl HttpError {
         self
     }
 
+    // ---- the request -------------------------------------------------------
+
     /// 400 for a body that is not JSON.
     pub fn malformed_json(detail: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Malformed JSON", format!("Request body is not valid JSON: {detail}"))
+    }
+
+    /// 400 for a body that could not be read off the connection.
+    pub fn unreadable_body(detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Unreadable body", format!("The request body could not be read: {detail}"))
+    }
+
+    /// 400 for stream parameters the model refuses, each error in `details`.
+    pub fn invalid_config(errors: &[FieldError]) -> Self {
+        let summary: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let details = serde_json::to_value(errors).unwrap_or(Value::Null);
+        Self::new(StatusCode::BAD_REQUEST, "Invalid stream configuration", summary.join("; ")).with("details", details)
+    }
+
+    /// 400 for an end beacon whose `streamId` is not a string.
+    pub fn stream_id_not_a_string() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Invalid request", "streamId must be a string")
+    }
+
+    /// 400 for a `resource` query parameter naming none of the stream's upstream URLs.
+    pub fn invalid_resource() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid resource",
+            "The resource parameter does not name this stream's upstream URL",
+        )
     }
 
     /// 413 for a body over `limit` bytes.
@@ -62,20 +133,26 @@ impl HttpError {
         )
     }
 
-    /// 403 for a stream owned by another session (or by none).
-    pub fn not_owned() -> Self {
-        Self::new(StatusCode::FORBIDDEN, NOT_OWNED, "This stream was not created by your session")
-    }
-
-    /// 404 for a stream this session owned that has since been deleted.
-    pub fn stream_gone(id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Stream not found", format!("Stream {id} has ended"))
+    /// 415 for a body without the `expected` `Content-Type`.
+    pub fn unsupported_media_type(expected: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            format!("Content-Type must be {expected}"),
+        )
     }
 
     /// 404 for an unknown path.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not found", "No such resource")
     }
+
+    /// 405 for a known path with another method.
+    pub fn method_not_allowed(method: &Method, path: &str) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", format!("{method} is not allowed on {path}"))
+    }
+
+    // ---- sessions, origin, ownership ---------------------------------------
 
     /// 403 for a mutating request from a foreign (or missing) `Origin`.
     pub fn bad_origin() -> Self {
@@ -86,10 +163,59 @@ impl HttpError {
         )
     }
 
-    /// 502 for an answer the gateway cannot use.
-    pub fn bad_gateway(error: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_GATEWAY, error, message)
+    /// 403 for a stream owned by another session (or by none).
+    pub fn not_owned() -> Self {
+        Self::new(StatusCode::FORBIDDEN, NOT_OWNED, "This stream was not created by your session")
     }
+
+    /// 404 for a malformed stream id (not `[A-Za-z0-9_-]{1,128}`).
+    pub fn unknown_stream() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Unknown stream", "No stream has this id")
+    }
+
+    /// 404 for a stream this session owned that has since been deleted.
+    pub fn stream_gone(id: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Stream not found", format!("Stream {id} has ended"))
+    }
+
+    /// 409 for a create while the session has a stream (`active`, or `None`
+    /// while another create is in flight).
+    pub fn stream_active(active: Option<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "Stream already active",
+            "This session already has a stream; end it before creating another",
+        )
+        .with("activeStreamId", active.map(Value::String).unwrap_or(Value::Null))
+    }
+
+    /// 404 for a WHEP offer before any WHEP URL is known for the stream.
+    pub fn playback_not_ready() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Playback not ready",
+            "No WHEP URL is known for this stream yet; retry shortly",
+        )
+    }
+
+    // ---- the gateway itself ------------------------------------------------
+
+    /// 500 for a failure of the gateway's own making.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", detail.to_string())
+    }
+
+    /// 500 for a stream route reached without the session middleware.
+    pub fn no_session() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "No session for this request")
+    }
+
+    /// 500 for a request task that panicked or was cancelled.
+    pub fn task_failed() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "The request failed unexpectedly")
+    }
+
+    // ---- the Daydream API --------------------------------------------------
 
     /// Maps a Daydream client error (see the module table).
     pub fn from_upstream(err: &UpstreamError) -> Self {
@@ -129,6 +255,71 @@ impl HttpError {
     /// 502 for a connection failure.
     pub fn unreachable(why: &str) -> Self {
         Self::bad_gateway("Upstream unreachable", format!("Cannot reach Daydream: {why}"))
+    }
+
+    /// 502 for a created stream object without a usable id.
+    pub fn no_stream_id() -> Self {
+        Self::bad_gateway("Invalid upstream response", "Daydream's stream object has no usable id")
+    }
+
+    /// 502 for a created stream whose WHIP URL the policy refuses (`why`).
+    pub fn whip_url_refused(why: &str) -> Self {
+        Self::bad_gateway(
+            "WHIP URL not allowed",
+            format!(
+                "Daydream returned a WHIP URL the gateway will not contact ({why}); \
+                 if its domain is legitimate, add it to DAYDREAM_WHIP_ALLOWED_HOSTS"
+            ),
+        )
+    }
+
+    // ---- WHIP/WHEP signalling ----------------------------------------------
+
+    /// 502 for a WHIP/WHEP target the policy refuses right before sending.
+    pub fn signal_url_refused(refusal: impl std::fmt::Display) -> Self {
+        Self::bad_gateway(
+            "WHIP URL not allowed",
+            format!("The gateway refuses to contact this WHIP/WHEP URL: {refusal}"),
+        )
+    }
+
+    /// 502 for a WHIP/WHEP answer over the size limit.
+    pub fn signal_answer_too_large() -> Self {
+        Self::bad_gateway("Invalid WHIP answer", "The WHIP/WHEP upstream answer is too large")
+    }
+
+    /// 504 for a WHIP/WHEP upstream that did not answer in time.
+    pub fn signal_timeout() -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "The WHIP/WHEP upstream did not answer in time")
+    }
+
+    /// 502 for a WHIP/WHEP upstream that cannot be reached (`why`: the cause chain, no URL).
+    pub fn signal_unreachable(why: &str) -> Self {
+        Self::bad_gateway("Upstream unreachable", format!("Cannot reach the WHIP/WHEP upstream: {why}"))
+    }
+
+    /// Maps an unsuccessful WHIP/WHEP answer to step `what` (see the module
+    /// table); `body` is the upstream body, of which the first 2000
+    /// characters go to `details`.
+    pub fn from_signal(what: &str, status: StatusCode, body: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let details: String = text.chars().take(2000).collect();
+        if status.is_redirection() {
+            return Self::bad_gateway(
+                "Upstream redirect refused",
+                format!(
+                    "{what}: the upstream answered a {} redirect, which the gateway does not follow",
+                    status.as_u16()
+                ),
+            )
+            .with("upstreamStatus", status.as_u16());
+        }
+        let err = if status.is_client_error() {
+            Self::new(status, what, format!("{what}: {}", status.as_u16()))
+        } else {
+            Self::bad_gateway(what, format!("{what}: {}", status.as_u16())).with("upstreamStatus", status.as_u16())
+        };
+        err.with("details", details)
     }
 
     /// The JSON body.

@@ -21,7 +21,7 @@
 //! | `GET /`, `GET /<file>` | the embedded `web/static` files |
 //!
 //! `configured` is true when the gateway can create streams: a key is set
-//! (`daydream` mode) or the embedded engine is running (`local` mode).
+//! (`daydream` mode) or an engine is running (`local` mode).
 //!
 //! Errors are always JSON `{ "error", "message" }`: 400 malformed JSON, 413
 //! bodies over 100 KiB (SDP over 64 KiB), upstream 4xx with their status and
@@ -43,30 +43,56 @@
 //!   deleted), on every stream route except `DELETE` and the end beacon,
 //!   which answer 200 (ending is idempotent).
 
+//! ## Where each job lives
+//!
+//! | module | job |
+//! |---|---|
+//! | [`routes`] | the router and its thin handlers |
+//! | [`middleware`] | session cookie, Origin check, security headers ([`headers`]) |
+//! | [`extract`] | parsing at the edge: stream id, owned stream, WHIP/WHEP leg, bodies |
+//! | [`state`] | the stream service: the one owner of the state (create, end, delete, shutdown) and the reaper driver |
+//! | [`registry`] | pure ownership + reaper machine (one stream per session, delete attempts and retries, tombstones) |
+//! | [`session`] | random cookie sessions and the pure issued-session book |
+//! | [`proxy`] | the WHIP/WHEP legs and how upstream answers are relayed |
+//! | [`upstream`] | the Daydream API client and the WHIP/WHEP signalling client |
+//! | [`whip_policy`] | which upstream URLs may be contacted |
+//! | [`error`] | every error the gateway answers, named once |
+//! | [`assets`] | the embedded `web/static` files |
+//!
+//! The gateway knows no codec: in `local` mode its upstream is an engine
+//! started by the caller (the `dreamgate serve` command), reached over HTTP
+//! at [`GatewayConfig::api_base`] with [`GatewayConfig::api_key`].
+//!
 //! ## Sessions, ownership, origin
 //!
-//! See [`session`] (cookie), [`registry`] (ownership, one stream per session,
-//! reaper). Every mutating request (POST, PATCH, DELETE) must carry an
-//! `Origin` equal to the gateway's own origin (`http://<Host>`, or `https://`
-//! when [`GatewayConfig::https`] is set or a trusted `X-Forwarded-Proto: https`
-//! says so) or one of [`GatewayConfig::allowed_origins`]; otherwise 403.
+//! See [`session`] (cookie, issued sessions), [`registry`] (ownership, one
+//! stream per session, reaper) and [`middleware`]. Every mutating request
+//! (POST, PATCH, DELETE) must carry an `Origin` equal to the gateway's own
+//! origin (`http://<Host>`, or `https://` when [`GatewayConfig::https`] is
+//! set or a trusted `X-Forwarded-Proto: https` says so) or one of
+//! [`GatewayConfig::allowed_origins`]; otherwise 403.
 //!
 //! ## WHIP / WHEP
 //!
-//! See [`whip_policy`] (which URLs may be contacted) and [`routes`] (the
-//! proxy): the browser never names an upstream URL; the gateway answers with
-//! its own paths in `Location` and `Livepeer-Playback-URL`.
+//! See [`whip_policy`] (which URLs may be contacted) and [`proxy`]: the
+//! browser never names an upstream URL; the gateway answers with its own
+//! paths in `Location` and `Livepeer-Playback-URL`.
 //!
 //! ## Example
 //!
+//! In front of an engine already listening on `127.0.0.1:4000` with key
+//! `engine-key` (for Daydream: [`Mode::Daydream`], `https://api.daydream.live`
+//! and the Daydream key):
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use dreamgate_gateway::{start, start_local_engine, GatewayConfig, Mode};
+//! use dreamgate_client::ApiKey;
+//! use dreamgate_gateway::{start, GatewayConfig, Mode};
 //! use dreamgate_gateway::whip_policy::WhipPolicy;
 //!
-//! let engine = start_local_engine(Default::default()).await?;
 //! let policy = WhipPolicy::with_defaults(Vec::<String>::new(), true)?;
-//! let cfg = GatewayConfig::new(Mode::Local, engine.base.clone(), engine.key.clone(), policy);
+//! let engine = "http://127.0.0.1:4000".parse()?;
+//! let cfg = GatewayConfig::new(Mode::Local, engine, ApiKey::new("engine-key"), policy);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! let gateway = start(listener, cfg).await?;
 //! println!("listening on {}", gateway.base_url());
@@ -85,16 +111,22 @@ use dreamgate_client::ApiKey;
 
 pub mod assets;
 pub mod error;
+pub mod extract;
 pub mod headers;
+pub mod middleware;
+pub mod proxy;
 pub mod registry;
 pub mod routes;
 pub mod session;
+pub mod state;
 pub mod upstream;
 pub mod whip_policy;
 
 pub use error::{HttpError, NOT_OWNED};
 pub use registry::RegistryConfig;
-pub use upstream::{start_local_engine, LocalEngine, Upstream};
+pub use upstream::Upstream;
+
+use state::{run_reaper, AppState};
 
 /// Largest JSON request body.
 pub const MAX_JSON_BODY: usize = 100 * 1024;
@@ -106,7 +138,7 @@ pub const MAX_SDP_BODY: usize = 64 * 1024;
 pub enum Mode {
     /// Daydream's API (`DAYDREAM_API_KEY` set).
     Daydream,
-    /// The embedded engine (offline default).
+    /// An engine on loopback (offline default; `dreamgate serve` starts it in-process).
     Local,
 }
 
@@ -260,7 +292,7 @@ pub struct ShutdownReport {
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
-    state: Arc<routes::AppState>,
+    state: Arc<AppState>,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     reaper: Option<JoinHandle<()>>,
@@ -338,7 +370,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         listen = %addr,
         "dreamgate gateway listening on http://{addr}"
     );
-    let state = Arc::new(routes::AppState::new(cfg, upstream));
+    let state = Arc::new(AppState::new(cfg, upstream));
     let app = routes::router(state.clone());
     let (stop, mut stopped) = watch::channel(false);
     let server = tokio::spawn(async move {
@@ -349,7 +381,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
             tracing::error!(error = %e, "gateway server stopped");
         }
     });
-    let reaper = tokio::spawn(routes::run_reaper(state.clone()));
+    let reaper = tokio::spawn(run_reaper(state.clone()));
     Ok(GatewayHandle { addr, state, stop, server: Some(server), reaper: Some(reaper) })
 }
 

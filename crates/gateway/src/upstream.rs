@@ -3,18 +3,17 @@
 //! HTTP client with no key, no redirects and a shorter timeout).
 //!
 //! Both modes use the same code: in `daydream` mode the API base is
-//! `DAYDREAM_API_GATEWAY`; in `local` mode it is the embedded engine, started
-//! by [`start_local_engine`] on a free loopback port with a random key.
+//! `DAYDREAM_API_GATEWAY`; in `local` mode it is an engine on loopback (the
+//! `dreamgate serve` command starts one in-process, with a random key, and
+//! hands its base URL and key to the gateway).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use rand::RngCore;
 use url::Url;
 
 use dreamgate_client::{error_chain, ApiKey, DaydreamClient};
-use dreamgate_engine::{EngineConfig, EngineHandle, Faults};
 
 use crate::error::HttpError;
 use crate::whip_policy::WhipPolicy;
@@ -116,10 +115,7 @@ impl Upstream {
     /// Transport failures map to 502, timeouts to 504.
     pub async fn signal(&self, s: Signal<'_>) -> Result<SignalReply, HttpError> {
         if let Err(refusal) = self.policy.check(s.target.as_str()) {
-            return Err(HttpError::bad_gateway(
-                "WHIP URL not allowed",
-                format!("The gateway refuses to contact this WHIP/WHEP URL: {refusal}"),
-            ));
+            return Err(HttpError::signal_url_refused(refusal));
         }
         let mut req = self.signal.request(s.method.clone(), s.target.clone());
         if let Some(ct) = s.content_type {
@@ -137,10 +133,7 @@ impl Upstream {
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(signal_error)? {
             if body.len() + chunk.len() > MAX_SIGNAL_ANSWER {
-                return Err(HttpError::bad_gateway(
-                    "Invalid WHIP answer",
-                    "The WHIP/WHEP upstream answer is too large",
-                ));
+                return Err(HttpError::signal_answer_too_large());
             }
             body.extend_from_slice(&chunk);
         }
@@ -153,41 +146,8 @@ fn signal_error(e: reqwest::Error) -> HttpError {
     // The URL may carry a pre-signed token: never echo it.
     let e = e.without_url();
     if e.is_timeout() {
-        HttpError::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "The WHIP/WHEP upstream did not answer in time")
+        HttpError::signal_timeout()
     } else {
-        HttpError::bad_gateway(
-            "Upstream unreachable",
-            format!("Cannot reach the WHIP/WHEP upstream: {}", error_chain(&e)),
-        )
+        HttpError::signal_unreachable(&error_chain(&e))
     }
-}
-
-/// The embedded engine of `local` mode and how to reach it.
-pub struct LocalEngine {
-    /// The running engine (shut it down when the gateway stops).
-    pub handle: EngineHandle,
-    /// Its API base URL (loopback http).
-    pub base: Url,
-    /// The random key it was started with (never logged).
-    pub key: ApiKey,
-}
-
-impl std::fmt::Debug for LocalEngine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalEngine").field("base", &self.base.as_str()).field("key", &self.key).finish()
-    }
-}
-
-/// Starts the engine in-process on a free `127.0.0.1` port, protected by a
-/// fresh random key (so no other local process can use it through the API).
-pub async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let mut raw = [0u8; 24];
-    rand::rng().fill_bytes(&mut raw);
-    let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let key = ApiKey::new(format!("dreamgate_local_{key}"));
-    let cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
-    let handle = dreamgate_engine::start(listener, cfg).await;
-    let base = Url::parse(handle.base_url()).map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
-    Ok(LocalEngine { handle, base, key })
 }

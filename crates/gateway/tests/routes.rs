@@ -12,36 +12,65 @@ fn api(id: &str, tail: &str) -> String {
     format!("/api/daydream/streams/{id}{tail}")
 }
 
-#[tokio::test]
-async fn full_flow_config_create_status_patch_whip_whep_delete() {
-    let (eng, gw, b) = stack("").await;
+/// Creates a stream with the default payload: its id and the stream object.
+async fn created(b: &Browser) -> (String, Value) {
+    let stream = b.create().await;
+    (stream["id"].as_str().unwrap().to_string(), stream)
+}
 
-    // config
+/// The engine path of a stream's WHIP URL (`/live/video-to-video/<key>/whip`).
+fn whip_path(eng: &TestEngine, stream: &Value) -> String {
+    stream["whip_url"].as_str().unwrap().trim_start_matches(&eng.base).to_string()
+}
+
+/// Publishes a real WHIP offer through the gateway: the relayed answer (201)
+/// and the publisher it was applied to (keep it alive while it matters; give
+/// it to a [`Feed`] to send frames).
+async fn published(b: &Browser, id: &str) -> (Resp, dreamgate_rtc::Publisher) {
+    let (mut publisher, offer) = whip_offer().await;
+    let r = b.sdp("POST", &api(id, "/whip"), &offer).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    publisher.set_answer(&r.text()).expect("the relayed answer is a usable SDP answer");
+    (r, publisher)
+}
+
+#[tokio::test]
+async fn config_reports_local_mode_and_the_first_response_sets_a_strict_session_cookie() {
+    let (_eng, _gw, b) = stack("").await;
     let r = b.get("/api/daydream/config").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"configured": true, "mode": "local", "playback": {"iframeBase": "https://lvpr.tv/"}}));
     let cookie = r.header("set-cookie").expect("session cookie on first response");
     assert!(cookie.starts_with("dreamgate_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"));
+}
 
-    // create
-    let stream = b.create().await;
-    let id = stream["id"].as_str().unwrap().to_string();
-    let whip_url = stream["whip_url"].as_str().unwrap().to_string();
+#[tokio::test]
+async fn create_makes_the_stream_upstream_and_answers_its_object() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
     assert!(id.starts_with("str_"));
-    assert!(whip_url.starts_with(&eng.base));
+    assert!(stream["whip_url"].as_str().unwrap().starts_with(&eng.base));
     assert_eq!(eng.stream_count(), 1);
     assert!(eng.hits.any("POST /v1/streams"));
+}
 
-    // status, passed through
+#[tokio::test]
+async fn status_is_passed_through_and_not_cached() {
+    let (_eng, _gw, b) = stack("").await;
+    let (id, _) = created(&b).await;
     let r = b.get(&api(&id, "/status")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let status = r.json();
     assert_eq!(status["success"], true);
     assert!(status["data"]["state"].is_string(), "{status}");
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+}
 
-    // PATCH in every accepted shape; model_id always sent
+#[tokio::test]
+async fn parameter_updates_accept_every_shape_and_always_send_the_model() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
     let shapes = [
         json!({"pipeline": "streamdiffusion", "params": {"prompt": "one"}}),
         json!({"params": {"prompt": "two"}}),
@@ -56,17 +85,25 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
         assert_eq!(params["model_id"], stream["params"]["model_id"]);
     }
     assert_eq!(eng.params(&id).unwrap()["seed"], 7);
-    let patches_before = eng.hits.all().iter().filter(|h| h.starts_with("PATCH /v1")).count();
+}
+
+#[tokio::test]
+async fn invalid_parameters_answer_400_with_details_and_never_reach_the_engine() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, _) = created(&b).await;
+    let patches = || eng.hits.all().iter().filter(|h| h.starts_with("PATCH /v1")).count();
+    let patches_before = patches();
     let r = b.patch_json(&api(&id, "/parameters"), &json!({"params": {"width": 100}})).await;
     let v = r.assert_error(400, "Invalid stream configuration");
     assert!(v["details"][0]["field"].as_str().unwrap().contains("width"), "{v}");
-    let patches_after = eng.hits.all().iter().filter(|h| h.starts_with("PATCH /v1")).count();
-    assert_eq!(patches_before, patches_after, "an invalid update reached the engine");
+    assert_eq!(patches_before, patches(), "an invalid update reached the engine");
+}
 
-    // WHIP: a real offer, answered by the engine through the proxy
-    let (mut publisher, offer) = whip_offer().await;
-    let r = b.sdp("POST", &api(&id, "/whip"), &offer).await;
-    assert_eq!(r.status, 201, "{}", r.text());
+#[tokio::test]
+async fn whip_offer_is_answered_by_the_engine_through_the_gateway_under_its_own_paths() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
+    let (r, _publisher) = published(&b, &id).await;
     assert_eq!(r.header("content-type").as_deref(), Some("application/sdp"));
     assert_eq!(r.header("location").unwrap(), api(&id, "/whip"));
     assert_eq!(r.header("livepeer-playback-url").unwrap(), api(&id, "/whep"));
@@ -75,19 +112,28 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
     assert!(link.starts_with("<stun:127.0.0.1:") && link.ends_with(">; rel=\"ice-server\""), "{link}");
     assert!(r.text().starts_with("v=0"));
     assert!(!r.text().contains(&eng.base), "upstream URL leaked into the answer");
-    publisher.set_answer(&r.text()).expect("the relayed answer is a usable SDP answer");
-    // the publisher connects to the engine and feeds it real frames
-    let feed = Feed::start(publisher, 512, 512);
-    let key_path = whip_url.trim_start_matches(&eng.base).to_string();
-    assert!(eng.hits.any(&format!("POST {key_path}")));
+    assert!(eng.hits.any(&format!("POST {}", whip_path(&eng, &stream))));
+}
 
-    // trickle goes to the stored session resource, not the WHIP URL
+#[tokio::test]
+async fn whip_trickle_goes_to_the_stored_session_resource() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
+    let (_, _publisher) = published(&b, &id).await;
     let r = b
         .request("PATCH", &api(&id, "/whip"), Some("application/trickle-ice-sdpfrag"), b"a=ice-ufrag:x\r\n".to_vec())
         .await;
     assert_eq!(r.status, 204, "{}", r.text());
-    assert!(eng.hits.any(&format!("PATCH {key_path}/ses_")), "{:?}", eng.hits.all());
+    assert!(eng.hits.any(&format!("PATCH {}/ses_", whip_path(&eng, &stream))), "{:?}", eng.hits.all());
+}
 
+#[tokio::test]
+async fn whep_plays_through_the_gateway_once_there_is_output_and_tears_down_the_viewer() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, _) = created(&b).await;
+    let (_, publisher) = published(&b, &id).await;
+    // the publisher connects to the engine and feeds it real frames
+    let feed = Feed::start(publisher, 512, 512);
     // WHEP through the gateway's own playback path, once the engine has output
     // (it answers 404 "No output yet" before, which the gateway relays; players retry)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -106,14 +152,23 @@ async fn full_flow_config_create_status_patch_whip_whep_delete() {
     let r = b.delete(&api(&id, "/whep")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(eng.hits.any(&format!("DELETE /live/video-to-video/{id}/whep/vwr_")), "{:?}", eng.hits.all());
+    feed.stop().await;
+}
 
-    // WHIP teardown goes to the resource
+#[tokio::test]
+async fn whip_teardown_goes_to_the_stored_session_resource() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
+    let (_, _publisher) = published(&b, &id).await;
     let r = b.delete(&api(&id, "/whip")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(eng.hits.any(&format!("DELETE {key_path}/ses_")));
-    feed.stop().await;
+    assert!(eng.hits.any(&format!("DELETE {}/ses_", whip_path(&eng, &stream))));
+}
 
-    // delete
+#[tokio::test]
+async fn delete_ends_the_stream_upstream_then_the_owner_gets_404_and_may_create_again() {
+    let (eng, gw, b) = stack("").await;
+    let (id, stream) = created(&b).await;
     let r = b.delete(&api(&id, "")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["success"], true);

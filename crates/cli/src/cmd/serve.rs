@@ -2,8 +2,10 @@
 //!
 //! With `DAYDREAM_API_KEY` set it fronts Daydream (`DAYDREAM_API_GATEWAY`,
 //! default `https://api.daydream.live`); without it, it starts the engine
-//! in-process on a free loopback port and fronts that (`local` mode, where
-//! loopback http WHIP is allowed for the engine). Invalid configuration
+//! in-process on a free loopback port, protected by a fresh random key, and
+//! fronts that (`local` mode, where loopback http WHIP is allowed for the
+//! engine). This command is where the two are composed: the gateway knows
+//! only the engine's base URL and key, never the engine crate. Invalid configuration
 //! (bad `DAYDREAM_*` values, allowlist entries, origins, fault specs, zero
 //! durations) refuses to start with a message naming the problem.
 //!
@@ -19,10 +21,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use dreamgate_client::DaydreamEnv;
-use dreamgate_engine::Faults;
+use dreamgate_client::{ApiKey, DaydreamEnv};
+use dreamgate_engine::{EngineConfig, EngineHandle, Faults};
 use dreamgate_gateway::whip_policy::WhipPolicy;
-use dreamgate_gateway::{normalize_origin, start, start_local_engine, GatewayConfig, Mode};
+use dreamgate_gateway::{normalize_origin, start, GatewayConfig, Mode};
+use rand::RngCore;
+use url::Url;
 
 /// Arguments of `dreamgate serve`.
 #[derive(Debug, clap::Args)]
@@ -53,6 +57,30 @@ pub struct Args {
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub whip_timeout: f64,
+}
+
+/// The embedded engine of `local` mode and how the gateway reaches it.
+struct LocalEngine {
+    /// The running engine (shut it down when the gateway stops).
+    handle: EngineHandle,
+    /// Its API base URL (loopback http).
+    base: Url,
+    /// The random key it was started with (never logged).
+    key: ApiKey,
+}
+
+/// Starts the engine in-process on a free `127.0.0.1` port, protected by a
+/// fresh random key (so no other local process can use it through the API).
+async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let mut raw = [0u8; 24];
+    rand::rng().fill_bytes(&mut raw);
+    let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let key = ApiKey::new(format!("dreamgate_local_{key}"));
+    let cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
+    let handle = dreamgate_engine::start(listener, cfg).await;
+    let base = Url::parse(handle.base_url()).map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
+    Ok(LocalEngine { handle, base, key })
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {

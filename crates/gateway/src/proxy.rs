@@ -1,0 +1,250 @@
+//! The WHIP/WHEP proxy: the two signalling legs of a stream and how their
+//! upstream answers are relayed.
+//!
+//! The browser never names an upstream URL: the gateway sends to the URLs it
+//! stored (checked by the [`crate::whip_policy`]) and answers with its own
+//! paths in `Location` and `Livepeer-Playback-URL`. Only `Content-Type`,
+//! `ETag` and `Link` of an upstream answer reach the browser; redirects are
+//! refused and error statuses mapped ([`HttpError::from_signal`]).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, ETAG, LINK, LOCATION};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::HttpError;
+use crate::registry::StreamRecord;
+use crate::state::{detached, AppState};
+use crate::upstream::{Signal, SignalReply};
+
+/// `Content-Type` of SDP offers and answers.
+pub const SDP: &str = "application/sdp";
+/// `Content-Type` of trickle ICE fragments.
+pub const TRICKLE: &str = "application/trickle-ice-sdpfrag";
+
+/// `Livepeer-Playback-URL` (WHIP answer header naming the WHEP URL).
+pub const PLAYBACK_URL: HeaderName = HeaderName::from_static("livepeer-playback-url");
+
+/// Which proxied signalling endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    /// WHIP ingest (`/api/daydream/streams/:id/whip`).
+    Whip,
+    /// WHEP playback (`/api/daydream/streams/:id/whep`).
+    Whep,
+}
+
+impl Leg {
+    fn label(self) -> &'static str {
+        match self {
+            Leg::Whip => "WHIP",
+            Leg::Whep => "WHEP",
+        }
+    }
+
+    /// The gateway's own path for this leg of stream `id`.
+    pub fn gateway_path(self, id: &str) -> String {
+        match self {
+            Leg::Whip => format!("/api/daydream/streams/{id}/whip"),
+            Leg::Whep => format!("/api/daydream/streams/{id}/whep"),
+        }
+    }
+
+    /// The stored upstream endpoint URL.
+    pub fn endpoint(self, r: &StreamRecord) -> Option<&Url> {
+        match self {
+            Leg::Whip => Some(&r.whip_url),
+            Leg::Whep => r.whep_url.as_ref(),
+        }
+    }
+
+    /// The stored upstream session resource.
+    pub fn resource(self, r: &StreamRecord) -> Option<&Url> {
+        match self {
+            Leg::Whip => r.whip_resource.as_ref(),
+            Leg::Whep => r.whep_resource.as_ref(),
+        }
+    }
+
+    fn resource_mut(self, r: &mut StreamRecord) -> &mut Option<Url> {
+        match self {
+            Leg::Whip => &mut r.whip_resource,
+            Leg::Whep => &mut r.whep_resource,
+        }
+    }
+}
+
+/// Selects the [`Leg`] of a route at compile time.
+pub trait LegKind: Send + Sync + 'static {
+    /// The leg.
+    const LEG: Leg;
+}
+
+/// Marker for [`Leg::Whip`].
+#[derive(Debug)]
+pub struct Whip;
+/// Marker for [`Leg::Whep`].
+#[derive(Debug)]
+pub struct Whep;
+
+impl LegKind for Whip {
+    const LEG: Leg = Leg::Whip;
+}
+impl LegKind for Whep {
+    const LEG: Leg = Leg::Whep;
+}
+
+/// Checks an upstream-provided URL (absolute or relative to `base`).
+fn checked_url(st: &AppState, base: &Url, raw: &str, what: &str) -> Option<Url> {
+    let joined = base.join(raw).ok()?;
+    match st.upstream().policy().check(joined.as_str()) {
+        Ok(url) => Some(url),
+        Err(refusal) => {
+            tracing::warn!(%refusal, "ignoring upstream {what} URL outside the WHIP policy");
+            None
+        }
+    }
+}
+
+/// Remembers the WHEP URL named by a status body.
+pub fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
+    let raw = status.pointer("/data/gateway_status/whep_url").and_then(Value::as_str)?;
+    if raw.is_empty() {
+        return None;
+    }
+    let url = checked_url(st, &record.whip_url, raw, "WHEP")?;
+    st.update_record(&record.id, |r| r.whep_url = Some(url.clone()));
+    Some(url)
+}
+
+/// POSTs an SDP offer to `target`: the upstream answer and the checked
+/// session resource it names in `Location`.
+async fn send_offer(
+    st: &AppState,
+    leg: Leg,
+    target: &Url,
+    offer: Bytes,
+) -> Result<(SignalReply, Option<Url>), HttpError> {
+    let reply = st.upstream().signal(Signal::offer(target, offer)).await?;
+    ensure_success(&reply, &format!("{} offer failed", leg.label()))?;
+    let resource = header_str(&reply.headers, &LOCATION)
+        .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
+    Ok((reply, resource))
+}
+
+/// A WHIP offer: relayed to the stream's WHIP URL (detached: the answer's
+/// session resource and playback URL are recorded even if the browser left).
+pub async fn whip_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
+    detached(async move {
+        let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer).await?;
+        let playback =
+            header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| checked_url(&st, &record.whip_url, raw, "WHEP"));
+        let whep_known = playback.is_some() || record.whep_url.is_some();
+        st.update_record(&record.id, |r| {
+            r.whip_resource = resource;
+            if playback.is_some() {
+                r.whep_url = playback;
+            }
+        });
+        let mut resp = relay(&reply, SDP);
+        let h = resp.headers_mut();
+        insert_path(h, LOCATION, &Leg::Whip.gateway_path(&record.id));
+        if whep_known {
+            insert_path(h, PLAYBACK_URL, &Leg::Whep.gateway_path(&record.id));
+        }
+        Ok(resp)
+    })
+    .await
+}
+
+/// Trickle ICE, to the WHIP session resource (or the endpoint before there is one).
+pub async fn whip_trickle(
+    st: &AppState,
+    record: &StreamRecord,
+    frag: Bytes,
+    if_match: Option<&HeaderValue>,
+) -> Result<Response, HttpError> {
+    let target = record.whip_resource.as_ref().unwrap_or(&record.whip_url);
+    let reply = st.upstream().signal(Signal::trickle(target, frag, if_match)).await?;
+    ensure_success(&reply, "WHIP trickle failed")?;
+    Ok(relay(&reply, TRICKLE))
+}
+
+/// A WHEP offer: relayed to the stream's WHEP URL (learnt from the WHIP
+/// answer or, failing that, from the stream's status); 404 `Playback not
+/// ready` while none is known.
+pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
+    detached(async move {
+        let whep_url = match record.whep_url.clone() {
+            Some(u) => Some(u),
+            None => {
+                let status =
+                    st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+                learn_whep_from_status(&st, &record, &status)
+            }
+        };
+        let Some(whep_url) = whep_url else {
+            return Err(HttpError::playback_not_ready());
+        };
+        let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
+        st.update_record(&record.id, |r| r.whep_resource = resource);
+        let mut resp = relay(&reply, SDP);
+        insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_path(&record.id));
+        Ok(resp)
+    })
+    .await
+}
+
+/// Deletes the stream's upstream session resource of `leg` (204 when there is none).
+pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<Response, HttpError> {
+    let Some(target) = leg.resource(record).cloned() else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    st.update_record(&record.id, |r| *leg.resource_mut(r) = None);
+    let reply = st.upstream().signal(Signal::delete(&target)).await?;
+    ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
+    Ok(relay(&reply, "text/plain"))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty())
+}
+
+fn insert_path(headers: &mut HeaderMap, name: HeaderName, path: &str) {
+    if let Ok(v) = HeaderValue::from_str(path) {
+        headers.insert(name, v);
+    }
+}
+
+/// Refuses redirects and maps error statuses (see [`HttpError::from_signal`]).
+fn ensure_success(reply: &SignalReply, what: &str) -> Result<(), HttpError> {
+    if reply.status.is_success() {
+        Ok(())
+    } else {
+        Err(HttpError::from_signal(what, reply.status, &reply.body))
+    }
+}
+
+/// The upstream answer with only the headers the browser needs (Content-Type,
+/// ETag, Link); Location is replaced by the caller.
+fn relay(reply: &SignalReply, default_type: &'static str) -> Response {
+    let mut resp = Response::new(Body::from(reply.body.clone()));
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    if !reply.body.is_empty() {
+        let ct = reply.headers.get(CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static(default_type));
+        h.insert(CONTENT_TYPE, ct);
+    }
+    if let Some(tag) = reply.headers.get(ETAG) {
+        h.insert(ETAG, tag.clone());
+    }
+    for link in reply.headers.get_all(LINK) {
+        h.append(LINK, link.clone());
+    }
+    resp
+}
