@@ -176,10 +176,30 @@ function simulate(driver, { options, script, responder, end }) {
   return { log, state: lc.state };
 }
 
-/** Answers the start-up actions (config, camera, create) at once. */
-function startUp(mode) {
+/** FRAME events every `every` ms in [from, to) (decoded output frames the shell reports). */
+function frames(from, to, every = 500) {
+  const out = [];
+  for (let at = from; at < to; at += every) out.push({ at, event: (s) => ({ type: "FRAME", session: s.session }) });
+  return out;
+}
+
+/** A script sorted by time (stable). */
+const timeline = (...parts) => parts.flat().sort((a, b) => a.at - b.at);
+
+/** A pushed status message (`event: status`) at a time. */
+const pushed = (at, phase, data) => ({ at, event: (s) => ({ type: "STATUS_EVENT", session: s.session, phase, reason: null, status: { success: true, data } }) });
+
+/**
+ * Answers the start-up actions (config, camera, create) at once; the status event stream
+ * answers like today's gateway (404: the page polls) unless `events` says otherwise.
+ */
+function startUp(mode, events = "missing") {
   return (a) => {
     switch (a.type) {
+      case "OPEN_EVENTS":
+        if (events === "missing") return [{ type: "EVENTS_ERROR", session: a.session, closed: true }];
+        if (events === "warming") return [{ type: "STATUS_EVENT", session: a.session, phase: "warming", reason: "loading the pipeline", status: { success: true, data: { state: "LOADING" } } }];
+        return [];
       case "CHECK_CONFIG":
         return [{ type: "CONFIG_OK", session: a.session, configured: true, mode }];
       case "CAMERA_PRECHECK":
@@ -203,6 +223,8 @@ const SCENARIOS = {
   },
   "WHIP retries, live, a prompt update with warm-up retries, 'Prompt updated' cleared, connection lost and back": {
     end: 90000,
+    // The ticker sees 100 ms steps: a debounce on that grid.
+    options: { patchDebounceMs: 200 },
     script: [
       { at: 0, event: { type: "CLICK_DREAM" } },
       { at: 20000, event: { type: "PROMPT_CHANGED", prompt: "female x" } },
@@ -230,11 +252,12 @@ const SCENARIOS = {
   },
   "a prompt changed during the countdown waits for the gate; counted PATCH failures, then live updates unavailable": {
     end: 40000,
-    script: [
+    script: timeline(
       { at: 0, event: { type: "CLICK_DREAM" } },
       { at: 1000, event: { type: "PROMPT_CHANGED", prompt: "male x" } },
       { at: 5000, event: (s) => ({ type: "PLAYING", session: s.session }) },
-    ],
+      frames(5000, 40000),
+    ),
     responder: () => {
       const up = startUp("local");
       return (a) => {

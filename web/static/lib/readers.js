@@ -153,6 +153,31 @@ export function statusWhepUrl(body) {
   return readStatus(body).whepUrl;
 }
 
+/** @typedef {"creating" | "warming" | "live" | "degraded" | "reconnecting" | "ended" | "error"} StreamPhase */
+
+const PHASES = ["creating", "warming", "live", "degraded", "reconnecting", "ended", "error"];
+
+/**
+ * One message of the status event stream (`GET …/events`, `event: status`): its `data` is
+ * `{"phase": …, "reason": "<plain words>", "status": <the status route's body>}`. An unknown
+ * phase reads as null; data that is not such an object reads as null (the message is ignored).
+ * @param {unknown} data the message's data (text)
+ * @returns {{ phase: StreamPhase | null, reason: string | null, status: unknown } | null}
+ */
+export function readStatusEvent(data) {
+  if (typeof data !== "string") return null;
+  let parsed;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  const root = obj(parsed);
+  if (!root) return null;
+  const phase = typeof root.phase === "string" && PHASES.includes(root.phase) ? /** @type {StreamPhase} */ (root.phase) : null;
+  return { phase, reason: typeof root.reason === "string" && root.reason !== "" ? root.reason : null, status: root.status ?? null };
+}
+
 /** "not ready", "not-ready", "NOT_READY", "notready" (any case). */
 const NOT_READY = /not[ _-]?ready/i;
 
