@@ -184,6 +184,27 @@ describe("live truth", () => {
     assert.equal(await page.locator("#status").getAttribute("data-kind"), "live");
   });
 
+  test("a stand-in event stream (text/event-stream from a route) is used instead of polling", async (t) => {
+    const { page, browser, serve, responses } = await openDreamPage(t, { grantCamera: true });
+    let served = 0;
+    await page.route("**/api/daydream/streams/*/events", async (route) => {
+      served++;
+      // The real status through the page's session, pushed as the gateway will push it; `retry`
+      // keeps the browser from reconnecting during the test.
+      const statusUrl = route.request().url().replace(/\/events$/, "/status");
+      const status = await (await browser.context.request.get(statusUrl)).json();
+      const data = JSON.stringify({ phase: "warming", reason: "loading the pipeline", status });
+      await route.fulfill({ status: 200, headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-store" }, body: `retry: 600000\nevent: status\ndata: ${data}\n\n` });
+    });
+    const id = await goLive(page);
+    assert.equal(served, 1, "one event stream");
+    t.diagnostic(`page: ${serve.base}/`);
+    // The pushed phase reached the page: the stats verdict names it.
+    await page.click("#stats-toggle");
+    await page.waitForFunction(() => document.getElementById("stats-verdict")?.textContent === "Poor: the stream is restarting its pipeline", null, { timeout: 10000 });
+    assert.equal(responses.filter((r) => r.method === "GET" && r.path === `/api/daydream/streams/${id}/status`).length, 0, "no status polls while the event stream is open");
+  });
+
   test("pushed phases drive the page: no status polling while the event stream is open", { skip: FEATURES.events ? false : "needs the gateway's GET /api/daydream/streams/:id/events (Server-Sent Events)" }, async (t) => {
     const { page, responses } = await openDreamPage(t, { grantCamera: true });
     const id = await goLive(page);
