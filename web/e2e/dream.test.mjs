@@ -114,8 +114,8 @@ describe("Dream on the embedded engine", () => {
       20000,
     );
     assert.equal(patched.status, 200);
-    // The page says so, politely, apart from the status line (which stays "live").
-    await page.waitForFunction(() => document.getElementById("update-notice")?.textContent === "Prompt updated", null, { timeout: 10000 });
+    // The page says so once the engine's status shows it, politely, apart from the status line (which stays "live").
+    await page.waitForFunction(() => document.getElementById("update-notice")?.textContent === "Prompt applied", null, { timeout: 10000 });
     assert.equal(await page.locator("#status").innerText(), LIVE);
     assert.equal(await page.locator("#update-notice").getAttribute("aria-live"), "polite");
     const patch = requests.find((r) => r.method === "PATCH" && r.path === `/api/daydream/streams/${id}/parameters`);
@@ -200,6 +200,8 @@ describe("tab close", () => {
 describe("engine faults", () => {
   test("PATCH unsupported (patch=405): the spec's message after 5 failures, then no more PATCHes", async (t) => {
     const { serve, page, requests } = await openDreamPage(t, { faults: "patch=405" });
+    // The negative check below counts status polls: keep the page on polling (no event stream).
+    await page.route("**/api/daydream/streams/*/events", (route) => route.fulfill({ status: 404, body: "" }));
     const idPromise = createdStreamId(page);
     await page.click("#dream-toggle");
     const id = await idPromise;

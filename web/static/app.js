@@ -15,8 +15,10 @@ import { DEFAULT_CONFIG, WHIPClient } from "./lib/whip-client.js";
 import { waitBounded } from "./lib/waits.js";
 import { STREAM_DELETE_WAIT_MS } from "./lib/timing.js";
 import { WHEPPlayer } from "./lib/whep-player.js";
-import { createStream, deleteStream, loadConfig, pollStatus, sendEndBeacon, sendPatch } from "./lib/gateway.js";
+import { createStream, deleteStream, loadConfig, openStatusEvents, pollStatus, sendEndBeacon, sendPatch } from "./lib/gateway.js";
 import { applyTier, findElements, hideOutput, render, revealOutput, showCountdown, showLine, showMode } from "./lib/view.js";
+import { setupKeep } from "./lib/keep.js";
+import { setupStatsPanel } from "./lib/stats-panel.js";
 
 /** @typedef {import("./lib/lifecycle.js").LifecycleEvent} LifecycleEvent */
 /** @typedef {import("./lib/lifecycle.js").LifecycleAction} LifecycleAction */
@@ -41,6 +43,7 @@ for (const radio of document.querySelectorAll('input[name="persona"]')) {
 }
 
 const lifecycle = createLifecycle({ prompt: buildPrompt(persona, els.prompt.value) });
+const keep = setupKeep({ video: els.video, snapshot: els.snapshot, record: els.record, timer: els.recordTimer, status: (message) => showLine(els, { type: "SHOW", target: "update", message, clearAt: null }) });
 
 /** @type {import("./lib/readers.js").DreamConfig | null} */
 let config = null;
@@ -57,6 +60,11 @@ let wakeTimer = null;
 let smallOutput = false;
 /** @type {number | null} */
 let clickedAt = null;
+/** Closes the status event stream, while one is open. @type {(() => void) | null} */
+let closeEvents = null;
+/** Decoded output frames are reported to the freeze watchdog at most this often. */
+const FRAME_REPORT_MS = 250;
+let lastFrameReport = -Infinity;
 
 const now = () => performance.now();
 
@@ -84,6 +92,8 @@ function dispatch(event) {
     dispatching = false;
   }
   render(els, lifecycle.state);
+  const { phase, output } = lifecycle.state;
+  keep.setAvailable(phase === "live" && output.revealed === "whep" && output.playing);
   sleepUntilDeadline();
 }
 
@@ -165,6 +175,14 @@ function run(action) {
       if (client) whipClosing = client.disconnect().catch(() => {});
       break;
     }
+    case "OPEN_EVENTS":
+      closeEvents?.();
+      closeEvents = openStatusEvents(action.session, action.url, dispatch);
+      break;
+    case "CLOSE_EVENTS":
+      closeEvents?.();
+      closeEvents = null;
+      break;
     case "POLL_STATUS":
       void pollStatus(action.session, action.streamId, action.timeoutMs).then(dispatch);
       break;
@@ -301,10 +319,49 @@ els.sizeToggle.addEventListener("click", () => {
 });
 
 window.addEventListener("resize", () => applyTier(els, smallOutput));
+document.addEventListener("visibilitychange", () => dispatch({ type: "VISIBILITY", visible: document.visibilityState === "visible" }));
+
+/**
+ * Reports decoded output frames (requestVideoFrameCallback) to the freeze watchdog, at most
+ * every FRAME_REPORT_MS. Without requestVideoFrameCallback frames cannot be seen: the
+ * watchdog stays off (reported as "not visible").
+ */
+function watchFrames() {
+  const video = els.video;
+  if (typeof video.requestVideoFrameCallback !== "function") {
+    dispatch({ type: "VISIBILITY", visible: false });
+    return;
+  }
+  const onFrame = () => {
+    const t = now();
+    if (lifecycle.state.phase === "live" && t - lastFrameReport >= FRAME_REPORT_MS) {
+      lastFrameReport = t;
+      dispatch({ type: "FRAME", session: lifecycle.state.session });
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}
+
+setupStatsPanel(
+  { toggle: els.statsToggle, panel: els.statsPanel, list: els.statsList, verdict: els.statsVerdict },
+  {
+    up: () => whip?.getPeerConnection() ?? null,
+    down: () => player?.pc ?? null,
+    condition: () => {
+      const { view, pushedPhase } = lifecycle.state.watch;
+      // A restart in the last 10 s (the status's wall-clock time) or a pipeline (re)loading.
+      const restarting = view?.restartTime != null && Date.now() - view.restartTime < 10000;
+      return { state: lifecycle.state.phase === "live" ? (view?.state ?? null) : null, pushedPhase, restarting };
+    },
+  },
+);
 window.addEventListener("pagehide", () => dispatch({ type: "PAGEHIDE" }));
 
 applyTier(els, smallOutput);
 render(els, lifecycle.state);
+watchFrames();
+if (document.visibilityState !== "visible") dispatch({ type: "VISIBILITY", visible: false });
 refreshConfig().catch(() => {
   // Shown when the user presses Dream (CONFIG_FAILED).
 });

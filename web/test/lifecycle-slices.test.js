@@ -176,10 +176,30 @@ function simulate(driver, { options, script, responder, end }) {
   return { log, state: lc.state };
 }
 
-/** Answers the start-up actions (config, camera, create) at once. */
-function startUp(mode) {
+/** FRAME events every `every` ms in [from, to) (decoded output frames the shell reports). */
+function frames(from, to, every = 500) {
+  const out = [];
+  for (let at = from; at < to; at += every) out.push({ at, event: (s) => ({ type: "FRAME", session: s.session }) });
+  return out;
+}
+
+/** A script sorted by time (stable). */
+const timeline = (...parts) => parts.flat().sort((a, b) => a.at - b.at);
+
+/** A pushed status message (`event: status`) at a time. */
+const pushed = (at, phase, data) => ({ at, event: (s) => ({ type: "STATUS_EVENT", session: s.session, phase, reason: null, status: { success: true, data } }) });
+
+/**
+ * Answers the start-up actions (config, camera, create) at once; the status event stream
+ * answers like today's gateway (404: the page polls) unless `events` says otherwise.
+ */
+function startUp(mode, events = "missing") {
   return (a) => {
     switch (a.type) {
+      case "OPEN_EVENTS":
+        if (events === "missing") return [{ type: "EVENTS_ERROR", session: a.session, closed: true }];
+        if (events === "warming") return [{ type: "STATUS_EVENT", session: a.session, phase: "warming", reason: "loading the pipeline", status: { success: true, data: { state: "LOADING" } } }];
+        return [];
       case "CHECK_CONFIG":
         return [{ type: "CONFIG_OK", session: a.session, configured: true, mode }];
       case "CAMERA_PRECHECK":
@@ -203,6 +223,8 @@ const SCENARIOS = {
   },
   "WHIP retries, live, a prompt update with warm-up retries, 'Prompt updated' cleared, connection lost and back": {
     end: 90000,
+    // The ticker sees 100 ms steps: a debounce on that grid.
+    options: { patchDebounceMs: 200 },
     script: [
       { at: 0, event: { type: "CLICK_DREAM" } },
       { at: 20000, event: { type: "PROMPT_CHANGED", prompt: "female x" } },
@@ -230,11 +252,12 @@ const SCENARIOS = {
   },
   "a prompt changed during the countdown waits for the gate; counted PATCH failures, then live updates unavailable": {
     end: 40000,
-    script: [
+    script: timeline(
       { at: 0, event: { type: "CLICK_DREAM" } },
       { at: 1000, event: { type: "PROMPT_CHANGED", prompt: "male x" } },
       { at: 5000, event: (s) => ({ type: "PLAYING", session: s.session }) },
-    ],
+      frames(5000, 40000),
+    ),
     responder: () => {
       const up = startUp("local");
       return (a) => {
@@ -245,6 +268,76 @@ const SCENARIOS = {
       };
     },
     check: (state) => assert.equal(state.notice, MESSAGES.LIVE_UPDATES_UNAVAILABLE),
+  },
+  "status by events (no polling), 'Prompt applied' from the pushed hash, a stall healed by re-subscribing WHEP, an error storm falls back to polling": {
+    end: 70000,
+    options: { patchDebounceMs: 200 },
+    script: timeline(
+      { at: 0, event: { type: "CLICK_DREAM" } },
+      pushed(3000, "live", { state: "ONLINE", inference_status: { fps: 30, last_params_hash: "h1", last_params: { prompt: PROMPT } } }),
+      { at: 3000, event: (s) => ({ type: "PLAYING", session: s.session }) },
+      frames(3000, 20000),
+      { at: 16000, event: { type: "PROMPT_CHANGED", prompt: "female x" } },
+      pushed(18000, "live", { state: "ONLINE", inference_status: { fps: 30, last_params_hash: "h2", last_params: { prompt: "female x" } } }),
+      // Output stops after 19.5 s: stalled at 21.5 s, the first WHEP step until 28.5 s, frames back at 31 s.
+      frames(31000, 70000),
+      pushed(33000, "live", { state: "ONLINE", inference_status: { fps: 30, last_params_hash: "h2" } }),
+      [40000, 43000, 46000].map((at) => ({ at, event: (s) => ({ type: "EVENTS_ERROR", session: s.session, closed: false }) })),
+    ),
+    responder: () => {
+      const up = startUp("local", "warming");
+      return (a) => {
+        if (a.type === "WHIP_CONNECT") return [{ type: "WHIP_RESULT", session: a.session, ok: true }];
+        if (a.type === "POLL_STATUS") return [{ type: "STATUS_RESULT", session: a.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } }];
+        if (a.type === "SEND_PATCH") return [{ type: "PATCH_RESULT", session: a.session, ok: true, status: 200 }];
+        return up(a);
+      };
+    },
+    check: (state, log) => {
+      assert.equal(state.phase, "live");
+      assert.equal(state.status, MESSAGES.LIVE);
+      const at = (type) => log.filter((l) => l.includes(`"type":"${type}"`)).map((l) => Number(l.split(" ")[0]));
+      assert.deepEqual(at("OPEN_EVENTS").length, 1);
+      assert.ok(at("POLL_STATUS").every((t) => t >= 46000), `no polling while the event stream is open (${at("POLL_STATUS")})`);
+      assert.ok(at("POLL_STATUS").length > 0, "polling after the third error in a row");
+      assert.deepEqual(at("SEND_PATCH"), [16200], "one PATCH, after the debounce");
+      assert.ok(log.some((l) => l.startsWith("16200 ") && l.includes(MESSAGES.PROMPT_SENT)));
+      assert.ok(log.some((l) => l.startsWith("18000 ") && l.includes(MESSAGES.PROMPT_APPLIED)));
+      assert.ok(log.some((l) => l.startsWith("21500 ") && l.includes(MESSAGES.STALLED)));
+      assert.deepEqual(at("START_PLAYER").slice(1), [21500, 28500], "one re-subscribe per step");
+      assert.ok(log.some((l) => l.startsWith("31000 ") && l.includes(MESSAGES.LIVE)), "frames back: live again");
+      assert.ok(log.some((l) => l.includes(MESSAGES.RECONNECTING)), "event stream errors while live read as a lost connection");
+    },
+  },
+  "ICE 'disconnected' re-published by a new POST after the grace; a silent event stream falls back after its open timeout; a stall that never heals fails after its steps": {
+    end: 80000,
+    script: timeline(
+      { at: 0, event: { type: "CLICK_DREAM" } },
+      { at: 2000, event: (s) => ({ type: "PLAYING", session: s.session }) },
+      frames(2000, 40000),
+      { at: 20000, event: (s) => ({ type: "WHIP_STATE", session: s.session, state: "disconnected" }) },
+    ),
+    responder: () => {
+      const up = startUp("local", "silent");
+      return (a) => {
+        if (a.type === "WHIP_CONNECT") return [{ type: "WHIP_RESULT", session: a.session, ok: true }, { type: "WHIP_STATE", session: a.session, state: "connected" }];
+        if (a.type === "POLL_STATUS") return [{ type: "STATUS_RESULT", session: a.session, ok: true, httpStatus: 200, body: { success: true, data: { state: "ONLINE" } } }];
+        return up(a);
+      };
+    },
+    check: (state, log) => {
+      const at = (type) => log.filter((l) => l.includes(`"type":"${type}"`)).map((l) => Number(l.split(" ")[0]));
+      assert.equal(at("POLL_STATUS")[0], at("OPEN_EVENTS")[0] + DEFAULT_OPTIONS.events.openTimeoutMs, "polling once the event stream stayed silent");
+      assert.ok(log.some((l) => l.startsWith("20000 ") && l.includes(MESSAGES.RECONNECTING)), "says so at once");
+      assert.ok(at("WHIP_DISCONNECT").includes(21000), "the old session ends after the 1 s grace");
+      assert.ok(at("WHIP_CONNECT").some((t) => t > 21000 && t < 23000), "and a new POST follows");
+      // The last frame at 39.5 s: stall at 41.5 s, steps whep, whep, whip, whip (7 s each), then the end.
+      assert.deepEqual(at("START_PLAYER").slice(1), [41500, 48500, 55500, 62500]);
+      assert.ok(at("WHIP_CONNECT").some((t) => t >= 55500), "a WHIP step re-publishes");
+      assert.ok(log.some((l) => l.startsWith("69500 ") && l.includes(MESSAGES.STALL_FAILED)));
+      assert.equal(state.phase, "error");
+      assert.equal(state.status, MESSAGES.STALL_FAILED);
+    },
   },
 };
 
@@ -259,10 +352,11 @@ for (const [name, scenario] of Object.entries(SCENARIOS)) {
 }
 
 test("readers: status bodies in one place", () => {
-  assert.deepEqual(readStatus({ success: true, data: { state: "ONLINE", gateway_status: { whep_url: "https://x/whep" } } }), { active: true, whepUrl: "https://x/whep" });
-  assert.deepEqual(readStatus({ success: false, data: { state: "ONLINE", gateway_status: { whep_url: "https://x/whep" } } }), { active: false, whepUrl: "https://x/whep" });
-  assert.deepEqual(readStatus(null), { active: false, whepUrl: null });
-  assert.deepEqual(readStatus([{ state: "ONLINE" }]), { active: false, whepUrl: null });
+  const pick = (v) => ({ active: v.active, whepUrl: v.whepUrl });
+  assert.deepEqual(pick(readStatus({ success: true, data: { state: "ONLINE", gateway_status: { whep_url: "https://x/whep" } } })), { active: true, whepUrl: "https://x/whep" });
+  assert.deepEqual(pick(readStatus({ success: false, data: { state: "ONLINE", gateway_status: { whep_url: "https://x/whep" } } })), { active: false, whepUrl: "https://x/whep" });
+  assert.deepEqual(pick(readStatus(null)), { active: false, whepUrl: null });
+  assert.deepEqual(pick(readStatus([{ state: "ONLINE" }])), { active: false, whepUrl: null });
 });
 
 test("readers: error lines, the 409's active stream, the config", () => {

@@ -2,16 +2,26 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { createLifecycle, MESSAGES, nextDeadline, step, initialState } from "../static/lib/lifecycle.js";
+import { createLifecycle, DEFAULT_OPTIONS, MESSAGES, nextDeadline, step, initialState } from "../static/lib/lifecycle.js";
 import { isActiveStatus, isNotReadyBody, isPatchWarmupFailure, livePollVerdict, statusWhepUrl } from "../static/lib/readers.js";
 import { DEFAULT_MODEL_ID, PIPELINE } from "../static/lib/params.js";
 
 const PROMPT = "androgynous cartoon magical dj blue sparkle";
 const STREAM = { id: "str_abc", output_playback_id: "pb_123", params: { model_id: "stabilityai/sd-turbo" } };
 
-/** A lifecycle with a manual clock. */
+/**
+ * A lifecycle with a manual clock, in front of today's gateway: the status event stream
+ * cannot be opened (404), so the page polls; prompt changes go out without the debounce;
+ * no freeze watchdog (these have their own tests in lifecycle-live.test.js).
+ */
 function harness(options) {
-  const lc = createLifecycle({ prompt: PROMPT, options });
+  const lc0 = createLifecycle({ prompt: PROMPT, options: { patchDebounceMs: 0, heal: { ...DEFAULT_OPTIONS.heal, stallMs: Infinity }, ...options } });
+  const handle = (event, at) => {
+    const actions = lc0.handle(event, at);
+    const open = actions.find((a) => a.type === "OPEN_EVENTS");
+    return open ? [...actions, ...lc0.handle({ type: "EVENTS_ERROR", session: open.session, closed: true }, at)] : actions;
+  };
+  const lc = { get state() { return lc0.state; }, options: lc0.options, handle };
   let t = 0;
   const h = {
     lc,

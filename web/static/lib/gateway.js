@@ -8,7 +8,7 @@
  */
 
 import { streamPaths } from "./lifecycle/stream.js";
-import { activeStreamIdOf, errorMessage, isNotReadyBody, readConfig } from "./readers.js";
+import { activeStreamIdOf, errorMessage, isNotReadyBody, readConfig, readStatusEvent } from "./readers.js";
 
 /** @typedef {import("./lifecycle.js").LifecycleEvent} LifecycleEvent */
 
@@ -114,18 +114,48 @@ export async function pollStatus(session, streamId, timeoutMs) {
  * @returns {Promise<LifecycleEvent>}
  */
 export async function sendPatch(session, streamId, body) {
+  // Wall clock: compared with the status's `last_params_update_time` (epoch ms).
+  const sentAt = Date.now();
   try {
     const res = await api(streamPaths(streamId).parameters, {
       method: "PATCH",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
-    if (res.ok) return { type: "PATCH_RESULT", session, ok: true, status: res.status };
+    if (res.ok) return { type: "PATCH_RESULT", session, ok: true, status: res.status, sentAt };
     const error = await readError(res);
-    return { type: "PATCH_RESULT", session, ok: false, status: res.status, message: error.message, notReady: isNotReadyBody(error.body) };
+    return { type: "PATCH_RESULT", session, ok: false, status: res.status, message: error.message, notReady: isNotReadyBody(error.body), sentAt };
   } catch (err) {
     return { type: "PATCH_RESULT", session, ok: false, status: 0, message: reason(err) };
   }
+}
+
+/**
+ * Opens the stream's status event stream (`GET …/events`, same origin: the session cookie
+ * goes along): every `status` message becomes a STATUS_EVENT, every error an EVENTS_ERROR
+ * (`closed`: the browser gave up on it, e.g. a 404/405 from a gateway without the route).
+ * Returns the function that closes it.
+ * @param {number} session
+ * @param {string} url
+ * @param {(event: LifecycleEvent) => void} dispatch
+ * @returns {() => void}
+ */
+export function openStatusEvents(session, url, dispatch) {
+  const source = new EventSource(url, { withCredentials: true });
+  let closed = false;
+  source.addEventListener("status", (e) => {
+    if (closed) return;
+    const msg = readStatusEvent(/** @type {MessageEvent} */ (e).data);
+    if (msg) dispatch({ type: "STATUS_EVENT", session, ...msg });
+  });
+  source.addEventListener("error", () => {
+    if (closed) return;
+    dispatch({ type: "EVENTS_ERROR", session, closed: source.readyState === EventSource.CLOSED });
+  });
+  return () => {
+    closed = true;
+    source.close();
+  };
 }
 
 /**

@@ -8,13 +8,16 @@
  *   stream, retry once) -> the stream's identity -> DELETE / end beacon;
  * - `publish`: WHIP publish with startup retries (404/409/429/5xx, exponential backoff,
  *   attempt budget and warm-up window), peer failures;
- * - `watch`: status polling (warm-up grace ~60 s, post-poll grace ~3 s), live verdicts
- *   (2 failed polls: "connection lost" and 1 s polling until one succeeds; a 404/403 for
- *   our stream ends the session);
+ * - `watch`: the status event stream, or polling when it cannot be had (warm-up grace
+ *   ~60 s, post-poll grace ~3 s), live verdicts (2 failed polls: "connection lost" and 1 s
+ *   polling until one succeeds; a 404/403 for our stream, or a pushed "ended", ends the session);
  * - `output`: countdown (15 s, ended early as soon as output plays), WHEP player, what is
  *   on screen (WHEP video or Daydream's iframe);
- * - `updates`: live prompt updates (PATCH only once active; warm-up failures not counted;
- *   5 counted failures disable updates until restart; "Updating prompt…" / "Prompt updated").
+ * - `updates`: live prompt updates, latest-wins (debounced, one PATCH in flight, only once
+ *   active; warm-up failures not counted; 5 counted failures disable updates until restart;
+ *   "Updating prompt…", "Sent — waiting for the stream", "Prompt applied");
+ * - `heal`: the freeze watchdog (no output frame for 2 s while live: re-subscribe WHEP,
+ *   then re-publish WHIP, within a budget, then fail).
  * This file is the dispatcher: it owns the phase, the session number, the status and notice
  * lines, routes each event to the reducers in a fixed order, settles what is due after it
  * (WHIP attempt, going live, the status line, a PATCH), and tears every slice down on
@@ -33,9 +36,11 @@ import { MESSAGES } from "./lifecycle/messages.js";
 import { DEFAULT_OPTIONS, resolveOptions } from "./lifecycle/options.js";
 import { initialStream, stream } from "./lifecycle/stream.js";
 import { initialPublish, publish, publishDeadline } from "./lifecycle/publish.js";
-import { connectionLost, initialWatch, watch, watchDeadline } from "./lifecycle/watch.js";
+import { initialWatch, watch, watchDeadline } from "./lifecycle/watch.js";
 import { initialOutput, output, outputDeadline } from "./lifecycle/output.js";
 import { initialUpdates, updates, updatesDeadline } from "./lifecycle/updates.js";
+import { healDeadline, heal, initialHeal } from "./lifecycle/heal.js";
+import { accepts, isStreaming, streamingStatus } from "./lifecycle/phases.js";
 
 export { MESSAGES, whipFailedMessage } from "./lifecycle/messages.js";
 export { DEFAULT_OPTIONS, resolveOptions } from "./lifecycle/options.js";
@@ -46,10 +51,10 @@ export { streamPaths } from "./lifecycle/stream.js";
 /** @typedef {import("./lifecycle/types.js").LifecycleEvent} LifecycleEvent */
 /** @typedef {import("./lifecycle/types.js").LifecycleAction} LifecycleAction */
 /** @typedef {import("./lifecycle/types.js").ReducerEvent} ReducerEvent */
-/** @typedef {"stream" | "publish" | "watch" | "output" | "updates"} SliceKey */
+/** @typedef {"stream" | "publish" | "watch" | "output" | "updates" | "heal"} SliceKey */
 
 /** The reducer of each slice. */
-const REDUCERS = Object.freeze({ stream, publish, watch, output, updates });
+const REDUCERS = Object.freeze({ stream, publish, watch, output, updates, heal });
 
 /**
  * @param {string} prompt the initial wanted prompt
@@ -66,49 +71,8 @@ export function initialState(prompt) {
     watch: initialWatch(),
     output: initialOutput(),
     updates: initialUpdates(prompt),
+    heal: initialHeal(),
   };
-}
-
-/** @param {LifecycleState["phase"]} phase */
-const isRunning = (phase) => phase === "preparing" || phase === "creating" || phase === "connecting" || phase === "live";
-/** A stream exists and is being published or watched. @param {LifecycleState["phase"]} phase */
-const isStreaming = (phase) => phase === "connecting" || phase === "live";
-
-/**
- * Whether the event is for the current session and fits the phase; anything else is
- * ignored (no actions, no change).
- * @param {LifecycleState} state
- * @param {LifecycleEvent} event
- */
-function accepts(state, event) {
-  if ("session" in event && typeof event.session === "number" && event.session !== state.session) return false;
-  switch (event.type) {
-    case "CLICK_DREAM":
-      return !isRunning(state.phase);
-    case "CONFIG_OK":
-    case "CAMERA_OK":
-      return state.phase === "preparing";
-    case "CREATED":
-    case "CREATE_FAILED":
-    case "DELETED":
-      return state.phase === "creating";
-    case "WHIP_RESULT":
-    case "WHIP_STATE":
-    case "STATUS_RESULT":
-    case "PLAYING":
-    case "PLAYER_FAILED":
-      return isStreaming(state.phase);
-    case "PATCH_RESULT":
-      return state.updates.inFlight !== null;
-    case "STOP":
-      return state.phase !== "idle";
-    case "TICK":
-    case "PROMPT_CHANGED":
-      return true;
-    default:
-      // CONFIG_FAILED, CAMERA_FAILED, CAMERA_READY, PAGEHIDE, ERROR
-      return isRunning(state.phase);
-  }
 }
 
 /**
@@ -132,7 +96,8 @@ function reduce(run, key, event) {
       fail(run, intent.message);
       return;
     }
-    emit(run, intent);
+    if (intent.type === "REPUBLISH") reduce(run, "publish", { type: "REPUBLISH" });
+    else emit(run, intent);
   }
 }
 
@@ -182,6 +147,7 @@ function teardown(run, end) {
   showNotice(run, null);
   reduce(run, "updates", event);
   reduce(run, "watch", event);
+  reduce(run, "heal", event);
 }
 
 /**
@@ -202,23 +168,7 @@ function tick(run) {
   reduce(run, "updates", { type: "TICK" });
   reduce(run, "output", { type: "TICK" });
   reduce(run, "watch", { type: "TICK" });
-}
-
-/**
- * The status line while a stream exists.
- * @param {LifecycleState} s
- * @param {LifecycleOptions} o
- */
-function streamingStatus(s, o) {
-  // Live, but the camera's WHIP session failed and is being re-established, or the server
-  // stopped answering status polls: say so rather than "live" over a frozen or black
-  // output. (The WHIP/peer failure handling decides when to give up.)
-  if (s.phase === "live") return s.publish.answered && !connectionLost(s, o) ? MESSAGES.LIVE : MESSAGES.RECONNECTING;
-  if (s.output.countdownDone) return MESSAGES.WAITING_OUTPUT;
-  if (s.publish.answered) return MESSAGES.WARMING_UP;
-  // Once a startup retry happened the line stays on "retrying" (no flip back to
-  // "Connecting…" for every attempt: the status is an aria-live region).
-  return s.publish.retried ? MESSAGES.WHIP_RETRY : MESSAGES.CONNECTING;
+  reduce(run, "heal", { type: "TICK" });
 }
 
 /**
@@ -234,6 +184,7 @@ function settle(run) {
     enter(run, "live");
     reduce(run, "watch", { type: "WENT_LIVE" });
   }
+  reduce(run, "heal", { type: "SETTLE" });
   showStatus(run, streamingStatus(run.s, run.o));
   reduce(run, "updates", { type: "SETTLE" });
 }
@@ -247,7 +198,7 @@ function route(run, event) {
   switch (event.type) {
     case "CLICK_DREAM": {
       const prev = run.s;
-      run.s = { ...initialState(prev.updates.prompt), session: prev.session + 1, status: prev.status, notice: prev.notice, stream: initialStream(prev.stream.mode) };
+      run.s = { ...initialState(prev.updates.prompt), session: prev.session + 1, status: prev.status, notice: prev.notice, stream: initialStream(prev.stream.mode), heal: initialHeal(prev.heal.visible) };
       enter(run, "preparing");
       showStatus(run, MESSAGES.PREPARING);
       showNotice(run, null);
@@ -285,8 +236,17 @@ function route(run, event) {
       }
       break;
     case "STATUS_RESULT":
+    case "STATUS_EVENT":
       reduce(run, "watch", event);
       reduce(run, "output", event);
+      reduce(run, "updates", event);
+      break;
+    case "EVENTS_ERROR":
+      reduce(run, "watch", event);
+      break;
+    case "FRAME":
+    case "VISIBILITY":
+      reduce(run, "heal", event);
       break;
     case "CAMERA_READY":
     case "CREATE_FAILED":
@@ -301,8 +261,11 @@ function route(run, event) {
       reduce(run, "output", event);
       break;
     case "PROMPT_CHANGED":
+      reduce(run, "updates", event);
+      break;
     case "PATCH_RESULT":
       reduce(run, "updates", event);
+      reduce(run, "watch", event);
       break;
     case "STOP": {
       const wasError = run.s.phase === "error";
@@ -351,7 +314,7 @@ export function step(state, event, now, options = DEFAULT_OPTIONS) {
  * @returns {number | null}
  */
 export function nextDeadline(s) {
-  const times = [outputDeadline(s.output), publishDeadline(s.publish), watchDeadline(s), updatesDeadline(s)].filter(/** @returns {t is number} */ (t) => t !== null);
+  const times = [outputDeadline(s.output), publishDeadline(s.publish), watchDeadline(s), updatesDeadline(s), healDeadline(s.heal)].filter(/** @returns {t is number} */ (t) => t !== null);
   return times.length ? Math.min(...times) : null;
 }
 

@@ -154,6 +154,56 @@ export function promptUpdatePayload(modelId, prompt) {
   return { pipeline: PIPELINE, params: { model_id: modelId, prompt } };
 }
 
+/** Top-level parameters that update without a pipeline reload (the model crate's `DYNAMIC_FIELDS`). */
+export const DYNAMIC_FIELDS = Object.freeze(["prompt", "guidance_scale", "delta", "num_inference_steps", "t_index_list", "seed"]);
+
+/**
+ * Whether two `controlnets` values are equal arrays but for `conditioning_scale` values.
+ * @param {unknown} before
+ * @param {unknown} after
+ */
+function onlyScalesDiffer(before, after) {
+  if (!Array.isArray(before) || !Array.isArray(after) || before.length !== after.length) return false;
+  /** @param {unknown} cn */
+  const withoutScale = (cn) => {
+    if (cn === null || typeof cn !== "object" || Array.isArray(cn)) return null;
+    const { conditioning_scale: _scale, ...rest } = /** @type {Record<string, unknown>} */ (cn);
+    return JSON.stringify(rest);
+  };
+  return before.every((b, i) => {
+    const x = withoutScale(b);
+    return x !== null && x === withoutScale(after[i]);
+  });
+}
+
+/**
+ * The minimal live update from `current` to `wanted` params, classified like the model
+ * crate's `plan_update` (`crates/model/src/update.rs`): only the parameters of `wanted` that
+ * differ are sent, `model_id` always (wanted's, else current's, else the default); it reloads
+ * the pipeline (about 30 s upstream) when a changed parameter is not hot-updatable (model,
+ * size, ControlNet set...), a ControlNet change other than scales included.
+ *
+ * @param {Record<string, unknown>} current
+ * @param {Record<string, unknown>} wanted
+ * @returns {{ body: { pipeline: string, params: Record<string, unknown> }, reload: boolean, changed: string[] }}
+ */
+export function planUpdate(current, wanted) {
+  /** @type {Record<string, unknown>} */
+  const params = {};
+  /** @type {string[]} */
+  const changed = [];
+  let reload = false;
+  for (const [key, value] of Object.entries(wanted)) {
+    if (JSON.stringify(current[key]) === JSON.stringify(value)) continue;
+    reload ||= key === "controlnets" ? !onlyScalesDiffer(current[key], value) : !DYNAMIC_FIELDS.includes(key);
+    changed.push(key);
+    params[key] = value;
+  }
+  const model = typeof wanted.model_id === "string" ? wanted.model_id : typeof current.model_id === "string" ? current.model_id : DEFAULT_MODEL_ID;
+  delete params.model_id;
+  return { body: { pipeline: PIPELINE, params: { model_id: model, ...params } }, reload, changed };
+}
+
 /**
  * The bits of `Storage` the settings need (so tests inject a Map-backed fake).
  * @typedef {{ getItem(key: string): string | null, setItem(key: string, value: string): void }} KeyValueStore

@@ -9,9 +9,10 @@
  * never throws: a body that is not what it expects reads as "says nothing".
  *
  * Status bodies: the gateway forwards `{ success, data }` (the runner's shape: `data.state`,
- * `data.inference_status.fps`, `data.gateway_status`); a bare `data` object is accepted too.
- * {@link readStatus} is the one place that reads them, so a second upstream shape is taught
- * here and nowhere else.
+ * `data.input_status.fps`, `data.inference_status.fps`, `data.gateway_status`; or the public
+ * reference's: `data.inference_status.input_fps` / `output_fps`, no `state`, no
+ * `input_status`); a bare `data` object is accepted too. {@link readStatus} is the one place
+ * that reads them.
  *
  * @module readers
  */
@@ -27,23 +28,91 @@ function obj(value) {
 }
 
 /**
- * What a status body says, in one place.
+ * What a status body says, in one place. Both upstream shapes are read:
+ * - the runner's (what Daydream's runner and our engine send): `state`, `input_status.fps`,
+ *   `inference_status.fps`;
+ * - the public reference's: no `state`, no `input_status`, `inference_status.input_fps` /
+ *   `output_fps`.
+ * Either may come wrapped as `{success, data}` or bare.
  * @typedef {object} StatusView
- * @property {boolean} active the stream is active: state ONLINE or DEGRADED_*, or inference
- *   output seen (fps > 0 or a last_output_time), or ingest bytes received; never when
- *   `success` is false
+ * @property {boolean} active the stream is active. Runner shape: state ONLINE or DEGRADED_*,
+ *   or inference output seen (fps > 0 or a last_output_time), or ingest bytes received.
+ *   Public shape: output fps > 0 and a recent last_output_time (see {@link readStatus}).
+ *   Never when `success` is false
  * @property {string | null} whepUrl the upstream WHEP URL (`gateway_status.whep_url`), if any
+ * @property {"runner" | "public" | null} shape which shape the body is in (null: not a status)
+ * @property {string | null} state the runner's `state` (upper case), null in the public shape
+ * @property {number | null} inputFps frames per second the stream receives
+ * @property {number | null} outputFps frames per second the stream produces
+ * @property {number | null} lastOutputTime epoch ms of the last output frame
+ * @property {string | null} paramsHash `inference_status.last_params_hash`: changes when the
+ *   stream has applied new parameters
+ * @property {number | null} paramsUpdateTime `inference_status.last_params_update_time` (epoch ms)
+ * @property {string | null} lastPrompt `inference_status.last_params.prompt` (a plain string prompt)
+ * @property {number | null} restartTime `inference_status.last_restart_time` (epoch ms)
  */
 
+/** How old a public-shape `last_output_time` may be (against the body's `timestamp` or the caller's clock) and still count as live. */
+export const RECENT_OUTPUT_MS = 5000;
+
+/** @type {StatusView} */
+const NOTHING = Object.freeze({ active: false, whepUrl: null, shape: null, state: null, inputFps: null, outputFps: null, lastOutputTime: null, paramsHash: null, paramsUpdateTime: null, lastPrompt: null, restartTime: null });
+
 /**
- * Reads a status body (the whole `{success, data}` body or just `data`).
+ * Reads a status body (the whole `{success, data}` body or just `data`), in either shape.
+ * In the public shape "recent" is judged against the body's `timestamp`, else against
+ * `nowEpochMs` when given; with neither, output fps > 0 and any last_output_time count.
  * @param {unknown} body
+ * @param {number} [nowEpochMs] wall-clock time the body was received (epoch ms)
  * @returns {StatusView}
  */
-export function readStatus(body) {
+export function readStatus(body, nowEpochMs) {
   const root = obj(body);
   const data = obj(root?.data) ?? root;
-  return { active: root !== null && root.success !== false && data !== null && dataIsActive(data), whepUrl: whepUrlOf(data) };
+  if (!root || !data) return NOTHING;
+  const inference = obj(data.inference_status);
+  const isPublic = data.state === undefined && data.input_status === undefined && inference !== null && ("output_fps" in inference || "input_fps" in inference);
+  const view = {
+    whepUrl: whepUrlOf(data),
+    shape: /** @type {"runner" | "public"} */ (isPublic ? "public" : "runner"),
+    state: typeof data.state === "string" ? data.state.toUpperCase() : null,
+    inputFps: num(isPublic ? inference?.input_fps : obj(data.input_status)?.fps),
+    outputFps: num(isPublic ? inference?.output_fps : inference?.fps),
+    lastOutputTime: time(inference?.last_output_time),
+    paramsHash: typeof inference?.last_params_hash === "string" && inference.last_params_hash !== "" ? inference.last_params_hash : null,
+    paramsUpdateTime: time(inference?.last_params_update_time),
+    lastPrompt: typeof obj(inference?.last_params)?.prompt === "string" ? obj(inference?.last_params)?.prompt : null,
+    restartTime: time(inference?.last_restart_time),
+  };
+  const reference = time(data.timestamp) ?? nowEpochMs ?? null;
+  const active = root.success !== false && (isPublic ? publicIsActive(view, reference) : dataIsActive(data));
+  return { active, ...view };
+}
+
+/**
+ * Public shape: producing output (fps > 0) and the last output frame is recent.
+ * @param {{ outputFps: number | null, lastOutputTime: number | null }} view
+ * @param {number | null} reference
+ */
+function publicIsActive(view, reference) {
+  if (view.outputFps === null || view.outputFps <= 0 || view.lastOutputTime === null) return false;
+  return reference === null || reference - view.lastOutputTime <= RECENT_OUTPUT_MS;
+}
+
+/** A finite number, else null. @param {unknown} v */
+function num(v) {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/**
+ * A time as epoch ms: a positive number, a numeric string, or an ISO 8601 date; else null.
+ * @param {unknown} v
+ */
+function time(v) {
+  if (typeof v === "number") return Number.isFinite(v) && v > 0 ? v : null;
+  if (typeof v !== "string" || v === "" || v === "0") return null;
+  const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : Date.parse(v);
+  return Number.isFinite(n) && n > 0 ? n : null;
 }
 
 /** @param {Record<string, any>} data */
@@ -82,6 +151,31 @@ export function isActiveStatus(body) {
  */
 export function statusWhepUrl(body) {
   return readStatus(body).whepUrl;
+}
+
+/** @typedef {"creating" | "warming" | "live" | "degraded" | "reconnecting" | "ended" | "error"} StreamPhase */
+
+const PHASES = ["creating", "warming", "live", "degraded", "reconnecting", "ended", "error"];
+
+/**
+ * One message of the status event stream (`GET …/events`, `event: status`): its `data` is
+ * `{"phase": …, "reason": "<plain words>", "status": <the status route's body>}`. An unknown
+ * phase reads as null; data that is not such an object reads as null (the message is ignored).
+ * @param {unknown} data the message's data (text)
+ * @returns {{ phase: StreamPhase | null, reason: string | null, status: unknown } | null}
+ */
+export function readStatusEvent(data) {
+  if (typeof data !== "string") return null;
+  let parsed;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  const root = obj(parsed);
+  if (!root) return null;
+  const phase = typeof root.phase === "string" && PHASES.includes(root.phase) ? /** @type {StreamPhase} */ (root.phase) : null;
+  return { phase, reason: typeof root.reason === "string" && root.reason !== "" ? root.reason : null, status: root.status ?? null };
 }
 
 /** "not ready", "not-ready", "NOT_READY", "notready" (any case). */

@@ -39,6 +39,13 @@ export function findElements() {
     notice: byId("notice", HTMLParagraphElement),
     updateNotice: byId("update-notice", HTMLParagraphElement),
     modeNote: byId("mode-note", HTMLParagraphElement),
+    statsToggle: byId("stats-toggle", HTMLButtonElement),
+    statsPanel: byId("stats-panel", HTMLDivElement),
+    statsList: byId("stats-list", HTMLDListElement),
+    statsVerdict: byId("stats-verdict", HTMLParagraphElement),
+    snapshot: byId("snapshot", HTMLButtonElement),
+    record: byId("record", HTMLButtonElement),
+    recordTimer: byId("record-timer", HTMLSpanElement),
   };
 }
 

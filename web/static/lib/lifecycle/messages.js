@@ -21,6 +21,11 @@ export const MESSAGES = Object.freeze({
   NOT_ACTIVE: "Dream did not become active. Please try again.",
   UPDATING_PROMPT: "Updating prompt…",
   PROMPT_UPDATED: "Prompt updated",
+  PROMPT_SENT: "Sent — waiting for the stream",
+  PROMPT_APPLIED: "Prompt applied",
+  RELOAD_NOTICE: "This restarts the stream's pipeline (about 30 s)",
+  STALLED: "Output stalled — reconnecting…",
+  STALL_FAILED: "The output stopped and could not be restarted. Please try again.",
   LIVE_UPDATES_UNAVAILABLE: "Live updates unavailable — changes will apply on restart",
   PLAYER_FALLBACK: "Direct playback failed — showing Daydream's player instead",
 });

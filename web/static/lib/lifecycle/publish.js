@@ -4,6 +4,9 @@
  * runs; retries with exponential backoff for warm-up answers (404/409/429/5xx, network
  * errors) and peer failures, within an attempt budget and the warm-up window (measured from
  * creation, or from the last peer failure after a working connection); then the session fails.
+ * A peer "disconnected" for `disconnectGraceMs` counts as failed: Livepeer ends a WHIP
+ * session as soon as ICE reports "disconnected", so only a new POST (never an ICE restart)
+ * brings it back. The freeze watchdog's `REPUBLISH` starts a new POST the same way.
  * @module lifecycle/publish
  */
 
@@ -22,11 +25,12 @@ import { streamPaths } from "./stream.js";
  * @property {boolean} connected the peer connection is up
  * @property {number | null} windowStart start of the window in which retries are allowed
  * @property {boolean} retried a retry was scheduled this session (the status then stays on "retrying")
+ * @property {number | null} disconnectedUntil the connected peer reported "disconnected": a new POST then, unless it connects again (null: not disconnected)
  */
 
 /** @returns {PublishSlice} */
 export function initialPublish() {
-  return { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null, retried: false };
+  return { attempts: 0, nextAt: null, inFlight: false, answered: false, connected: false, windowStart: null, retried: false, disconnectedUntil: null };
 }
 
 /** @type {import("./types.js").Reducer<PublishSlice>} */
@@ -47,11 +51,26 @@ export function publish(slice, event, now, ctx) {
       s.retried = true;
     } else actions.push({ type: "FAIL", message: whipFailedMessage(message) });
   };
+  /**
+   * The working session is lost: end it (DELETE) and POST a new offer within the budget,
+   * its window measured from now rather than from creation.
+   * @param {string} message
+   */
+  const lost = (message) => {
+    s.connected = false;
+    s.answered = false;
+    s.inFlight = false;
+    s.disconnectedUntil = null;
+    actions.push({ type: "WHIP_DISCONNECT" });
+    if (s.attempts === 0) s.windowStart = now;
+    failed(true, message);
+  };
   switch (event.type) {
     case "CREATED":
       s.windowStart = now;
       break;
     case "SETTLE": {
+      if (s.disconnectedUntil !== null && now >= s.disconnectedUntil) lost("Peer connection failed");
       const { id, cameraReady } = ctx.state.stream;
       if (!id || !cameraReady || s.inFlight || s.answered) break;
       if (s.nextAt !== null && now < s.nextAt) break;
@@ -70,16 +89,16 @@ export function publish(slice, event, now, ctx) {
       if (event.state === "connected") {
         s.connected = true;
         s.attempts = 0;
+        s.disconnectedUntil = null;
+      } else if (event.state === "disconnected") {
+        if (s.connected && s.disconnectedUntil === null) s.disconnectedUntil = now + o.disconnectGraceMs;
       } else if (event.state === "failed") {
-        s.connected = false;
-        s.answered = false;
-        s.inFlight = false;
-        actions.push({ type: "WHIP_DISCONNECT" });
-        // A peer failure after startup gets the same bounded reconnect budget, its window
-        // measured from the failure rather than from creation.
-        if (s.attempts === 0) s.windowStart = now;
-        failed(true, event.error ?? "Peer connection failed");
+        // A peer failure after startup gets the same bounded reconnect budget.
+        lost(event.error ?? "Peer connection failed");
       }
+      break;
+    case "REPUBLISH":
+      if (s.answered || s.inFlight) lost("Peer connection failed");
       break;
     case "TEARDOWN":
       if (s.inFlight || s.answered) actions.push({ type: "WHIP_DISCONNECT" });
@@ -89,10 +108,11 @@ export function publish(slice, event, now, ctx) {
 }
 
 /**
- * When a retry is due (null: none scheduled).
+ * When a retry is due, or a "disconnected" peer's grace ends (null: none).
  * @param {PublishSlice} s
  * @returns {number | null}
  */
 export function publishDeadline(s) {
-  return s.nextAt;
+  const times = [s.nextAt, s.disconnectedUntil].filter(/** @returns {t is number} */ (t) => t !== null);
+  return times.length ? Math.min(...times) : null;
 }

@@ -39,7 +39,7 @@ export function initialStream(mode = null) {
  */
 export function streamPaths(id) {
   const base = `/api/daydream/streams/${encodeURIComponent(id)}`;
-  return { stream: base, status: `${base}/status`, parameters: `${base}/parameters`, whip: `${base}/whip`, whep: `${base}/whep` };
+  return { stream: base, status: `${base}/status`, events: `${base}/events`, parameters: `${base}/parameters`, whip: `${base}/whip`, whep: `${base}/whep` };
 }
 
 /** @type {import("./types.js").Reducer<StreamSlice>} */

@@ -31,6 +31,7 @@ export {};
  * @property {import("./watch.js").WatchSlice} watch status polling and the grace windows
  * @property {import("./output.js").OutputSlice} output countdown, WHEP player, what is on screen
  * @property {import("./updates.js").UpdatesSlice} updates live prompt updates (PATCH) and their feedback line
+ * @property {import("./heal.js").HealSlice} heal the freeze watchdog and its recovery attempts
  */
 
 /**
@@ -52,7 +53,11 @@ export {};
  *   | { type: "PLAYING", session: number }
  *   | { type: "PLAYER_FAILED", session: number, message: string }
  *   | { type: "PROMPT_CHANGED", prompt: string }
- *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string, notReady?: boolean }
+ *   | { type: "STATUS_EVENT", session: number, phase: import("../readers.js").StreamPhase | null, reason: string | null, status: unknown }
+ *   | { type: "EVENTS_ERROR", session: number, closed: boolean }
+ *   | { type: "FRAME", session: number }
+ *   | { type: "VISIBILITY", visible: boolean }
+ *   | { type: "PATCH_RESULT", session: number, ok: boolean, status: number, message?: string, notReady?: boolean, sentAt?: number }
  *   | { type: "STOP" }
  *   | { type: "PAGEHIDE" }
  *   | { type: "ERROR", session?: number, message: string }} LifecycleEvent
@@ -64,8 +69,9 @@ export {};
  * - `SETTLE`: after every accepted event while a stream exists (start what is due);
  * - `WENT_LIVE`: the phase just became "live";
  * - `TEARDOWN`: the session ends (`end`: "delete" for Stop and errors, "beacon" for tab close);
- *   the reducer returns its fresh slice and its cleanup actions.
- * @typedef {{ type: "CREATE" } | { type: "SETTLE" } | { type: "WENT_LIVE" } | { type: "TEARDOWN", end: "delete" | "beacon" }} InternalEvent
+ *   the reducer returns its fresh slice and its cleanup actions;
+ * - `REPUBLISH`: the freeze watchdog asks for a new WHIP session (a new POST).
+ * @typedef {{ type: "CREATE" } | { type: "SETTLE" } | { type: "WENT_LIVE" } | { type: "TEARDOWN", end: "delete" | "beacon" } | { type: "REPUBLISH" }} InternalEvent
  */
 
 /** @typedef {LifecycleEvent | InternalEvent} ReducerEvent */
@@ -81,12 +87,14 @@ export {};
  *   | { type: "WHIP_CONNECT", session: number, streamId: string, url: string, attempt: number }
  *   | { type: "WHIP_DISCONNECT" }
  *   | { type: "POLL_STATUS", session: number, streamId: string, timeoutMs: number }
+ *   | { type: "OPEN_EVENTS", session: number, streamId: string, url: string }
+ *   | { type: "CLOSE_EVENTS" }
  *   | { type: "START_PLAYER", session: number, url: string }
  *   | { type: "STOP_PLAYER" }
  *   | { type: "REVEAL_OUTPUT", kind: "whep" | "iframe", playbackId: string | null }
  *   | { type: "HIDE_OUTPUT" }
  *   | { type: "COUNTDOWN", seconds: number | null }
- *   | { type: "SEND_PATCH", session: number, streamId: string, body: { pipeline: string, params: { model_id: string, prompt: string } } }
+ *   | { type: "SEND_PATCH", session: number, streamId: string, body: { pipeline: string, params: Record<string, unknown> } }
  *   | { type: "SHOW", target: "status" | "notice", message: string | null }
  *   | { type: "SHOW", target: "update", message: string | null, clearAt: number | null }
  *   | { type: "BEACON_END", streamId: string }} LifecycleAction
@@ -94,7 +102,9 @@ export {};
 
 /** What a reducer returns besides shell actions: the session fails with `message`. @typedef {{ type: "FAIL", message: string }} FailRequest */
 
-/** @typedef {LifecycleAction | FailRequest} Intent */
+/** A reducer asks the dispatcher for a new WHIP session (routed to `publish` as `REPUBLISH`). @typedef {{ type: "REPUBLISH" }} RepublishRequest */
+
+/** @typedef {LifecycleAction | FailRequest | RepublishRequest} Intent */
 
 /** @typedef {{ state: Readonly<LifecycleState>, options: import("./options.js").LifecycleOptions }} Ctx */
 
