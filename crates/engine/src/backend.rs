@@ -2,16 +2,17 @@
 //! transform, WHEP output).
 //!
 //! The control plane does every HTTP-level check itself (stream lookup, faults, content type,
-//! SDP sanity) and then hands the offer to a [`MediaBackend`]. The backend reports media events
-//! back through the [`StreamActivity`] it receives (`record_input`, `record_output`,
-//! `ingest_closed`...), which feed the status state machine ([`crate::status`]).
+//! SDP sanity) and then hands the offer, with the stream's typed params, to a [`MediaBackend`].
+//! The backend reports media events back through the [`StreamActivity`] it receives
+//! (`ingest_started`, `record_frame`, `ingest_closed`...), which feed the status state machine
+//! ([`crate::status`]). The backend is the one layer that records an ingest's start and close.
 //!
 //! [`NoMedia`] answers every media call with 503 "media not available".
 
 use std::future::Future;
 use std::pin::Pin;
 
-use serde_json::Value;
+use dreamgate_model::StreamParams;
 
 use crate::streams::StreamActivity;
 
@@ -23,8 +24,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct IngestOffer {
     /// The stream (`str_...`).
     pub stream_id: String,
-    /// Its current params (the `params` object of the stream).
-    pub params: Value,
+    /// Its current params.
+    pub params: StreamParams,
     /// The SDP offer (starts with `v=0`).
     pub offer_sdp: String,
     /// Where to record media events for this stream.
@@ -99,11 +100,12 @@ impl MediaError {
 
 /// The media side of the engine.
 ///
-/// Contract: after [`MediaBackend::ingest`] succeeds the control plane calls
-/// `activity.ingest_started(now)`; the backend calls `activity.record_input(now, bytes)` per
-/// decoded input frame, `record_output(now, bytes)` per produced frame, `record_transport(..)`
-/// now and then, and `ingest_closed(now)` when the peer goes away. A `false` return from those
-/// methods means the stream was deleted: stop.
+/// Contract: the backend calls `activity.ingest_started(now)` when it accepts an ingest offer
+/// (before [`MediaBackend::ingest`] returns its answer), `record_frame(now, in, out)` (or
+/// `record_input` / `record_output`) per decoded and produced frame, `record_transport(..)`
+/// now and then, and `ingest_closed(now)` when the session ends (the peer went away, or
+/// [`MediaBackend::end_ingest`] ended it). The control plane records neither. A `false`
+/// return from those methods means the stream was deleted: stop.
 pub trait MediaBackend: Send + Sync + 'static {
     /// Accepts a WHIP offer (one active ingest per stream: a new one replaces the old).
     fn ingest(&self, offer: IngestOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>>;
@@ -121,8 +123,9 @@ pub trait MediaBackend: Send + Sync + 'static {
     /// Ends one viewer.
     fn end_view(&self, stream_id: &str, viewer_id: &str) -> Result<(), MediaError>;
 
-    /// The stream's params changed (PATCH): apply them to the running pipeline.
-    fn params_updated(&self, _stream_id: &str, _params: &Value) {}
+    /// The stream's params changed (PATCH): apply them (the whole merged params) to the
+    /// running pipeline.
+    fn params_updated(&self, _stream_id: &str, _params: &StreamParams) {}
 
     /// The stream was deleted: drop everything it owns.
     fn stream_deleted(&self, _stream_id: &str) {}

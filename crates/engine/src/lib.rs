@@ -21,8 +21,11 @@
 //! `AUTH/UNAUTHORIZED`). `/v1` calls need `Authorization: Bearer <key>`: the configured key, or
 //! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header).
 //!
-//! Stream states come from the pure [`status`] machine; media events reach it through
-//! [`streams::StreamActivity`], handed to the [`backend::MediaBackend`] with each offer. The
+//! Stream states come from the pure [`status`] machine. Each stream's record owns its
+//! [`streams::ActivityCell`]; media events reach it through a [`streams::StreamActivity`]
+//! handle, handed to the [`backend::MediaBackend`] with each offer (no engine-wide lock per
+//! frame). [`Engine::status`] returns a typed [`StatusSnapshot`] that the HTTP layer renders.
+//! Params are typed ([`dreamgate_model::StreamParams`]) from the HTTP edge to the frame. The
 //! default backend is [`media::WebRtcMedia`]: real WHIP ingest, a per-frame transform on a
 //! thread per stream, and WHEP output.
 //!
@@ -57,6 +60,7 @@ mod api;
 pub mod backend;
 pub mod faults;
 pub mod media;
+mod snapshot;
 pub mod status;
 pub mod streams;
 
@@ -65,6 +69,7 @@ pub use backend::{MediaBackend, NoMedia};
 pub use dreamgate_rtc::RtcConfig;
 pub use faults::{Faults, FaultsParseError};
 pub use media::WebRtcMedia;
+pub use snapshot::{MediaFigures, StatusSnapshot};
 
 use crate::faults::{Call, FaultState, Injected};
 use crate::streams::{StreamRecord, Streams};
@@ -232,34 +237,32 @@ impl Engine {
         o
     }
 
-    /// Runs the status machine of stream `id` at `now`: the status `data` object, or `None` for
-    /// an unknown stream. Closes the ingest when the machine says so.
-    fn evaluate(&self, id: &str, now: Instant) -> Option<Value> {
-        self.run_status(id, now, true).flatten()
-    }
-
-    /// The status machine step shared by status calls and the ticker; builds the status
-    /// `data` only when asked. `None` for an unknown stream.
-    fn run_status(&self, id: &str, now: Instant, with_data: bool) -> Option<Option<Value>> {
-        let (data, close) = self.inner.streams.with(id, |r| {
-            let ev = r.activity.evaluate(now);
-            if ev.close_ingest {
-                r.activity.ingest_closed(now);
-            }
-            (with_data.then(|| api::status_data(self, r, &ev, now)), ev.close_ingest)
+    /// Runs the status machine of stream `id` at `now`: its status, or `None` for an unknown
+    /// stream. Closes the ingest when the machine says so.
+    pub fn status(&self, id: &str, now: Instant) -> Option<StatusSnapshot> {
+        let (stream_id, pipeline, params, last_params, cell) = self.inner.streams.with(id, |r| {
+            (r.id.clone(), r.pipeline.clone(), r.params.clone(), r.last_params.clone(), Arc::clone(&r.activity))
         })?;
-        if close {
-            tracing::info!(stream_id = %id, "no input for 60 s: closing the ingest session");
-            let _ = self.media().end_ingest(id, None);
+        let (evaluation, media) = cell.with(|a| (a.evaluate(now), MediaFigures::from(&*a)));
+        if evaluation.close_ingest {
+            self.close_idle_ingest(id);
         }
-        Some(data)
+        Some(StatusSnapshot { stream_id, pipeline, params, last_params, evaluation, media, now })
     }
 
     /// Runs the status machine of every stream at `now` (closing ingests idle for 60 s).
     pub fn tick(&self, now: Instant) {
-        for id in self.inner.streams.ids() {
-            let _ = self.run_status(&id, now, false);
+        for activity in self.inner.streams.activities() {
+            if activity.evaluate(now).is_some_and(|ev| ev.close_ingest) {
+                self.close_idle_ingest(activity.stream_id());
+            }
         }
+    }
+
+    /// The status machine saw no input for 60 s: the media side ends the ingest session.
+    fn close_idle_ingest(&self, id: &str) {
+        tracing::info!(stream_id = %id, "no input for 60 s: closing the ingest session");
+        let _ = self.media().end_ingest(id, None);
     }
 }
 

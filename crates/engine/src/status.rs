@@ -170,7 +170,8 @@ pub struct Evaluation {
     pub state: StreamState,
     /// When the reported state last changed.
     pub since: Instant,
-    /// The open ingest session must be closed (no input for [`NO_INPUT_STOP`]).
+    /// The open ingest session must be closed (no input for [`NO_INPUT_STOP`]). Reported
+    /// once: from then on the machine counts the ingest as closed.
     pub close_ingest: bool,
     /// Input fps.
     pub input_fps: f64,
@@ -310,6 +311,9 @@ impl Activity {
         let input_fps = self.input.fps(now);
         let output_fps = self.output.fps(now);
         let (state, close_ingest) = self.decide(now, input_fps, output_fps);
+        if close_ingest {
+            self.ingest_open = false;
+        }
         let since = match self.reported {
             Some((prev, since)) if prev == state => since,
             _ => {
@@ -443,7 +447,7 @@ mod tests {
         assert_eq!((v.state, v.close_ingest), (DegradedInput, false));
         let v = a.evaluate(ms(t0, last + 60_000));
         assert_eq!((v.state, v.close_ingest), (Offline, true));
-        a.ingest_closed(ms(t0, last + 60_000));
+        assert!(!a.ingest_open(), "the machine closed it");
         let v = a.evaluate(ms(t0, last + 61_000));
         assert_eq!((v.state, v.close_ingest), (Offline, false), "closed only once");
     }

@@ -1,10 +1,18 @@
-//! The engine's stream records, and [`StreamActivity`]: the handle the media side uses to
-//! report what happens to a stream.
+//! The engine's stream records, each owning its [`ActivityCell`], and [`StreamActivity`]:
+//! the handle the media side uses to report what happens to a stream.
+//!
+//! Locks: the stream table ([`Streams`]) has one lock, taken per API call; each stream's
+//! activity has its own, taken per media event. The media side only ever takes its
+//! stream's cell lock (never the table's), so no frame waits on another stream or on the
+//! HTTP side. The table's lock may be held while taking a cell's lock, never the other way
+//! round.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use dreamgate_model::StreamParams;
 use serde_json::{Map, Value};
 
 use crate::status::{Activity, TransportStats};
@@ -22,16 +30,24 @@ pub struct StreamRecord {
     pub created_at: String,
     /// `"streamdiffusion"`.
     pub pipeline: String,
-    /// The current params object.
-    pub params: Map<String, Value>,
+    /// The current params (as created, with every PATCH merged in; unknown fields kept).
+    pub params: StreamParams,
     /// Display name.
     pub name: String,
     /// Optional RTMP output given at creation.
     pub output_stream_url: Option<String>,
-    /// Media events and status state.
-    pub activity: Activity,
-    /// Params of the last update (`None` before the first PATCH).
-    pub last_params: Option<Value>,
+    /// The params object of the last update, as the client gave it (echoed in the status
+    /// as `inference_status.last_params`; `None` before the first PATCH).
+    pub last_params: Option<Map<String, Value>>,
+    /// Media events and status state, shared with the media side.
+    pub activity: Arc<ActivityCell>,
+}
+
+impl StreamRecord {
+    /// The media-side handle of this stream's activity.
+    pub fn activity(&self) -> StreamActivity {
+        StreamActivity { id: Arc::from(self.id.as_str()), cell: Arc::clone(&self.activity) }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,22 +80,36 @@ impl Streams {
         self.lock().by_id.get_mut(id).map(f)
     }
 
+    /// Runs `f` on the stream owning `stream_key`, if it exists.
+    pub fn with_key<R>(&self, stream_key: &str, f: impl FnOnce(&mut StreamRecord) -> R) -> Option<R> {
+        let mut inner = self.lock();
+        let Inner { by_id, by_key } = &mut *inner;
+        by_key.get(stream_key).and_then(|id| by_id.get_mut(id)).map(f)
+    }
+
     /// The stream id owning `stream_key`.
     pub fn id_for_key(&self, stream_key: &str) -> Option<String> {
         self.lock().by_key.get(stream_key).cloned()
     }
 
-    /// Removes a stream.
+    /// Removes a stream; its media side learns it from its [`StreamActivity`] (every
+    /// method answers `false` from now on).
     pub fn remove(&self, id: &str) -> Option<StreamRecord> {
         let mut inner = self.lock();
         let record = inner.by_id.remove(id)?;
         inner.by_key.remove(&record.stream_key);
+        record.activity.deleted.store(true, Ordering::SeqCst);
         Some(record)
     }
 
     /// Ids of every stream.
     pub fn ids(&self) -> Vec<String> {
         self.lock().by_id.keys().cloned().collect()
+    }
+
+    /// The activity handle of every stream.
+    pub fn activities(&self) -> Vec<StreamActivity> {
+        self.lock().by_id.values().map(StreamRecord::activity).collect()
     }
 
     /// Number of streams.
@@ -92,30 +122,59 @@ impl Streams {
         self.len() == 0
     }
 
-    /// The media-side handle of stream `id`.
-    pub fn activity(self: &Arc<Self>, id: &str) -> StreamActivity {
-        StreamActivity { streams: Arc::clone(self), id: id.to_owned() }
+    /// The media-side handle of stream `id` (`None` for an unknown stream).
+    pub fn activity(&self, id: &str) -> Option<StreamActivity> {
+        self.with(id, |r| r.activity())
+    }
+}
+
+/// One stream's media activity: the status machine ([`Activity`]) behind its own lock,
+/// owned by the stream's record and shared with its media session.
+#[derive(Debug)]
+pub struct ActivityCell {
+    created: Instant,
+    activity: Mutex<Activity>,
+    deleted: AtomicBool,
+}
+
+impl ActivityCell {
+    /// The activity of a stream created at `created`.
+    pub fn new(created: Instant) -> Self {
+        ActivityCell { created, activity: Mutex::new(Activity::new(created)), deleted: AtomicBool::new(false) }
+    }
+
+    /// When the stream was created.
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Runs `f` on the status machine.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Activity) -> R) -> R {
+        f(&mut self.activity.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether the stream was deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::SeqCst)
     }
 }
 
 /// What the media side calls to report a stream's media events (cheap to clone, `Send`).
+/// It reaches the stream's own [`ActivityCell`], never the engine's stream table.
 ///
 /// Every method returns `false` when the stream no longer exists (deleted): the caller should
 /// stop its work for that stream.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use std::time::Instant;
 /// use dreamgate_engine::streams::Streams;
 ///
-/// let streams = Arc::new(Streams::default());
-/// let activity = streams.activity("str_unknown");
-/// assert!(!activity.record_input(Instant::now(), 1200));
+/// let streams = Streams::default();
+/// assert!(streams.activity("str_unknown").is_none());
 /// ```
 #[derive(Clone)]
 pub struct StreamActivity {
-    streams: Arc<Streams>,
-    id: String,
+    id: Arc<str>,
+    cell: Arc<ActivityCell>,
 }
 
 impl std::fmt::Debug for StreamActivity {
@@ -130,8 +189,17 @@ impl StreamActivity {
         &self.id
     }
 
+    /// How long ago the stream was created.
+    pub fn age(&self) -> Duration {
+        self.cell.created().elapsed()
+    }
+
     fn on(&self, f: impl FnOnce(&mut Activity)) -> bool {
-        self.streams.with(&self.id, |r| f(&mut r.activity)).is_some()
+        if self.cell.is_deleted() {
+            return false;
+        }
+        self.cell.with(f);
+        true
     }
 
     /// One input frame was decoded (`bytes` of encoded media received).
@@ -142,6 +210,16 @@ impl StreamActivity {
     /// One output frame was produced (`bytes` of encoded media).
     pub fn record_output(&self, now: Instant, bytes: usize) -> bool {
         self.on(|a| a.record_output(now, bytes))
+    }
+
+    /// One input frame (`input_bytes`) was decoded and turned into one output frame
+    /// (`output_bytes`): [`record_input`](Self::record_input) and
+    /// [`record_output`](Self::record_output) under one lock.
+    pub fn record_frame(&self, now: Instant, input_bytes: usize, output_bytes: usize) -> bool {
+        self.on(|a| {
+            a.record_input(now, input_bytes);
+            a.record_output(now, output_bytes);
+        })
     }
 
     /// The pipeline hit an error.
@@ -160,23 +238,23 @@ impl StreamActivity {
         self.on(|a| a.record_transport(stats))
     }
 
-    /// An ingest session started (the control plane calls this after a successful WHIP POST).
+    /// An ingest session started (the media backend calls this when it accepts a WHIP offer).
     pub fn ingest_started(&self, now: Instant) -> bool {
         self.on(|a| a.ingest_started(now))
     }
 
-    /// The ingest session ended (peer gone or DELETE).
+    /// The ingest session ended (the media backend: peer gone, or ended by request).
     pub fn ingest_closed(&self, now: Instant) -> bool {
         self.on(|a| a.ingest_closed(now))
     }
 
-    /// The stream's current params object (`None` when deleted).
-    pub fn params(&self) -> Option<Value> {
-        self.streams.with(&self.id, |r| Value::Object(r.params.clone()))
+    /// Runs the status machine at `now` (`None` when the stream was deleted).
+    pub(crate) fn evaluate(&self, now: Instant) -> Option<crate::status::Evaluation> {
+        (!self.cell.is_deleted()).then(|| self.cell.with(|a| a.evaluate(now)))
     }
 
     /// Whether the stream still exists.
     pub fn exists(&self) -> bool {
-        self.streams.with(&self.id, |_| ()).is_some()
+        !self.cell.is_deleted()
     }
 }

@@ -11,14 +11,16 @@ use dreamgate_client::{ApiError, ApiKey, DaydreamClient};
 use dreamgate_engine::backend::{BoxFuture, IngestOffer, MediaBackend, MediaError, SdpAnswer, ViewerOffer};
 use dreamgate_engine::streams::StreamActivity;
 use dreamgate_engine::{start, EngineConfig};
+use dreamgate_model::{Prompt, StreamParams};
 use serde_json::Value;
 
-/// Accepts every offer and keeps the activity handle so the test can play the media side.
+/// Accepts every offer and keeps the activity handle so the test can play the media side;
+/// records ingest start and close as the backend contract asks.
 #[derive(Default)]
 struct Recorder {
     ingests: Mutex<Vec<StreamActivity>>,
     ended: Mutex<Vec<(String, Option<String>)>>,
-    params: Mutex<Vec<Value>>,
+    params: Mutex<Vec<StreamParams>>,
 }
 
 impl MediaBackend for Recorder {
@@ -27,6 +29,7 @@ impl MediaBackend for Recorder {
             if offer.offer_sdp.contains("m=audio") && !offer.offer_sdp.contains("m=video") {
                 return Err(MediaError::BadOffer("offer has no H.264 video".into()));
             }
+            offer.activity.ingest_started(Instant::now());
             self.ingests.lock().unwrap().push(offer.activity);
             Ok(SdpAnswer {
                 sdp: "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".into(),
@@ -40,6 +43,9 @@ impl MediaBackend for Recorder {
     }
     fn end_ingest(&self, stream_id: &str, session_id: Option<&str>) -> Result<(), MediaError> {
         self.ended.lock().unwrap().push((stream_id.into(), session_id.map(str::to_owned)));
+        for activity in self.ingests.lock().unwrap().iter().filter(|a| a.stream_id() == stream_id) {
+            activity.ingest_closed(Instant::now());
+        }
         Ok(())
     }
     fn view(&self, _: ViewerOffer) -> BoxFuture<'_, Result<SdpAnswer, MediaError>> {
@@ -48,7 +54,7 @@ impl MediaBackend for Recorder {
     fn end_view(&self, _: &str, _: &str) -> Result<(), MediaError> {
         Ok(())
     }
-    fn params_updated(&self, _: &str, params: &Value) {
+    fn params_updated(&self, _: &str, params: &StreamParams) {
         self.params.lock().unwrap().push(params.clone());
     }
 }
@@ -115,8 +121,8 @@ async fn media_events_drive_the_status_over_http() {
     c.update_stream(&id, &serde_json::json!({"params": {"prompt": "neon"}})).await.unwrap();
     let seen = media.params.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0]["prompt"], "neon");
-    assert_eq!(seen[0]["width"], 512);
+    assert_eq!(seen[0].prompt, Some(Prompt::Text("neon".into())));
+    assert_eq!(seen[0].width, Some(512));
 
     // the ticker's status step, 61 s later without input: the ingest is closed, once
     h.engine().tick(now + Duration::from_secs(30));

@@ -6,12 +6,13 @@
 
 use dreamgate_media::bench::{run, BenchConfig};
 use dreamgate_media::{Passthrough, Stylizer};
+use dreamgate_model::StreamParams;
 use serde_json::json;
 
 fn main() -> Result<(), dreamgate_media::MediaError> {
     // The Dream page's defaults: prompt, seed, steps, ControlNets, similar-image filter off
     // (so that every frame is transformed and encoded).
-    let dream = json!({
+    let dream = StreamParams::from_json(&json!({
         "prompt": "androgynous cartoon magical dj blue sparkle", "seed": 42, "num_inference_steps": 25,
         "guidance_scale": 1.0, "delta": 0.7, "t_index_list": [12, 20, 24],
         "controlnets": [
@@ -22,10 +23,11 @@ fn main() -> Result<(), dreamgate_media::MediaError> {
             {"model_id": "thibaud/controlnet-sd21-color-diffusers", "preprocessor": "passthrough", "conditioning_scale": 0.2}
         ],
         "enable_similar_image_filter": false
-    });
+    }))
+    .expect("valid params");
     let runs = [
         ("stylizer", BenchConfig::square_512(dream.clone()), true),
-        ("passthrough", BenchConfig::square_512(json!({})), false),
+        ("passthrough", BenchConfig::square_512(StreamParams::default()), false),
         ("stylizer, 640x480 input", BenchConfig { input: (640, 480), ..BenchConfig::square_512(dream) }, true),
     ];
     for (label, config, stylize) in runs {

@@ -4,7 +4,8 @@
 //! `cargo run -p dreamgate-media --example samples -- /tmp/dreamgate-samples`
 
 use dreamgate_media::{write_png, FrameProcessor, Processed, Stylizer, TestPattern};
-use serde_json::json;
+use dreamgate_model::StreamParams;
+use serde_json::{json, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "dreamgate-samples".to_owned());
@@ -35,8 +36,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     for (name, extra) in variants {
         let mut s = Stylizer::new();
-        s.set_params(&base);
-        s.set_params(&extra);
+        // the stream's whole params: the base with this variant's fields replaced
+        let mut merged = base.clone();
+        if let (Value::Object(m), Value::Object(e)) = (&mut merged, extra) {
+            m.extend(e);
+        }
+        s.set_params(&StreamParams::from_json(&merged).map_err(|e| format!("bad params: {e:?}"))?);
         if let Processed::Frame(out) = s.process(&input) {
             let path = format!("{dir}/{name}.png");
             write_png(&out, &path)?;

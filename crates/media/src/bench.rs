@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use dreamgate_model::StreamParams;
+
 use crate::pipeline::percentile;
 use crate::{FrameProcessor, FrameTiming, H264Encoder, MediaError, Pipeline, TestPattern};
 
@@ -23,12 +25,12 @@ pub struct BenchConfig {
     /// Nominal frame rate of both encoders.
     pub fps: u32,
     /// Parameters given to the processor before the run.
-    pub params: serde_json::Value,
+    pub params: StreamParams,
 }
 
 impl BenchConfig {
     /// 512x512 in and out, 300 frames at 30 fps, the given params.
-    pub fn square_512(params: serde_json::Value) -> BenchConfig {
+    pub fn square_512(params: StreamParams) -> BenchConfig {
         BenchConfig { input: (512, 512), output: (512, 512), frames: 300, fps: 30, params }
     }
 }

@@ -15,7 +15,8 @@
 //! # fn main() -> Result<(), dreamgate_media::MediaError> {
 //! let mut source = H264Encoder::new(512, 512, 30)?;
 //! let mut pipeline = Pipeline::new(512, 512, 30, Box::new(Stylizer::new()))?;
-//! pipeline.set_params(&serde_json::json!({ "prompt": "neon city at night", "seed": 7 }));
+//! let params = serde_json::json!({ "prompt": "neon city at night", "seed": 7 });
+//! pipeline.set_params(&dreamgate_model::StreamParams::from_json(&params).unwrap());
 //! let pattern = TestPattern::new(512, 512);
 //! for i in 0..30 {
 //!     let input = source.encode(&pattern.frame(i), i == 0)?;
@@ -45,7 +46,7 @@ mod y4m;
 pub use error::MediaError;
 pub use frame::{scale_cover, Frame, Scaler};
 pub use h264::{contains_idr, nal_types, Encoded, EncoderSettings, H264Decoder, H264Encoder};
-pub use params::StyleParams;
+pub use params::{output_size, StyleParams};
 pub use pipeline::{percentile, FrameTiming, Pipeline, PipelineStats, TimingSummary, TIMING_WINDOW};
 pub use png_out::{frame_to_rgb, write_png};
 pub use processor::{FrameProcessor, Passthrough, Processed};

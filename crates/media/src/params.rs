@@ -1,11 +1,12 @@
-//! Lenient reading of StreamDiffusion parameters for the stylizer.
+//! The stylizer's settings, derived from typed StreamDiffusion parameters.
 //!
-//! Only the fields the transform uses are read. A field that is present and
-//! well-formed replaces the current value; a present but malformed field
-//! resets that value to its default; an absent field leaves it unchanged (so
-//! both full parameter objects and PATCH-style partial ones work). Nothing
-//! here panics or fails.
+//! Only the fields the transform uses are read. A field that is not given takes the
+//! spec default from the model's table ([`dreamgate_model::defaults`]); this crate has
+//! no defaults of its own. Values are clamped to what the transform can use (the
+//! engine validates them before they get here, but a [`FrameProcessor`](crate::FrameProcessor)
+//! must take any params without panicking).
 
+use dreamgate_model::{defaults, ControlNet as ControlNetParams, Prompt, Seed, StreamParams};
 use serde_json::Value;
 
 use crate::similar::FilterSettings;
@@ -58,24 +59,24 @@ pub struct ControlNet {
     pub kind: ControlKind,
     /// `conditioning_scale`, clamped to 0..=1 (0 when disabled).
     pub scale: f32,
-    /// Canny `low_threshold` / `high_threshold` (defaults 100 / 200).
+    /// Canny `low_threshold` / `high_threshold` (absent: the model's defaults).
     pub thresholds: (f32, f32),
 }
 
-/// The parameters the stylizer uses, with StreamDiffusion-like defaults.
+/// The parameters the stylizer uses (see [`StyleParams::from_params`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StyleParams {
     /// Weighted prompts (`prompt` string = one prompt with weight 1).
     pub prompts: Vec<(String, f32)>,
     /// Weighted seeds (`seed` int = one seed with weight 1).
     pub seeds: Vec<(i64, f32)>,
-    /// `guidance_scale` (default 1.0): palette saturation.
+    /// `guidance_scale`: palette saturation.
     pub guidance_scale: f32,
-    /// `delta` (default 0.7): lower delta = more blending with the previous output.
+    /// `delta`: lower delta = more blending with the previous output.
     pub delta: f32,
-    /// `num_inference_steps` (default 25).
+    /// `num_inference_steps`.
     pub num_inference_steps: u32,
-    /// `t_index_list` (default [12, 20, 24]): the first index sets strength.
+    /// `t_index_list`: the first index sets strength.
     pub t_index_list: Vec<u32>,
     /// Enabled ControlNets.
     pub controlnets: Vec<ControlNet>,
@@ -86,102 +87,82 @@ pub struct StyleParams {
 }
 
 impl Default for StyleParams {
+    /// The settings of the spec's defaults (nothing given).
     fn default() -> Self {
-        StyleParams {
-            prompts: vec![(String::new(), 1.0)],
-            seeds: vec![(42, 1.0)],
-            guidance_scale: 1.0,
-            delta: 0.7,
-            num_inference_steps: 25,
-            t_index_list: vec![12, 20, 24],
-            controlnets: Vec::new(),
-            skip_diffusion: false,
-            filter: FilterSettings::default(),
-        }
+        StyleParams::from_params(&StreamParams::default())
     }
 }
 
-fn finite(v: &Value) -> Option<f32> {
-    v.as_f64().filter(|x| x.is_finite()).map(|x| x as f32)
+fn finite(x: f64) -> Option<f32> {
+    x.is_finite().then_some(x as f32)
 }
 
-/// `"text"` or `[["text", w], ...]` (also `[{"text"/"prompt": .., "weight": ..}]`).
-fn weighted_list<T>(v: &Value, item: impl Fn(&Value) -> Option<T>) -> Option<Vec<(T, f32)>> {
-    if let Some(x) = item(v) {
-        return Some(vec![(x, 1.0)]);
+/// A weighted list as the transform uses it: weights finite and >= 0.
+fn weighted<T: Clone>(list: &[(T, f64)]) -> Vec<(T, f32)> {
+    list.iter().map(|(v, w)| (v.clone(), finite(*w).unwrap_or(1.0).max(0.0))).collect()
+}
+
+fn prompts(prompt: Option<&Prompt>) -> Vec<(String, f32)> {
+    let list = match prompt {
+        Some(Prompt::Text(text)) => vec![(text.clone(), 1.0)],
+        Some(Prompt::Weighted(list)) => weighted(list),
+        None => Vec::new(),
+    };
+    if list.is_empty() {
+        prompts(Some(&defaults::prompt()))
+    } else {
+        list
     }
-    let list = v.as_array()?;
-    let mut out = Vec::new();
-    for entry in list {
-        let (value, weight) = match entry {
-            Value::Array(pair) => (pair.first().and_then(&item), pair.get(1).and_then(finite)),
-            Value::Object(o) => (
-                o.get("text").or_else(|| o.get("prompt")).or_else(|| o.get("seed")).and_then(&item),
-                o.get("weight").and_then(finite),
-            ),
-            other => (item(other), Some(1.0)),
-        };
-        if let Some(value) = value {
-            out.push((value, weight.unwrap_or(1.0).max(0.0)));
-        }
+}
+
+fn seeds(seed: Option<&Seed>) -> Vec<(i64, f32)> {
+    let list = match seed {
+        Some(Seed::Single(s)) => vec![(*s, 1.0)],
+        Some(Seed::Weighted(list)) => weighted(list),
+        None => Vec::new(),
+    };
+    if list.is_empty() {
+        vec![(defaults::SEED, 1.0)]
+    } else {
+        list
     }
-    (!out.is_empty()).then_some(out)
 }
 
 impl StyleParams {
-    /// Parses a params object starting from the defaults.
-    pub fn from_json(params: &Value) -> StyleParams {
-        let mut p = StyleParams::default();
-        p.apply(params);
-        p
-    }
-
-    /// Applies a (full or partial) params object; see the module docs. A
-    /// `{ "params": {...} }` or `{ "pipeline_params": {...} }` wrapper is
-    /// unwrapped; anything that is not an object is ignored.
-    pub fn apply(&mut self, params: &Value) {
-        let Some(mut obj) = params.as_object() else { return };
-        for key in ["params", "pipeline_params"] {
-            if let Some(inner) = obj.get(key).and_then(Value::as_object) {
-                obj = inner;
-            }
-        }
-        let d = StyleParams::default();
-        if let Some(v) = obj.get("prompt") {
-            self.prompts = weighted_list(v, |x| x.as_str().map(str::to_owned)).unwrap_or(d.prompts);
-        }
-        if let Some(v) = obj.get("seed") {
-            self.seeds = weighted_list(v, |x| x.as_i64().or_else(|| x.as_f64().map(|f| f as i64))).unwrap_or(d.seeds);
-        }
-        if let Some(v) = obj.get("guidance_scale") {
-            self.guidance_scale = finite(v).map_or(d.guidance_scale, |g| g.clamp(0.0, 20.0));
-        }
-        if let Some(v) = obj.get("delta") {
-            self.delta = finite(v).map_or(d.delta, |x| x.clamp(0.0, 2.0));
-        }
-        if let Some(v) = obj.get("num_inference_steps") {
-            self.num_inference_steps = v.as_u64().map_or(d.num_inference_steps, |n| n.clamp(1, 1000) as u32);
-        }
-        if let Some(v) = obj.get("t_index_list") {
-            let list: Option<Vec<u32>> =
-                v.as_array().map(|a| a.iter().filter_map(Value::as_u64).map(|n| n.min(1000) as u32).collect());
-            self.t_index_list = list.filter(|l| !l.is_empty()).unwrap_or(d.t_index_list);
-        }
-        if let Some(v) = obj.get("skip_diffusion") {
-            self.skip_diffusion = v.as_bool().unwrap_or(false);
-        }
-        if let Some(v) = obj.get("controlnets") {
-            self.controlnets = v.as_array().map(|a| a.iter().filter_map(controlnet).collect()).unwrap_or_default();
-        }
-        let df = FilterSettings::default();
-        if let Some(v) = obj.get("enable_similar_image_filter") {
-            self.filter.enabled = v.as_bool().unwrap_or(df.enabled);
-        }
-        if let Some(v) = obj.get("similar_image_filter_threshold") {
-            self.filter.threshold = v.as_f64().filter(|x| x.is_finite()).map_or(df.threshold, |x| x.clamp(0.0, 1.0));
-        }
-        if let Some(v) = obj.get("similar_image_filter_max_skip_frame") {
-            self.filter.max_skip_frame = v.as_u64().map_or(df.max_skip_frame, |n| n.min(10_000) as u32);
+    /// The settings for a stream's params (the whole current params object: a field not
+    /// given takes the model's default, not the value of an earlier call).
+    pub fn from_params(p: &StreamParams) -> StyleParams {
+        let t_index_list: Vec<u32> = match &p.t_index_list {
+            Some(list) => list.iter().filter(|&&n| n >= 0).map(|&n| n.min(1000) as u32).collect(),
+            None => Vec::new(),
+        };
+        let t_index_list = if t_index_list.is_empty() {
+            defaults::T_INDEX_LIST.iter().map(|&n| n as u32).collect()
+        } else {
+            t_index_list
+        };
+        let controlnets = match &p.controlnets {
+            Some(list) => list.iter().filter_map(controlnet).collect(),
+            None => defaults::controlnets().iter().filter_map(controlnet).collect(),
+        };
+        let threshold = p.similar_image_filter_threshold.filter(|x| x.is_finite());
+        StyleParams {
+            prompts: prompts(p.prompt.as_ref()),
+            seeds: seeds(p.seed.as_ref()),
+            guidance_scale: p.guidance_scale.and_then(finite).unwrap_or(defaults::GUIDANCE_SCALE as f32).clamp(0.0, 20.0),
+            delta: p.delta.and_then(finite).unwrap_or(defaults::DELTA as f32).clamp(0.0, 2.0),
+            num_inference_steps: p.num_inference_steps.unwrap_or(defaults::NUM_INFERENCE_STEPS).clamp(1, 1000) as u32,
+            t_index_list,
+            controlnets,
+            skip_diffusion: p.skip_diffusion == Some(true),
+            filter: FilterSettings {
+                enabled: p.enable_similar_image_filter.unwrap_or(defaults::SIMILAR_IMAGE_FILTER),
+                threshold: threshold.unwrap_or(defaults::SIMILAR_IMAGE_FILTER_THRESHOLD).clamp(0.0, 1.0),
+                max_skip_frame: p
+                    .similar_image_filter_max_skip_frame
+                    .unwrap_or(defaults::SIMILAR_IMAGE_FILTER_MAX_SKIP_FRAME)
+                    .clamp(0, 10_000) as u32,
+            },
         }
     }
 
@@ -207,25 +188,37 @@ impl StyleParams {
                 best = Some((s, w));
             }
         }
-        best.map_or(42, |(s, _)| s)
+        best.map_or(defaults::SEED, |(s, _)| s)
     }
 }
 
-fn controlnet(v: &Value) -> Option<ControlNet> {
-    let o = v.as_object()?;
-    if o.get("enabled").and_then(Value::as_bool) == Some(false) {
+/// The output size (`width` x `height`) a stream's params ask for; a size not given (or not
+/// a `u32`) takes the model's default. Not checked for H.264 (see
+/// [`Pipeline::new`](crate::Pipeline::new)).
+pub fn output_size(p: &StreamParams) -> (u32, u32) {
+    let default = defaults::SIZE as u32;
+    let dim = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+    (dim(p.width), dim(p.height))
+}
+
+fn controlnet(c: &ControlNetParams) -> Option<ControlNet> {
+    if !c.is_enabled() {
         return None;
     }
-    let source = o
-        .get("preprocessor")
-        .and_then(Value::as_str)
+    let source = c
+        .preprocessor
+        .as_deref()
         .filter(|s| ControlKind::classify(s) != ControlKind::Other)
-        .or_else(|| o.get("model_id").and_then(Value::as_str))?;
+        .or(c.model_id.as_deref())?;
     let kind = ControlKind::classify(source);
-    let scale = o.get("conditioning_scale").and_then(finite).unwrap_or(1.0).clamp(0.0, 1.0);
-    let pp = o.get("preprocessor_params");
-    let low = pp.and_then(|p| p.get("low_threshold")).and_then(finite).unwrap_or(100.0).clamp(0.0, 2000.0);
-    let high = pp.and_then(|p| p.get("high_threshold")).and_then(finite).unwrap_or(200.0).clamp(0.0, 2040.0);
+    let scale = c.conditioning_scale.and_then(finite).unwrap_or(defaults::CONDITIONING_SCALE as f32).clamp(0.0, 1.0);
+    let threshold = |key: &str, default: i64| {
+        let given = c.preprocessor_params.as_ref().and_then(|pp| pp.get(key)).and_then(Value::as_f64);
+        given.and_then(finite).unwrap_or(default as f32)
+    };
+    let (low_default, high_default) = defaults::CANNY_THRESHOLDS;
+    let low = threshold("low_threshold", low_default).clamp(0.0, 2000.0);
+    let high = threshold("high_threshold", high_default).clamp(0.0, 2040.0);
     let high = if high <= low { low + 1.0 } else { high };
     Some(ControlNet { kind, scale, thresholds: (low, high) })
 }
@@ -235,9 +228,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn style(v: serde_json::Value) -> StyleParams {
+        StyleParams::from_params(&StreamParams::from_json(&v).unwrap())
+    }
+
     #[test]
-    fn defaults_and_full_object() {
-        let p = StyleParams::from_json(&json!({
+    fn full_object() {
+        let p = style(json!({
             "model_id": "stabilityai/sd-turbo",
             "prompt": "blue sparkle", "seed": 7, "guidance_scale": 1.5, "delta": 0.5,
             "num_inference_steps": 50, "t_index_list": [10, 30],
@@ -261,31 +258,45 @@ mod tests {
     }
 
     #[test]
-    fn odd_values_fall_back_and_absent_values_persist() {
-        let mut p = StyleParams::from_json(&json!({"seed": 9, "delta": 0.2}));
-        p.apply(&json!({"prompt": 5, "seed": "x", "guidance_scale": "big", "t_index_list": "no",
-                        "controlnets": {"a": 1}, "similar_image_filter_threshold": -4}));
-        let d = StyleParams::default();
-        assert_eq!(p.prompts, d.prompts);
-        assert_eq!(p.main_seed(), 42);
-        assert_eq!(p.guidance_scale, d.guidance_scale);
-        assert_eq!(p.t_index_list, d.t_index_list);
-        assert_eq!(p.delta, 0.2, "absent field keeps its value");
-        assert!(p.controlnets.is_empty());
-        assert_eq!(p.filter.threshold, 0.0);
-        // Not an object at all: ignored.
-        let before = p.clone();
-        p.apply(&json!([1, 2, 3]));
-        p.apply(&Value::Null);
-        assert_eq!(p, before);
+    fn absent_fields_take_the_models_defaults() {
+        let p = StyleParams::from_params(&StreamParams::default());
+        assert_eq!(p, StyleParams::from_params(&dreamgate_model::default_params()));
+        let Prompt::Text(text) = defaults::prompt() else { panic!("the default prompt is one text") };
+        assert_eq!(p.prompts, vec![(text, 1.0)]);
+        assert_eq!(p.main_seed(), defaults::SEED);
+        assert_eq!(p.controlnets.len(), 5);
+        assert!(p.filter.enabled && !p.skip_diffusion);
+        assert_eq!(output_size(&StreamParams::default()), (512, 512));
+        // A ControlNet without a scale applies fully; canny without thresholds uses the model's.
+        let p = style(json!({"controlnets": [{"model_id": "thibaud/controlnet-sd21-canny-diffusers"}]}));
+        assert_eq!((p.controlnets[0].scale, p.controlnets[0].thresholds), (1.0, (100.0, 200.0)));
     }
 
     #[test]
-    fn weighted_prompts_and_seeds_and_wrappers() {
-        let p = StyleParams::from_json(&json!({"params": {
-            "prompt": [["red dragon", 0.3], ["gold coins", 0.7], [3, 1.0]],
+    fn out_of_range_values_are_clamped() {
+        let mut raw = StreamParams::from_json(&json!({
+            "seed": [], "prompt": [], "t_index_list": [-1, 9999], "num_inference_steps": 0,
+            "guidance_scale": -1e9, "delta": 1e9, "similar_image_filter_max_skip_frame": -1,
+            "similar_image_filter_threshold": -4, "width": -5
+        }))
+        .unwrap();
+        raw.controlnets = Some(vec![ControlNetParams { conditioning_scale: Some(f64::NAN), ..Default::default() }]);
+        let p = StyleParams::from_params(&raw);
+        assert_eq!(p.main_seed(), defaults::SEED);
+        assert_eq!(p.prompts, StyleParams::default().prompts);
+        assert_eq!((p.t_index_list.as_slice(), p.num_inference_steps), (&[1000][..], 1));
+        assert_eq!((p.guidance_scale, p.delta), (0.0, 2.0));
+        assert_eq!((p.filter.max_skip_frame, p.filter.threshold), (0, 0.0));
+        assert!(p.controlnets.is_empty(), "a ControlNet naming nothing steers nothing");
+        assert_eq!(output_size(&raw), (512, 512));
+    }
+
+    #[test]
+    fn weighted_prompts_and_seeds() {
+        let p = style(json!({
+            "prompt": [["red dragon", 0.3], ["gold coins", 0.7]],
             "seed": [[1, 0.2], [99, 0.8]]
-        }}));
+        }));
         assert_eq!(p.prompts, vec![("red dragon".to_owned(), 0.3), ("gold coins".to_owned(), 0.7)]);
         assert_eq!(p.main_seed(), 99);
     }

@@ -166,7 +166,7 @@ impl Pipeline {
     }
 
     /// Passes live parameters to the processor.
-    pub fn set_params(&mut self, params: &serde_json::Value) {
+    pub fn set_params(&mut self, params: &dreamgate_model::StreamParams) {
         self.processor.set_params(params);
     }
 

@@ -1,5 +1,7 @@
 //! The per-frame transform interface.
 
+use dreamgate_model::StreamParams;
+
 use crate::Frame;
 
 /// What a [`FrameProcessor`] made of one input frame.
@@ -17,9 +19,10 @@ pub enum Processed {
 /// diffusion backend implements the same trait and plugs into
 /// [`Pipeline`](crate::Pipeline) without touching the WebRTC code.
 pub trait FrameProcessor: Send {
-    /// Applies a StreamDiffusion `params` object (as sent to
-    /// `POST`/`PATCH /v1/streams`). Must accept any JSON without panicking.
-    fn set_params(&mut self, params: &serde_json::Value);
+    /// Applies a stream's StreamDiffusion params: the whole current params (as created,
+    /// with every PATCH merged in); a field not given means the model's default. Must
+    /// accept any values (out of range too) without panicking.
+    fn set_params(&mut self, params: &StreamParams);
 
     /// Transforms one input frame.
     fn process(&mut self, input: &Frame) -> Processed;
@@ -37,7 +40,7 @@ pub trait FrameProcessor: Send {
 pub struct Passthrough;
 
 impl FrameProcessor for Passthrough {
-    fn set_params(&mut self, _params: &serde_json::Value) {}
+    fn set_params(&mut self, _params: &StreamParams) {}
 
     fn process(&mut self, input: &Frame) -> Processed {
         Processed::Frame(input.clone())

@@ -27,9 +27,10 @@ pub struct FilterSettings {
 }
 
 impl Default for FilterSettings {
-    /// StreamDiffusion's defaults: off, threshold 0.98, at most 10 skips.
+    /// Off: nothing is ever skipped (the spec's settings come from the stream's params,
+    /// see [`crate::StyleParams`]).
     fn default() -> Self {
-        FilterSettings { enabled: false, threshold: 0.98, max_skip_frame: 10 }
+        FilterSettings { enabled: false, threshold: 1.0, max_skip_frame: 0 }
     }
 }
 

@@ -20,6 +20,8 @@
 //! Same input and parameters give byte-identical output (no randomness, no
 //! clock). All per-pixel work is integer arithmetic over reused buffers.
 
+use dreamgate_model::StreamParams;
+
 use crate::color::{clamp_u8, hsv_to_rgb, rgb_to_yuv};
 use crate::params::{ControlKind, StyleParams};
 use crate::similar::SimilarImageFilter;
@@ -35,7 +37,8 @@ const TILE: usize = 16;
 /// ```
 /// use dreamgate_media::{Frame, FrameProcessor, Processed, Stylizer, TestPattern};
 /// let mut s = Stylizer::new();
-/// s.set_params(&serde_json::json!({ "prompt": "golden hour", "seed": 3 }));
+/// let params = dreamgate_model::StreamParams::from_json(&serde_json::json!({ "prompt": "golden hour", "seed": 3 }));
+/// s.set_params(&params.unwrap());
 /// let input = TestPattern::new(64, 64).frame(0);
 /// let Processed::Frame(out) = s.process(&input) else { unreachable!() };
 /// assert_eq!((out.width, out.height), (64, 64));
@@ -88,7 +91,7 @@ impl Default for Stylizer {
 }
 
 impl Stylizer {
-    /// A stylizer with default parameters (empty prompt, seed 42).
+    /// A stylizer with the spec's default parameters (the model's defaults).
     pub fn new() -> Stylizer {
         Stylizer::with_params(StyleParams::default())
     }
@@ -384,8 +387,8 @@ impl Look {
 }
 
 impl FrameProcessor for Stylizer {
-    fn set_params(&mut self, params: &serde_json::Value) {
-        self.params.apply(params);
+    fn set_params(&mut self, params: &StreamParams) {
+        self.params = StyleParams::from_params(params);
         self.look = Look::from_params(&self.params);
         self.filter.set_settings(self.params.filter);
         self.pattern_width = 0; // tile may have changed

@@ -5,12 +5,21 @@ use dreamgate_media::{
     contains_idr, nal_types, write_png, Frame, FrameProcessor, H264Decoder, H264Encoder, MediaError, Passthrough,
     Pipeline, Processed, Stylizer, TestPattern,
 };
+use dreamgate_model::StreamParams;
 use serde_json::{json, Value};
 
 const W: u32 = 512;
 const H: u32 = 512;
 
-fn stylize(params: &Value, input: &Frame) -> Frame {
+/// Typed params from JSON; the similar-image filter is off unless the JSON says otherwise
+/// (so that every frame is transformed).
+fn params(v: Value) -> StreamParams {
+    let mut p = StreamParams::from_json(&v).unwrap();
+    p.enable_similar_image_filter.get_or_insert(false);
+    p
+}
+
+fn stylize(params: &StreamParams, input: &Frame) -> Frame {
     let mut s = Stylizer::new();
     s.set_params(params);
     match s.process(input) {
@@ -113,8 +122,8 @@ fn decoder_survives_a_stream_joined_mid_way_and_recovers_on_a_keyframe() {
 
 #[test]
 fn stylizer_is_deterministic() {
-    let params = json!({"prompt": "cartoon magical dj blue sparkle", "seed": 42, "delta": 0.5,
-        "controlnets": [{"model_id": "thibaud/controlnet-sd21-canny-diffusers", "preprocessor": "canny", "conditioning_scale": 0.6}]});
+    let params = params(json!({"prompt": "cartoon magical dj blue sparkle", "seed": 42, "delta": 0.5,
+        "controlnets": [{"model_id": "thibaud/controlnet-sd21-canny-diffusers", "preprocessor": "canny", "conditioning_scale": 0.6}]}));
     let pattern = TestPattern::new(W, H);
     let run = || {
         let mut s = Stylizer::new();
@@ -142,9 +151,9 @@ fn stylizer_is_deterministic() {
 #[test]
 fn prompts_change_the_output_measurably() {
     let input = TestPattern::new(W, H).frame(10);
-    let a = stylize(&json!({"prompt": "cartoon magical dj blue sparkle"}), &input);
-    let b = stylize(&json!({"prompt": "a red dragon breathing fire"}), &input);
-    let c = stylize(&json!({"prompt": "green forest at dawn"}), &input);
+    let a = stylize(&params(json!({"prompt": "cartoon magical dj blue sparkle"})), &input);
+    let b = stylize(&params(json!({"prompt": "a red dragon breathing fire"})), &input);
+    let c = stylize(&params(json!({"prompt": "green forest at dawn"})), &input);
     for (x, y, name) in [(&a, &b, "blue/red"), (&a, &c, "blue/green"), (&b, &c, "red/green")] {
         let d = x.mean_abs_diff(y).unwrap();
         assert!(d > 8.0, "{name}: mean abs diff {d:.2}");
@@ -163,7 +172,7 @@ fn seed_changes_the_pattern() {
     for seed in [1, 2, 3, 42, 1234] {
         let mut p = base.clone();
         p["seed"] = json!(seed);
-        seeds.push(stylize(&p, &input));
+        seeds.push(stylize(&params(p), &input));
     }
     for i in 0..seeds.len() {
         for j in i + 1..seeds.len() {
@@ -180,8 +189,8 @@ fn edge_emphasis_follows_the_controlnet_scale() {
     assert!(edges.iter().filter(|&&e| e).count() > 1000);
     let with_scale = |scale: f64| {
         stylize(
-            &json!({"prompt": "pastel", "controlnets": [{"model_id": "thibaud/controlnet-sd21-canny-diffusers",
-                "preprocessor": "canny", "conditioning_scale": scale, "preprocessor_params": {"low_threshold": 100, "high_threshold": 200}}]}),
+            &params(json!({"prompt": "pastel", "controlnets": [{"model_id": "thibaud/controlnet-sd21-canny-diffusers",
+                "preprocessor": "canny", "conditioning_scale": scale, "preprocessor_params": {"low_threshold": 100, "high_threshold": 200}}]})),
             &input,
         )
     };
@@ -196,7 +205,7 @@ fn edge_emphasis_follows_the_controlnet_scale() {
     assert!((off_edges[0] - off_edges[2]).abs() < 3.0, "flat luma {off_edges:?}");
     // A disabled ControlNet has no effect.
     let disabled = stylize(
-        &json!({"prompt": "pastel", "controlnets": [{"model_id": "x-canny", "preprocessor": "canny", "conditioning_scale": 1.0, "enabled": false}]}),
+        &params(json!({"prompt": "pastel", "controlnets": [{"model_id": "x-canny", "preprocessor": "canny", "conditioning_scale": 1.0, "enabled": false}]})),
         &input,
     );
     assert_eq!(disabled, outs[0]);
@@ -207,14 +216,15 @@ fn prompt_change_shows_within_a_few_frames_in_the_pipeline() {
     let pattern = TestPattern::new(W, H);
     let mut src = H264Encoder::new(W, H, 30).unwrap();
     let units: Vec<_> = (0..12).map(|i| src.encode(&pattern.frame(i), false).unwrap().data).collect();
-    let params = json!({"prompt": "cartoon magical dj blue sparkle", "delta": 0.3});
+    let first = params(json!({"prompt": "cartoon magical dj blue sparkle", "delta": 0.3}));
     let mut control = Pipeline::new(W, H, 30, Box::new(Stylizer::new())).unwrap();
     let mut changed = Pipeline::new(W, H, 30, Box::new(Stylizer::new())).unwrap();
-    control.set_params(&params);
-    changed.set_params(&params);
+    control.set_params(&first);
+    changed.set_params(&first);
     for (i, unit) in units.iter().enumerate() {
         if i == 6 {
-            changed.set_params(&json!({"prompt": "a red dragon breathing fire"}));
+            // the stream's whole params after a PATCH of the prompt (as the engine passes them)
+            changed.set_params(&StreamParams { prompt: Some("a red dragon breathing fire".into()), ..first.clone() });
         }
         control.push(unit).unwrap();
         changed.push(unit).unwrap();
@@ -225,7 +235,6 @@ fn prompt_change_shows_within_a_few_frames_in_the_pipeline() {
             assert!(diff > 8.0, "frame {i}: {diff:.2}");
         }
     }
-    // delta was kept from the first update (partial updates merge).
     let s = control.stats();
     assert_eq!((s.units_in, s.frames_decoded, s.frames_out, s.decode_errors), (12, 12, 12, 0));
     assert_eq!(s.recent.samples, 12);
@@ -254,8 +263,9 @@ fn similar_image_filter_skips_repeats_and_pipeline_keeps_output_flowing() {
     let still = TestPattern::new(128, 128).frame(0);
     let units: Vec<_> = (0..8).map(|_| src.encode(&still, false).unwrap().data).collect();
     let mut p = Pipeline::new(128, 128, 30, Box::new(Stylizer::new())).unwrap();
-    p.set_params(&json!({"enable_similar_image_filter": true, "similar_image_filter_threshold": 0.98,
+    let filtered = params(json!({"enable_similar_image_filter": true, "similar_image_filter_threshold": 0.98,
         "similar_image_filter_max_skip_frame": 2}));
+    p.set_params(&filtered);
     let mut skipped = Vec::new();
     for u in &units {
         assert!(p.push(u).unwrap().is_some(), "a skipped frame still yields output");
@@ -264,7 +274,7 @@ fn similar_image_filter_skips_repeats_and_pipeline_keeps_output_flowing() {
     assert_eq!(skipped, vec![false, true, true, false, true, true, false, true]);
     assert_eq!(p.stats().frames_skipped, 5);
     // Turning the filter off processes every frame.
-    p.set_params(&json!({"enable_similar_image_filter": false}));
+    p.set_params(&StreamParams { enable_similar_image_filter: Some(false), ..filtered });
     p.push(&units[0]).unwrap();
     assert!(!p.stats().last.unwrap().skipped);
 }
@@ -298,16 +308,17 @@ fn pipeline_request_keyframe_makes_the_next_output_an_idr() {
 }
 
 #[test]
-fn lenient_params_never_panic() {
+fn out_of_range_params_never_panic() {
     let input = TestPattern::new(64, 64).frame(0);
     let mut s = Stylizer::new();
+    let nan = StreamParams { guidance_scale: Some(f64::NAN), delta: Some(f64::INFINITY), ..StreamParams::default() };
     for params in [
-        json!(null),
-        json!("prompt"),
-        json!({"prompt": null, "seed": -5, "t_index_list": [-1, 9999], "num_inference_steps": 0}),
-        json!({"controlnets": [null, 1, {"conditioning_scale": "x"}, {"model_id": "depth", "conditioning_scale": 1e308}]}),
-        json!({"guidance_scale": -1e9, "delta": 1e9, "similar_image_filter_max_skip_frame": -1}),
-        json!({"prompt": [["", 0], ["x", -3]], "seed": [[1, "w"]]}),
+        StreamParams::default(),
+        nan,
+        params(json!({"prompt": "", "seed": -5, "t_index_list": [-1, 9999], "num_inference_steps": 0})),
+        params(json!({"controlnets": [{}, {"conditioning_scale": -3}, {"model_id": "depth", "conditioning_scale": 1e308}]})),
+        params(json!({"guidance_scale": -1e9, "delta": 1e9, "similar_image_filter_max_skip_frame": -1})),
+        params(json!({"prompt": [["", 0], ["x", -3]], "seed": [], "width": -1})),
     ] {
         s.set_params(&params);
         assert!(matches!(s.process(&input), Processed::Frame(_) | Processed::Skipped));
@@ -317,7 +328,7 @@ fn lenient_params_never_panic() {
 #[test]
 fn skip_diffusion_passes_frames_through() {
     let input = TestPattern::new(64, 64).frame(2);
-    assert_eq!(stylize(&json!({"skip_diffusion": true, "prompt": "red"}), &input), input);
+    assert_eq!(stylize(&params(json!({"skip_diffusion": true, "prompt": "red"})), &input), input);
 }
 
 #[test]

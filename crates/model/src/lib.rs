@@ -4,7 +4,8 @@
 //!
 //! - [`StreamParams`]: typed parameters for the whole public schema; unknown fields
 //!   are kept in `extra` and passed through untouched.
-//! - [`default_params`] / [`default_create_payload`]: the spec's defaults.
+//! - [`default_params`] / [`default_create_payload`]: the spec's defaults; [`defaults`]
+//!   holds the same values typed (the project's one table of parameter defaults).
 //! - [`parse_create`] / [`parse_update`]: accept the body shapes clients send
 //!   (`{pipeline, params}`, legacy `{pipeline_id, pipeline_params}`, and for updates
 //!   `{params}` or a flat params object), normalise to
@@ -24,7 +25,8 @@
 //! ```
 
 pub mod catalog;
-mod defaults;
+pub mod defaults;
+mod error;
 mod normalize;
 mod params;
 pub mod persona;
@@ -38,7 +40,8 @@ pub use params::{
     Processing, Processor, Prompt, Seed, StreamParams,
 };
 pub use update::{is_dynamic, plan_update, update_body, UpdatePlan, DYNAMIC_FIELDS};
-pub use validate::{validate_params, FieldError, MAX_SIZE, MAX_STYLE_IMAGE_BYTES, MIN_SIZE, SIZE_STEP};
+pub use error::FieldError;
+pub use validate::{validate_params, MAX_SIZE, MAX_STYLE_IMAGE_BYTES, MIN_SIZE, SIZE_STEP};
 
 /// The only pipeline this model describes.
 pub const PIPELINE: &str = "streamdiffusion";

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::catalog;
 use crate::params::{CreatePayload, StreamParams};
-use crate::validate::{validate, FieldError, Mode};
+use crate::error::FieldError;
+use crate::validate::{validate, Mode};
 use crate::PIPELINE;
 
 /// Keys of the envelope around the params object.

@@ -11,36 +11,11 @@
 //! (updates) only checks a cross-field rule when both sides are given.
 
 use std::collections::HashSet;
-use std::fmt;
-
-use serde::Serialize;
 
 use crate::catalog::{self, Family};
 use crate::defaults;
+use crate::error::FieldError;
 use crate::params::{Acceleration, IpAdapterType, Processing, Prompt, Seed, StreamParams};
-
-/// One validation problem: `{ "field": "params.width", "message": "..." }`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct FieldError {
-    /// JSON path of the offending field, e.g. `params.controlnets[2].model_id`.
-    pub field: String,
-    /// What is wrong, in plain words.
-    pub message: String,
-}
-
-impl FieldError {
-    /// Builds an error for `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
-
-impl fmt::Display for FieldError {
-    /// `field: message`, the CLI's one-line form.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Smallest accepted width/height.
 pub const MIN_SIZE: i64 = 384;

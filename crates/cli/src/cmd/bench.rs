@@ -109,15 +109,19 @@ async fn codec_only(args: Args) -> anyhow::Result<ExitCode> {
     let mut params = match &args.params {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str::<serde_json::Value>(&text)
-                .with_context(|| format!("{} is not JSON", path.display()))?
+            let json = serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            // a params object, or a body wrapping one (`{params}` / `{pipeline_params}`)
+            let inner = ["params", "pipeline_params"].iter().find_map(|k| json.get(k).filter(|v| v.is_object()));
+            dreamgate_model::StreamParams::from_json(inner.unwrap_or(&json)).map_err(|errors| {
+                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("{}: {}", path.display(), list.join("; "))
+            })?
         }
-        None => serde_json::to_value(dreamgate_model::default_params())?,
+        None => dreamgate_model::default_params(),
     };
     if !args.similar_filter {
-        if let Some(obj) = params.as_object_mut() {
-            obj.insert("enable_similar_image_filter".into(), false.into());
-        }
+        params.enable_similar_image_filter = Some(false);
     }
     let config = BenchConfig {
         input: args.input.unwrap_or(args.size),

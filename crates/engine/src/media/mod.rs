@@ -11,11 +11,13 @@
 //!
 //! - One ingest session per stream: a second WHIP POST replaces the first (its pump and
 //!   thread stop, the new session gets a fresh pipeline; viewers stay connected).
-//! - The stream's params are applied when the session starts and on every PATCH
+//! - The stream's typed params are applied when the session starts and on every PATCH
 //!   ([`MediaBackend::params_updated`]), before the next frame.
-//! - Media events reach the status machine through [`StreamActivity`]: `record_input` and
-//!   `record_output` per decoded/produced frame, `record_transport` once a second,
-//!   `ingest_closed` when the peer goes away. A `false` answer (stream deleted) stops it all.
+//! - Media events reach the status machine through [`StreamActivity`] (the stream's own
+//!   activity cell, no engine-wide lock): `ingest_started` when a session is accepted,
+//!   `record_frame` per decoded/produced frame, `record_transport` once a second,
+//!   `ingest_closed` when the peer goes away or the session is ended by request. A `false`
+//!   answer (stream deleted) stops it all.
 //! - WHEP answers 404 until the stream produced its first frame, 429 above
 //!   [`MAX_VIEWERS`] viewers.
 //!
@@ -50,8 +52,8 @@ use std::time::Instant;
 
 use dreamgate_media::PipelineStats;
 use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
+use dreamgate_model::StreamParams;
 use rand::distr::{Alphanumeric, SampleString};
-use serde_json::Value;
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
 
@@ -92,6 +94,7 @@ struct Session {
     ingest: Arc<Ingest>,
     shared: Arc<SessionShared>,
     pump: JoinHandle<()>,
+    activity: StreamActivity,
 }
 
 impl Drop for Session {
@@ -226,7 +229,7 @@ impl WebRtcMedia {
             worker::pump(frames, ingest.clone(), queue_tx, events_rx, offer.activity.clone(), shared.clone()),
             offer.activity.clone(),
         ));
-        let session = Session { id: session_id.clone(), ingest, shared, pump };
+        let session = Session { id: session_id.clone(), ingest, shared, pump, activity: offer.activity.clone() };
         let replaced = {
             let mut streams = self.inner.lock();
             match streams.get_mut(&stream_id) {
@@ -241,6 +244,7 @@ impl WebRtcMedia {
             self.stream_deleted(&stream_id);
             return Err(MediaError::NotFound("Stream not found".into()));
         }
+        offer.activity.ingest_started(Instant::now());
         Ok(SdpAnswer { sdp: answer, resource_id: session_id, ice_servers: self.ice_servers().await })
     }
 
@@ -330,6 +334,7 @@ impl MediaBackend for WebRtcMedia {
         };
         if let Some(session) = ended {
             tracing::info!(stream_id = %stream_id, session = %session.id, "WHIP session ended by request");
+            session.activity.ingest_closed(Instant::now());
         }
         Ok(())
     }
@@ -346,7 +351,7 @@ impl MediaBackend for WebRtcMedia {
         }
     }
 
-    fn params_updated(&self, stream_id: &str, params: &Value) {
+    fn params_updated(&self, stream_id: &str, params: &StreamParams) {
         if let Some(session) = self.inner.lock().get(stream_id).and_then(|m| m.session.as_ref()) {
             session.shared.set_params(params.clone());
         }

@@ -7,9 +7,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dreamgate_media::{MediaError, Pipeline, PipelineStats, Stylizer};
+use dreamgate_media::{output_size, MediaError, Pipeline, PipelineStats, Stylizer};
+use dreamgate_model::StreamParams;
 use dreamgate_rtc::{Ingest, MediaFrame};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::gate::{Admit, IngestGate};
@@ -19,8 +19,6 @@ use crate::streams::StreamActivity;
 
 /// Nominal frame rate of the output encoder (the Dream page captures at 30 fps).
 pub(crate) const OUTPUT_FPS: u32 = 30;
-/// Output size when the params carry none (the model's default).
-const DEFAULT_SIZE: u32 = 512;
 /// How often the pump wakes up to check its timers.
 const PUMP_TICK: Duration = Duration::from_millis(250);
 /// The transform thread publishes its pipeline stats every this many frames.
@@ -33,7 +31,7 @@ pub(crate) struct SessionShared {
     /// event is recorded once [`SessionShared::end`] has returned.
     live: Mutex<bool>,
     /// Params to apply before the next frame (set by `params_updated`).
-    pending_params: Mutex<Option<Value>>,
+    pending_params: Mutex<Option<StreamParams>>,
     /// The transform pipeline's latest stats.
     pipeline: Mutex<PipelineStats>,
     /// Access units received from the peer.
@@ -64,11 +62,11 @@ impl SessionShared {
         *self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn set_params(&self, params: Value) {
+    pub(crate) fn set_params(&self, params: StreamParams) {
         *self.pending_params.lock().unwrap_or_else(|e| e.into_inner()) = Some(params);
     }
 
-    fn take_params(&self) -> Option<Value> {
+    fn take_params(&self) -> Option<StreamParams> {
         self.pending_params.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -97,14 +95,7 @@ pub(crate) enum PumpEnd {
     Stopped,
 }
 
-/// The output size the params ask for.
-fn output_size(params: &Value) -> (u32, u32) {
-    let dim =
-        |k: &str| params.get(k).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(DEFAULT_SIZE);
-    (dim("width"), dim("height"))
-}
-
-fn build_pipeline(params: &Value) -> Result<Pipeline, MediaError> {
+fn build_pipeline(params: &StreamParams) -> Result<Pipeline, MediaError> {
     let (w, h) = output_size(params);
     let mut pipeline = Pipeline::new(w, h, OUTPUT_FPS, Box::new(Stylizer::new()))?;
     pipeline.set_params(params);
@@ -113,7 +104,7 @@ fn build_pipeline(params: &Value) -> Result<Pipeline, MediaError> {
 
 /// Everything the transform thread owns.
 pub(crate) struct Transform {
-    pub(crate) params: Value,
+    pub(crate) params: StreamParams,
     pub(crate) queue: Receiver<MediaFrame>,
     pub(crate) shared: Arc<SessionShared>,
     pub(crate) hub: Arc<Hub>,
@@ -168,9 +159,7 @@ impl Transform {
                         if !*live {
                             break; // the session ended while this frame was transformed
                         }
-                        let alive =
-                            activity.record_input(now, unit.data.len()) && activity.record_output(now, out.data.len());
-                        if !alive {
+                        if !activity.record_frame(now, unit.data.len(), out.data.len()) {
                             break; // stream deleted
                         }
                     }
