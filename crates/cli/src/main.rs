@@ -38,6 +38,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Measure the engine: first-frame latency, per-frame cost, fps, memory.
     Bench(cmd::bench::Args),
+    /// Check a Daydream-compatible upstream against Daydream's documented API shapes.
+    Conformance(cmd::conformance::Args),
 }
 
 /// Logs go to stderr. `DREAMGATE_LOG` (a tracing filter) overrides the default level, which is
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => cmd::ingest::run(args).await,
             Command::Watch(args) => cmd::watch::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,
+            Command::Conformance(args) => cmd::conformance::run(args).await,
         }
     });
     match result {

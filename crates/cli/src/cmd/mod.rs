@@ -2,6 +2,7 @@
 //! async `run` returning the process exit code.
 
 pub mod bench;
+pub mod conformance;
 pub mod engine;
 pub mod ingest;
 pub mod params;
