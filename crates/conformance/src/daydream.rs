@@ -2,8 +2,11 @@
 //! (the OpenAPI the official `@daydreamlive/sdk` is generated from, and Dreamgate's
 //! `spec/daydream-api.md`; summary in `docs/daydream-shapes.md`).
 //!
-//! Where the published schema and the SDK's lenient parsing differ, these follow the
-//! published schema: StreamDiffusion params are closed objects at every level; stream and
+//! Where the published schema and the SDK's parsing differ, these follow the stricter of the
+//! two: StreamDiffusion params are closed objects at every level (published schema); every
+//! key the SDK's response schemas list must be present, the ones marked optional there with
+//! `null` allowed (the SDK as npm installs it today, 0.1.1 on zod 4, fails a call when one of
+//! those keys is absent: `output_stream_url`, `details`, `requestId`, `traceId`). Stream and
 //! status objects are open (new fields are not drift worth failing on).
 
 use serde_json::json;
@@ -211,7 +214,7 @@ pub fn stream() -> Shape {
         req("from_playground", Shape::Bool),
         req("gateway_host", Shape::String),
         req("is_smoke_test", Shape::Bool),
-        opt("output_stream_url", Shape::String),
+        req("output_stream_url", nullable(Shape::String)),
     ])
 }
 
@@ -232,9 +235,9 @@ pub fn error_body() -> Shape {
         req("error", Shape::String),
         req("code", Shape::String),
         req("status", Shape::Integer),
-        opt("details", Shape::Any),
-        opt("requestId", Shape::String),
-        opt("traceId", Shape::String),
+        req("details", Shape::Any),
+        req("requestId", nullable(Shape::String)),
+        req("traceId", nullable(Shape::String)),
     ])
 }
 

@@ -88,7 +88,7 @@ pub fn array(item: Shape) -> Shape {
 
 /// `shape` or `null`.
 pub fn nullable(shape: Shape) -> Shape {
-    Shape::OneOf(vec![Shape::Null, shape])
+    Shape::OneOf(vec![shape, Shape::Null])
 }
 
 /// How a value departs from its shape.

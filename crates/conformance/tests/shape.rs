@@ -110,6 +110,7 @@ fn stream() -> Value {
         "output_playback_id": "abc", "created_at": "2026-01-01T00:00:00Z", "pipeline": "streamdiffusion",
         "params": serde_json::to_value(dreamgate_model::default_params()).unwrap(),
         "name": "", "author": "a", "from_playground": false, "gateway_host": "g", "is_smoke_test": false,
+        "output_stream_url": null,
     })
 }
 
@@ -120,6 +121,10 @@ fn the_documented_stream_shape_takes_the_default_params_and_flags_echoed_unknown
     let mut with_url = s.clone();
     with_url["output_stream_url"] = json!("rtmp://x");
     assert!(check(&daydream::stream(), &with_url).is_empty());
+    // the official SDK (0.1.1 on zod 4) fails a call without the key; null is accepted
+    let mut without_url = s.clone();
+    without_url.as_object_mut().unwrap().remove("output_stream_url");
+    assert_eq!(lines(&daydream::stream(), &without_url), ["$.output_stream_url: missing (required)"]);
 
     let mut echoed = s.clone();
     echoed["params"]["foo"] = json!(1);
@@ -150,18 +155,26 @@ fn the_documented_stream_shape_takes_the_default_params_and_flags_echoed_unknown
 
 #[test]
 fn the_documented_error_list_delete_and_status_shapes() {
-    let error = json!({ "success": false, "error": "Stream not found", "code": "STREAMS/NOT_FOUND", "status": 404 });
+    let error = json!({ "success": false, "error": "Stream not found", "code": "STREAMS/NOT_FOUND", "status": 404,
+        "details": null, "requestId": "req_1", "traceId": null });
     assert!(check(&daydream::error_body(), &error).is_empty());
     assert_eq!(
         lines(&daydream::error_body(), &json!({ "error": "Not found", "message": "x" })),
-        ["$.success: missing (required)", "$.code: missing (required)", "$.status: missing (required)",]
+        [
+            "$.success: missing (required)",
+            "$.code: missing (required)",
+            "$.status: missing (required)",
+            "$.details: missing (required)",
+            "$.requestId: missing (required)",
+            "$.traceId: missing (required)",
+        ]
     );
+    let mut wrong = error.clone();
+    wrong["requestId"] = json!(7);
+    wrong["success"] = json!(true);
     assert_eq!(
-        lines(
-            &daydream::error_body(),
-            &json!({ "success": false, "error": "x", "code": "C", "status": 400, "requestId": 7 })
-        ),
-        ["$.requestId: expected string, got integer"]
+        lines(&daydream::error_body(), &wrong),
+        ["$.success: expected false, got true", "$.requestId: expected string or null, got integer"]
     );
 
     assert!(check(&daydream::stream_list(), &json!({ "success": true, "data": [stream()] })).is_empty());
