@@ -20,6 +20,7 @@
 //! Same input and parameters give byte-identical output (no randomness, no
 //! clock). All per-pixel work is integer arithmetic over reused buffers.
 
+use dreamgate_model::defaults::CANNY_THRESHOLDS;
 use dreamgate_model::StreamParams;
 
 use crate::color::{clamp_u8, hsv_to_rgb, rgb_to_yuv};
@@ -364,7 +365,7 @@ impl Look {
             .controlnets
             .iter()
             .find(|c| matches!(c.kind, ControlKind::Canny | ControlKind::SoftEdge))
-            .map_or((100.0, 200.0), |c| c.thresholds);
+            .map_or((CANNY_THRESHOLDS.0 as f32, CANNY_THRESHOLDS.1 as f32), |c| c.thresholds);
         let temporal = p.control(&[ControlKind::Temporal]).min(1.0);
         let feedback = ((1.0 - p.delta).clamp(0.0, 1.0) * 0.6 + 0.3 * temporal).clamp(0.0, 0.85);
 
