@@ -53,6 +53,8 @@ pub struct Args {
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub whip_timeout: f64,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
@@ -64,12 +66,14 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
 
 /// Runs `dreamgate serve` until Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::limits::raise_file_limit();
     let env = DaydreamEnv::from_env().context("invalid Daydream configuration; refusing to start")?;
     for warning in &env.warnings {
         tracing::warn!("{warning}");
     }
     let api_timeout = seconds("api-timeout", args.api_timeout)?;
     let whip_timeout = seconds("whip-timeout", args.whip_timeout)?;
+    let limits = args.limits.limits()?;
     if args.reap_after == 0 {
         bail!("--reap-after must be at least 1 second");
     }
@@ -110,6 +114,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.api_timeout = api_timeout;
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
+    cfg.limits = limits;
     cfg.validate().context("invalid configuration; refusing to start")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
