@@ -72,7 +72,8 @@ fn address(child: &mut Running, pick: fn(&str) -> Option<String>) -> SocketAddr 
     }
     let mut seen = Vec::new();
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no address:\n{}", seen.join("\n")));
+        let line =
+            rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no address:\n{}", seen.join("\n")));
         if let Some(base) = pick(&line) {
             return base.trim_start_matches("http://").parse().unwrap_or_else(|e| panic!("{base}: {e}"));
         }
@@ -94,7 +95,9 @@ async fn flood_then_ask(addr: SocketAddr, path: &str) -> (String, usize) {
     }
     let ask = async {
         let mut s = connect_from("127.0.0.2", addr).await.unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let mut got = Vec::new();
         s.read_to_end(&mut got).await.unwrap();
         String::from_utf8_lossy(&got).lines().next().unwrap_or_default().to_string()

@@ -64,7 +64,9 @@ async fn roundtrip(stream: &mut TcpStream, request: &str) -> (u16, String) {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -158,7 +160,8 @@ async fn a_trickling_body_is_answered_408_and_closed() {
 
 #[tokio::test]
 async fn another_address_is_served_while_one_peer_holds_more_than_its_cap() {
-    let eng = engine(ServeLimits { max_connections_per_ip: 8, header_timeout: Duration::from_secs(60), ..short() }).await;
+    let eng =
+        engine(ServeLimits { max_connections_per_ip: 8, header_timeout: Duration::from_secs(60), ..short() }).await;
     let addr = eng.local_addr();
     let mut held = Vec::new();
     for _ in 0..40 {

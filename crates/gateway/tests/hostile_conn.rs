@@ -74,7 +74,9 @@ async fn roundtrip(stream: &mut TcpStream, request: &str) -> (u16, String) {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 let status = head.split(' ').nth(1).unwrap().parse().unwrap();

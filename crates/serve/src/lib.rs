@@ -311,8 +311,13 @@ impl ConnState {
     }
 }
 
-async fn connection<S, B>(stream: TcpStream, slot: Slot, service: S, limits: ServeLimits, mut stop: watch::Receiver<bool>)
-where
+async fn connection<S, B>(
+    stream: TcpStream,
+    slot: Slot,
+    service: S,
+    limits: ServeLimits,
+    mut stop: watch::Receiver<bool>,
+) where
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
@@ -451,7 +456,11 @@ where
 /// 408 for a body that did not arrive in time, in place of what the service
 /// answered to its failed read (keeping its headers: cookies, security
 /// headers); the connection is closed after it.
-fn body_timeout_response<B>(answered: Response<B>, limit: Duration, done: body::ResponseDone) -> Response<ResponseBody<B>> {
+fn body_timeout_response<B>(
+    answered: Response<B>,
+    limit: Duration,
+    done: body::ResponseDone,
+) -> Response<ResponseBody<B>> {
     let json = format!(
         r#"{{"error":"Request timeout","message":"The request body was not received within {}"}}"#,
         human(limit)

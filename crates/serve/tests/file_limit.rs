@@ -54,7 +54,9 @@ async fn accept_failing_with_emfile_is_survived_and_the_limit_can_be_raised() {
     set_soft(original);
     let answered = tokio::time::timeout(Duration::from_secs(10), async {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut s, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
         let mut got = Vec::new();
         tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got).await.unwrap();
         String::from_utf8_lossy(&got).to_string()

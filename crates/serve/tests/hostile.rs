@@ -125,7 +125,9 @@ async fn roundtrip(stream: &mut TcpStream, request: &str) -> (u16, String) {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
                 let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -199,11 +201,8 @@ async fn an_idle_keep_alive_connection_is_closed_after_being_served() {
 #[tokio::test]
 async fn a_long_answer_is_not_cut_by_the_connection_timeouts() {
     // the handler takes 300 ms, as long as every timeout: only the handler decides
-    let limits = ServeLimits {
-        header_timeout: Duration::from_millis(100),
-        idle_timeout: Duration::from_millis(100),
-        ..short()
-    };
+    let limits =
+        ServeLimits { header_timeout: Duration::from_millis(100), idle_timeout: Duration::from_millis(100), ..short() };
     let server = Server::start(limits).await;
     let mut s = connect_from("127.0.0.1", server.addr).await;
     assert_eq!(roundtrip(&mut s, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await, (200, "slow".into()));
@@ -248,7 +247,8 @@ async fn a_body_sent_in_time_is_served() {
 
 #[tokio::test]
 async fn one_peer_over_its_cap_does_not_keep_another_out() {
-    let limits = ServeLimits { max_connections_per_ip: 4, header_timeout: Duration::from_secs(60), ..ServeLimits::default() };
+    let limits =
+        ServeLimits { max_connections_per_ip: 4, header_timeout: Duration::from_secs(60), ..ServeLimits::default() };
     let server = Server::start(limits).await;
     let mut held = Vec::new();
     for _ in 0..10 {
@@ -338,7 +338,9 @@ async fn shutdown_closes_idle_and_half_sent_connections_at_once_and_lets_request
     tokio::time::sleep(Duration::from_millis(50)).await; // let the server read the half-sent ones too
 
     let stopped = tokio::spawn(server.shutdown());
-    for (name, s) in [("silent", &mut silent), ("half head", &mut half_head), ("half body", &mut half_body), ("idle", &mut idle)] {
+    for (name, s) in
+        [("silent", &mut silent), ("half head", &mut half_head), ("half body", &mut half_body), ("idle", &mut idle)]
+    {
         assert!(closed_within(s, GENEROUS).await.is_some(), "{name} connection held open by shutdown");
     }
     let mut answer = Vec::new();
