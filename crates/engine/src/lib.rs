@@ -90,6 +90,8 @@ pub struct EngineConfig {
     pub media: Option<Arc<dyn MediaBackend>>,
     /// How often the status machine is run for every stream (closing idle ingests). Default 1 s.
     pub tick: Duration,
+    /// Connection timeouts and caps (see [`dreamgate_serve::ServeLimits`]).
+    pub limits: dreamgate_serve::ServeLimits,
 }
 
 impl Default for EngineConfig {
@@ -101,6 +103,7 @@ impl Default for EngineConfig {
             faults: Faults::default(),
             media: None,
             tick: Duration::from_secs(1),
+            limits: dreamgate_serve::ServeLimits::default(),
         }
     }
 }
@@ -114,6 +117,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("faults", &self.faults.to_string())
             .field("media", &self.media.as_ref().map(|_| "custom"))
             .field("tick", &self.tick)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -324,6 +328,7 @@ pub async fn start(listener: TcpListener, cfg: EngineConfig) -> EngineHandle {
         addr
     };
     let tick = cfg.tick.max(Duration::from_millis(10));
+    let limits = cfg.limits.clone();
     let engine = Engine::new(cfg, &format!("http://{host}"));
     let (stop, stopped) = watch::channel(false);
 
@@ -333,7 +338,7 @@ pub async fn start(listener: TcpListener, cfg: EngineConfig) -> EngineHandle {
         let shutdown = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = dreamgate_serve::serve(listener, app, limits, shutdown).await {
             tracing::error!("engine server failed: {e}");
         }
     });

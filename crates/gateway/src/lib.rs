@@ -182,6 +182,8 @@ pub struct GatewayConfig {
     /// On [`GatewayHandle::shutdown`]: how long in-flight requests may take,
     /// then how long deleting the remaining streams upstream may take (default 10 s each).
     pub shutdown_timeout: Duration,
+    /// Connection timeouts and caps (see [`dreamgate_serve::ServeLimits`]).
+    pub limits: dreamgate_serve::ServeLimits,
 }
 
 /// Invalid configuration or a failed start.
@@ -217,6 +219,7 @@ impl GatewayConfig {
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
+            limits: dreamgate_serve::ServeLimits::default(),
         }
     }
 
@@ -370,6 +373,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         listen = %addr,
         "dreamgate gateway listening on http://{addr}"
     );
+    let limits = cfg.limits.clone();
     let state = Arc::new(AppState::new(cfg, upstream));
     let app = routes::router(state.clone());
     let (stop, mut stopped) = watch::channel(false);
@@ -377,7 +381,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = dreamgate_serve::serve(listener, app, limits, shutdown).await {
             tracing::error!(error = %e, "gateway server stopped");
         }
     });

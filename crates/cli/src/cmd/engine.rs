@@ -39,6 +39,8 @@ pub struct Args {
     /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     public_base: Option<String>,
+    #[command(flatten)]
+    limits: super::limits::LimitArgs,
 }
 
 fn parse_faults(spec: &str) -> Result<Faults, String> {
@@ -47,6 +49,8 @@ fn parse_faults(spec: &str) -> Result<Faults, String> {
 
 /// Runs `dreamgate engine` until Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let limits = args.limits.limits()?;
+    super::limits::raise_file_limit();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -56,6 +60,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         api_key: args.api_key.map(|k| k.expose().to_owned()),
         public_base: args.public_base,
         faults: faults.clone(),
+        limits,
         ..Default::default()
     };
     let handle = start(listener, cfg).await;

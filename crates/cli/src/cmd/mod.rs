@@ -5,6 +5,7 @@ pub mod bench;
 pub mod conformance;
 pub mod engine;
 pub mod ingest;
+pub mod limits;
 pub mod params;
 pub mod serve;
 pub mod stream;

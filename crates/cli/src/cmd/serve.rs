@@ -57,6 +57,8 @@ pub struct Args {
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub whip_timeout: f64,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -77,7 +79,10 @@ async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> {
     rand::rng().fill_bytes(&mut raw);
     let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let key = ApiKey::new(format!("dreamgate_local_{key}"));
-    let cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
+    let mut cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
+    // Every connection to the embedded engine comes from this process on 127.0.0.1: a per-peer
+    // cap below the overall one would refuse the gateway's own upstream calls under load.
+    cfg.limits.max_connections_per_ip = cfg.limits.max_connections;
     let handle = dreamgate_engine::start(listener, cfg).await;
     let base = Url::parse(handle.base_url()).map_err(|e| std::io::Error::other(format!("engine base URL: {e}")))?;
     Ok(LocalEngine { handle, base, key })
@@ -92,12 +97,14 @@ fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
 
 /// Runs `dreamgate serve` until Ctrl-C.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::limits::raise_file_limit();
     let env = DaydreamEnv::from_env().context("invalid Daydream configuration; refusing to start")?;
     for warning in &env.warnings {
         tracing::warn!("{warning}");
     }
     let api_timeout = seconds("api-timeout", args.api_timeout)?;
     let whip_timeout = seconds("whip-timeout", args.whip_timeout)?;
+    let limits = args.limits.limits()?;
     if args.reap_after == 0 {
         bail!("--reap-after must be at least 1 second");
     }
@@ -138,6 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.api_timeout = api_timeout;
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
+    cfg.limits = limits;
     cfg.validate().context("invalid configuration; refusing to start")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
