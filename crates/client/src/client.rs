@@ -183,6 +183,9 @@ impl DaydreamClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("dreamgate/", env!("CARGO_PKG_VERSION")))
+            // below the 60 s idle timeout of our own servers (dreamgate-serve): never reuse a
+            // pooled connection the server is about to close
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Http(e.to_string()))?;
         let mut base = base_url;

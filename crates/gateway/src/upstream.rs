@@ -94,6 +94,9 @@ impl Upstream {
             .timeout(whip_timeout)
             .connect_timeout(whip_timeout)
             .user_agent(concat!("dreamgate-gateway/", env!("CARGO_PKG_VERSION")))
+            // below the 60 s idle timeout of our own servers (dreamgate-serve): never reuse a
+            // pooled connection the server is about to close
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self { api, signal, policy })
