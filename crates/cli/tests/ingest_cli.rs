@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use dreamgate_client::{ApiKey, DaydreamClient};
 use dreamgate_engine::{start, EngineConfig, NoMedia, WebRtcMedia};
 use dreamgate_rtc::RtcConfig;
+use dreamgate_testkit::status::wait_state;
 use serde_json::Value;
 
 const KEY: &str = "daydream_live_ingest_cli_test";
@@ -103,18 +104,6 @@ fn spawn_ingest(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn dreamgate ingest")
-}
-
-/// Polls the stream's status until `state` (or gives up after `wait`).
-async fn wait_state(c: &DaydreamClient, id: &str, state: &str, wait: Duration) -> Value {
-    let until = Instant::now() + wait;
-    loop {
-        let data = c.stream_status(id).await.unwrap()["data"].clone();
-        if data["state"] == state || Instant::now() >= until {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Waits for the child to exit; returns its exit code and stderr.

@@ -12,6 +12,7 @@ use dreamgate_client::{ApiKey, DaydreamClient};
 use dreamgate_engine::{start, EngineConfig, EngineHandle, WebRtcMedia};
 use dreamgate_media::{frame_to_rgb, H264Decoder, H264Encoder, TestPattern};
 use dreamgate_rtc::RtcConfig;
+use dreamgate_testkit::status::wait_status;
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt as _;
 use tokio::process::{Child, Command};
@@ -26,18 +27,6 @@ fn dreamgate() -> Command {
     cmd.env_remove("DAYDREAM_API_KEY").env_remove("DAYDREAM_API_GATEWAY").env("DREAMGATE_LOG", "warn");
     cmd.kill_on_drop(true); // a failing test leaves no process behind
     cmd
-}
-
-/// Polls the stream's status (every 200 ms, at most `wait`) until `ok(data)`; returns the last data.
-async fn wait_status(c: &DaydreamClient, id: &str, wait: Duration, ok: impl Fn(&Value) -> bool) -> Value {
-    let until = Instant::now() + wait;
-    loop {
-        let data = c.stream_status(id).await.expect("status")["data"].clone();
-        if ok(&data) || Instant::now() >= until {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn fps(data: &Value, part: &str) -> f64 {

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dreamgate_media::{H264Encoder, TestPattern};
-use dreamgate_rtc::{accept_egress, Egress, MediaFrame, Peer, RtcConfig};
+use dreamgate_rtc::{accept_egress, Egress, Peer, RtcConfig};
+use dreamgate_testkit::PatternFrames;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -68,19 +68,10 @@ async fn respond(stream: &mut BufReader<TcpStream>, status: &str, headers: &[(&s
 
 /// Feeds encoded test-pattern frames to `egress` until it ends.
 async fn produce(mut egress: Egress) {
-    let pattern = TestPattern::new(W, H);
-    let mut encoder = H264Encoder::new(W, H, 30).unwrap();
-    for i in 0u64.. {
-        if egress.state().is_terminal() {
-            break;
-        }
+    let mut frames = PatternFrames::new(W, H, 30);
+    while !egress.state().is_terminal() {
         let key = egress.keyframe_requests.try_recv().is_ok();
-        let encoded = encoder.encode(&pattern.frame(i), key).unwrap();
-        egress.send(MediaFrame {
-            data: encoded.data.into(),
-            keyframe: encoded.keyframe,
-            rtp_time: (i as u32).wrapping_mul(3000),
-        });
+        egress.send(frames.next(key));
         tokio::time::sleep(Duration::from_millis(33)).await;
     }
 }

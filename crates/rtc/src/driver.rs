@@ -16,7 +16,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::monitor::{ConnectionMonitor, KeyframeGate, LinkEvent};
-use crate::peer::TaskEnds;
 use crate::stun::ReflexiveProbe;
 use crate::{IngestStats, MediaFrame, PeerState, RtcConfig};
 
@@ -128,6 +127,13 @@ pub(crate) struct PeerIo {
     pub mid: Mid,
     pub recv: Option<RecvSide>,
     pub send: Option<SendSide>,
+}
+
+/// The task's ends of a link's channels (the handle side, `PeerLink`, holds the others).
+/// Owned here so that the driver depends on nothing of the handle's module.
+pub(crate) struct TaskEnds {
+    pub cmd: mpsc::UnboundedReceiver<Command>,
+    pub state: watch::Sender<PeerState>,
 }
 
 /// Starts the task of `io`, driven through the link whose task ends are `ends`.

@@ -7,14 +7,8 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::driver::{self, Command, PeerIo};
+use crate::driver::{self, Command, PeerIo, TaskEnds};
 use crate::{sdp, PeerState, RtcConfig, RtcError};
-
-/// The task's ends of a link's channels.
-pub(crate) struct TaskEnds {
-    pub cmd: mpsc::UnboundedReceiver<Command>,
-    pub state: watch::Sender<PeerState>,
-}
 
 /// A peer whose task has not started yet (client side, before the answer).
 pub(crate) struct Parked {

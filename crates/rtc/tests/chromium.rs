@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dreamgate_rtc::{accept_egress, accept_ingest, Egress, Ingest, Peer, PeerState, RtcConfig};
+use dreamgate_testkit::peer::wait_state;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -153,7 +154,7 @@ async fn chromium_publishes_h264_to_ingest() {
     })
     .await
     .expect("chromium never POSTed a WHIP offer");
-    common::wait_state(&ingest.state_changes(), PeerState::Connected).await;
+    wait_state(&ingest.state_changes(), PeerState::Connected).await;
 
     let mut decoder = dreamgate_media::H264Decoder::new().unwrap();
     let (mut pictures, mut keyframes_after_request) = (0, 0);
@@ -199,9 +200,9 @@ async fn chromium_views_h264_from_egress() {
     })
     .await
     .expect("chromium never POSTed a WHEP offer");
-    common::wait_state(&egress.state_changes(), PeerState::Connected).await;
+    wait_state(&egress.state_changes(), PeerState::Connected).await;
 
-    let mut source = common::Source::new();
+    let mut source = common::source();
     let mut report = String::new();
     for _ in 0..300 {
         let key = egress.keyframe_requests.try_recv().is_ok();

@@ -1,12 +1,10 @@
 //! Peer tasks end on close, on drop and on timeout, and release their UDP port.
 
-mod common;
-
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use common::{wait_ended, wait_state};
 use dreamgate_rtc::{accept_egress, accept_ingest, Peer, PeerState, Publisher, RtcConfig, StunServer, Viewer};
+use dreamgate_testkit::peer::{wait_ended, wait_state};
 
 /// The port is free again: binding it succeeds.
 fn port_released(addr: std::net::SocketAddr) -> bool {

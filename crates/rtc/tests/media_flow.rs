@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{take_request, wait_state, Sink, Source, FPS};
+use common::{source, take_request, Sink, FPS};
 use dreamgate_rtc::{accept_egress, accept_ingest, Egress, Peer, PeerState, Publisher, RtcConfig, Viewer};
+use dreamgate_testkit::peer::{wait_ended, wait_state};
 use tokio::time::timeout;
 
 const FRAMES: usize = 60;
@@ -35,7 +36,7 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_producer = stop.clone();
     let producer = tokio::spawn(async move {
-        let mut source = Source::new();
+        let mut source = source();
         let mut forced_at = Vec::new();
         for i in 0..FRAMES * 5 {
             if stop_producer.load(std::sync::atomic::Ordering::Relaxed) {
@@ -107,7 +108,7 @@ async fn publisher_to_ingest_delivers_decodable_frames_and_keyframe_requests() {
     assert!(stats.keyframe_requests_sent >= 1, "{stats:?}");
 
     drop(publisher);
-    common::wait_ended(&ingest.state_changes()).await;
+    wait_ended(&ingest.state_changes()).await;
 }
 
 /// One egress per viewer; the producer feeds both and honours their keyframe requests.
@@ -132,7 +133,7 @@ async fn egress_feeds_two_viewers_and_surfaces_their_keyframe_requests() {
 
     let producer = tokio::spawn(async move {
         let mut egresses = [e1, e2];
-        let mut source = Source::new();
+        let mut source = source();
         let mut requests = [0usize; 2];
         for _ in 0..FRAMES {
             let mut key = false;
@@ -191,7 +192,7 @@ async fn egress_feeds_two_viewers_and_surfaces_their_keyframe_requests() {
 
     // Closing an egress ends its viewer's connection too (DTLS close_notify).
     egresses[0].close();
-    let ended = common::wait_ended(&v1.state_changes()).await;
+    let ended = wait_ended(&v1.state_changes()).await;
     assert_eq!(ended, PeerState::Closed);
     assert_eq!(v2.state(), PeerState::Connected);
     v1.close();

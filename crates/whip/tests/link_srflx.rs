@@ -9,10 +9,9 @@
 //! it, and the engine's STUN server then reflects the NAT's address.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
@@ -20,8 +19,8 @@ use axum::response::Response;
 use dreamgate_client::{ApiKey, DaydreamClient};
 use dreamgate_engine::{Engine, EngineConfig, WebRtcMedia};
 use dreamgate_rtc::RtcConfig;
+use dreamgate_testkit::{status, Exchange, Recorder};
 use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
-use serde_json::Value;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
@@ -67,46 +66,13 @@ impl Nat {
     }
 }
 
-/// One trickle PATCH as the engine got it, and its answer.
-#[derive(Debug, Clone)]
-struct Patch {
-    content_type: String,
-    if_match: Option<String>,
-    body: String,
-    status: u16,
-}
-
+/// The NAT in front of the engine's `Link` STUN server (started on the first one).
 #[derive(Clone, Default)]
-struct Recorder {
-    patches: Arc<Mutex<Vec<Patch>>>,
-    etags: Arc<Mutex<Vec<String>>>,
-    /// Link URLs announced by the engine, as it sent them.
-    engine_links: Arc<Mutex<Vec<String>>>,
-    nat: Arc<tokio::sync::Mutex<Option<Nat>>>,
-}
+struct LinkNat(Arc<tokio::sync::Mutex<Option<Nat>>>);
 
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// Records trickle PATCHes; routes the engine's `Link` STUN server through the NAT.
-async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
-    let patch = req.method() == Method::PATCH;
-    if patch {
-        let content_type = header(&req, "content-type").unwrap_or_default();
-        let if_match = header(&req, "if-match");
-        let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-        let body_text = String::from_utf8_lossy(&bytes).into_owned();
-        let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-        let status = resp.status().as_u16();
-        rec.patches.lock().unwrap().push(Patch { content_type, if_match, body: body_text, status });
-        return resp;
-    }
+/// Routes the engine's `Link` STUN server through the NAT.
+async fn relay_links(State(nat): State<LinkNat>, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    if let Some(etag) = resp.headers().get("etag").and_then(|v| v.to_str().ok()) {
-        rec.etags.lock().unwrap().push(etag.to_owned());
-    }
     let links: Vec<String> =
         resp.headers().get_all("link").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
     if links.is_empty() {
@@ -114,11 +80,10 @@ async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Respon
     }
     resp.headers_mut().remove("link");
     for link in links {
-        rec.engine_links.lock().unwrap().push(link.clone());
         let stun = link.strip_prefix("<stun:").and_then(|r| r.split('>').next()).and_then(|a| a.parse().ok());
         let value = match stun {
             Some(upstream) => {
-                let mut nat = rec.nat.lock().await;
+                let mut nat = nat.0.lock().await;
                 if nat.is_none() {
                     *nat = Some(Nat::start(upstream).await);
                 }
@@ -131,15 +96,9 @@ async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Respon
     resp
 }
 
-async fn wait_state(c: &DaydreamClient, id: &str, state: &str, wait: Duration) -> Value {
-    let until = Instant::now() + wait;
-    loop {
-        let data = c.stream_status(id).await.unwrap()["data"].clone();
-        if data["state"] == state || Instant::now() >= until {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+/// The trickle PATCHes the engine got, with its answers.
+fn patches(rec: &Recorder) -> Vec<Exchange> {
+    rec.exchanges().into_iter().filter(|e| e.method == Method::PATCH).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,8 +108,10 @@ async fn trickle_patch_carries_a_srflx_candidate_from_the_link_stun_server() {
     let media = WebRtcMedia::new(RtcConfig::default());
     let engine =
         Engine::new(EngineConfig { api_key: Some(KEY.into()), media: Some(media), ..Default::default() }, &base);
-    let rec = Recorder::default();
-    let app = dreamgate_engine::router(engine).layer(middleware::from_fn_with_state(rec.clone(), record));
+    // The recorder sits inside the NAT layer: it sees the engine's own `Link` headers.
+    let (rec, nat) = (Recorder::new(), LinkNat::default());
+    let app =
+        rec.wrap(dreamgate_engine::router(engine)).layer(middleware::from_fn_with_state(nat.clone(), relay_links));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -170,35 +131,41 @@ async fn trickle_patch_carries_a_srflx_candidate_from_the_link_stun_server() {
     tokio::time::timeout(Duration::from_secs(20), client.wait_connected()).await.expect("in time").unwrap();
 
     // The engine announced its own STUN responder.
-    let engine_links = rec.engine_links.lock().unwrap().clone();
+    let engine_links: Vec<String> = rec.exchanges().iter().flat_map(|e| e.response_headers_all("link")).collect();
     assert!(engine_links.iter().any(|l| l.starts_with("<stun:127.0.0.1:") && l.ends_with("rel=\"ice-server\"")));
-    let back = rec.nat.lock().await.as_ref().expect("the engine sent a stun: Link").back;
+    let back = nat.0.lock().await.as_ref().expect("the engine sent a stun: Link").back;
 
     // The trickle PATCH (the client gathers for at most about a second).
     let until = Instant::now() + Duration::from_secs(10);
     let patch = loop {
-        let found = rec.patches.lock().unwrap().iter().find(|p| p.body.contains(" typ srflx")).cloned();
+        let found = patches(&rec).into_iter().find(|p| p.request_text().contains(" typ srflx"));
         match found {
             Some(p) => break p,
             None if Instant::now() < until => tokio::time::sleep(Duration::from_millis(50)).await,
-            None => panic!("no srflx candidate PATCHed: {:?}", rec.patches.lock().unwrap()),
+            None => panic!("no srflx candidate PATCHed: {:?}", patches(&rec)),
         }
     };
-    assert_eq!(patch.content_type, "application/trickle-ice-sdpfrag");
+    assert_eq!(patch.request_header("content-type"), Some("application/trickle-ice-sdpfrag"));
     assert_eq!(patch.status, 204, "the engine took the candidates: {patch:?}");
-    assert_eq!(patch.if_match, rec.etags.lock().unwrap().first().cloned(), "If-Match: the session's ETag");
+    let etag = rec
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.method != Method::PATCH)
+        .find_map(|e| e.response_header("etag").map(str::to_owned));
+    assert_eq!(patch.request_header("if-match").map(str::to_owned), etag, "If-Match: the session's ETag");
+    let body = patch.request_text();
     // The reflexive address is the one the engine's STUN server saw (the NAT's; str0m
     // hides the related address, as browsers do); the end of candidates comes with it.
-    let line = patch.body.lines().find(|l| l.contains(" typ srflx")).unwrap();
+    let line = body.lines().find(|l| l.contains(" typ srflx")).unwrap();
     assert!(line.starts_with("a=candidate:"), "{line}");
     assert!(line.contains(" 1 udp "), "{line}");
     assert!(line.contains(&format!(" {} {} typ srflx", back.ip(), back.port())), "{line}");
-    assert!(patch.body.contains("a=ice-ufrag:") && patch.body.ends_with("a=end-of-candidates\r\n"), "{}", patch.body);
-    let patches = rec.patches.lock().unwrap().clone();
+    assert!(body.contains("a=ice-ufrag:") && body.ends_with("a=end-of-candidates\r\n"), "{body}");
+    let patches = patches(&rec);
     assert_eq!(patches.len(), 1, "one PATCH with the candidates and the end: {patches:?}");
 
     // The stream still goes live.
-    let data = wait_state(&api, &id, "ONLINE", Duration::from_secs(20)).await;
+    let data = status::wait_state(&api, &id, "ONLINE", Duration::from_secs(20)).await;
     assert_eq!(data["state"], "ONLINE", "{data}");
     assert!(client.frames_sent() > 0);
     assert!(client.status().borrow().link_ice_servers.iter().any(|s| s.url.starts_with("stun:127.0.0.1:")));

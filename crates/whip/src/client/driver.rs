@@ -1,247 +1,77 @@
-//! The async driver: runs a [`WhipMachine`] over HTTP (`reqwest`), tokio
-//! timers and a `dreamgate-rtc` [`Publisher`], and feeds it frames from a
-//! [`FrameSource`].
-//!
-//! All timing decisions are the machine's; this module only performs the
-//! actions it returns and reports what happened.
+//! The client's task: owns the [`WhipMachine`], the peer and the pump; executes the
+//! machine's actions and feeds back what happened.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dreamgate_media::Encoded;
 use dreamgate_rtc::{MediaFrame, Peer, Publisher, RtcConfig};
 use http::header::{self, HeaderMap};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use url::Url;
 
+use super::pump::{next_frame, Pump};
+use super::request::send;
+use super::types::{ClientStatus, RetryStatus};
+use crate::error::WhipError;
+use crate::link::IceServer;
 use crate::machine::{
-    Action, ConnectionState, Event, HttpFailure, HttpReply, IceTransportPolicy, PeerState, RequestId,
-    WhipConnectionState, WhipMachine, WhipOptions,
+    Action, ConnectionState, Event, IceTransportPolicy, PeerState, RequestId, WhipConnectionState, WhipMachine,
+    WhipOptions,
 };
-use crate::{FrameSource, IceServer, WhipError};
+use crate::source::FrameSource;
 
-/// Everything a [`WhipClient`] needs.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// The WHIPClient options and retry policy.
-    pub whip: WhipOptions,
-    /// Extra headers on every WHIP request (the gateway path needs `Origin`
-    /// and its session `Cookie`). An `Authorization` header is never sent.
-    pub headers: HeaderMap,
-    /// Per-request HTTP timeout (default 10 s, like the official client).
-    pub request_timeout: Duration,
-    /// Local peer settings.
-    pub rtc: RtcConfig,
-}
-
-impl ClientOptions {
-    /// Defaults for `whip_url`.
-    pub fn new(whip_url: Url) -> Self {
-        Self {
-            whip: WhipOptions::new(whip_url),
-            headers: HeaderMap::new(),
-            request_timeout: Duration::from_secs(10),
-            rtc: RtcConfig::default(),
-        }
-    }
-}
-
-/// A warm-up retry waiting to happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryStatus {
-    /// Retry number (1 for the first).
-    pub retry: u32,
-    /// When the offer is sent again.
-    pub at: Instant,
-    /// What the last attempt got.
-    pub error: WhipError,
-}
-
-/// What a [`WhipClient`] is doing, for progress displays.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientStatus {
-    /// The last connection state.
-    pub state: WhipConnectionState,
-    /// The pending warm-up retry, while connecting.
-    pub retry: Option<RetryStatus>,
-    /// ICE servers announced by the endpoint (`Link` headers).
-    pub link_ice_servers: Vec<IceServer>,
-    /// The source has no more frames.
-    pub source_ended: bool,
-}
-
-enum Command {
+/// Requests from the handle to the task.
+pub(super) enum Command {
     Connect { source: Box<dyn FrameSource>, reply: oneshot::Sender<Result<(), WhipError>> },
     Disconnect { reply: oneshot::Sender<()> },
 }
 
-/// A native WHIP client, the counterpart of the spec's `WHIPClient`.
-///
-/// ```no_run
-/// use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
-///
-/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let options = ClientOptions::new("http://127.0.0.1:3000/live/video-to-video/stk_x/whip".parse()?);
-/// let client = WhipClient::new(options)?;
-/// client.connect(Box::new(EncodingSource::test_pattern(512, 512, 30)?)).await?;
-/// client.wait_connected().await?;
-/// println!("live, {} frames sent", client.frames_sent());
-/// client.disconnect().await; // closes the peer and DELETEs the WHIP resource
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct WhipClient {
-    commands: mpsc::UnboundedSender<Command>,
-    status: watch::Receiver<ClientStatus>,
-    frames_sent: Arc<AtomicU64>,
-    task: JoinHandle<()>,
+/// The handle's ends of a started task.
+pub(super) struct Started {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub status: watch::Receiver<ClientStatus>,
+    pub frames_sent: Arc<AtomicU64>,
+    pub task: JoinHandle<()>,
 }
 
-impl WhipClient {
-    /// Starts an idle client (state `disconnected`). Needs a tokio runtime.
-    pub fn new(options: ClientOptions) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.request_timeout)
-            .build()?;
-        let mut headers = options.headers;
-        if headers.remove(header::AUTHORIZATION).is_some() {
-            tracing::warn!("WHIP URLs are pre-signed: the Authorization header was dropped");
-        }
-        let initial = ClientStatus {
-            state: WhipConnectionState { state: ConnectionState::Disconnected, error: None },
-            retry: None,
-            link_ice_servers: Vec::new(),
-            source_ended: false,
-        };
-        let (status_tx, status) = watch::channel(initial);
-        let (commands, commands_rx) = mpsc::unbounded_channel();
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let frames_sent = Arc::new(AtomicU64::new(0));
-        let driver = Driver {
-            machine: WhipMachine::new(options.whip),
-            http,
-            headers,
-            rtc: options.rtc,
-            status: status_tx,
-            events_tx,
-            events_rx,
-            publisher: None,
-            keyframe_requests: None,
-            peer_watch: None,
-            gather: None,
-            source: None,
-            pump: None,
-            frames_sent: frames_sent.clone(),
-            deletes: Vec::new(),
-        };
-        let task = tokio::spawn(driver.run(commands_rx));
-        Ok(Self { commands, status, frames_sent, task })
-    }
-
-    /// Starts connecting with `source` (returns once the attempt has started;
-    /// follow [`status`](Self::status) or [`wait_connected`](Self::wait_connected)).
-    ///
-    /// Fails with `WHIP client already has an active connection` while a
-    /// session is active, `MediaStream has no tracks` / `Video track is not
-    /// live` for an unusable source.
-    pub async fn connect(&self, source: Box<dyn FrameSource>) -> Result<(), WhipError> {
-        let (reply, rx) = oneshot::channel();
-        self.commands.send(Command::Connect { source, reply }).map_err(|_| WhipError::PeerFailed)?;
-        rx.await.unwrap_or(Err(WhipError::PeerFailed))
-    }
-
-    /// Waits until the session is connected, or returns why it failed or closed.
-    pub async fn wait_connected(&self) -> Result<(), WhipError> {
-        let mut rx = self.status.clone();
-        loop {
-            let state = rx.borrow_and_update().state.clone();
-            match state.state {
-                ConnectionState::Connected => return Ok(()),
-                ConnectionState::Failed => return Err(state.error.unwrap_or(WhipError::PeerFailed)),
-                ConnectionState::Closed => return Err(WhipError::PeerFailed),
-                _ => {}
-            }
-            if rx.changed().await.is_err() {
-                return Err(WhipError::PeerFailed);
-            }
-        }
-    }
-
-    /// Closes the peer and DELETEs the WHIP resource; returns once the DELETE
-    /// was answered (or timed out). The client can connect again afterwards.
-    pub async fn disconnect(&self) {
-        let (reply, rx) = oneshot::channel();
-        if self.commands.send(Command::Disconnect { reply }).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// A receiver of status changes (state, warm-up retries, Link ICE servers).
-    pub fn status(&self) -> watch::Receiver<ClientStatus> {
-        self.status.clone()
-    }
-
-    /// Access units handed to the connected peer so far.
-    pub fn frames_sent(&self) -> u64 {
-        self.frames_sent.load(Ordering::Relaxed)
-    }
-
-    /// Disconnects and stops the driver task.
-    pub async fn shutdown(self) {
-        self.disconnect().await;
-        drop(self.commands);
-        let _ = self.task.await;
-    }
+/// Starts the task of an idle client (state `disconnected`).
+pub(super) fn start(whip: WhipOptions, http: reqwest::Client, headers: HeaderMap, rtc: RtcConfig) -> Started {
+    let initial = ClientStatus {
+        state: WhipConnectionState { state: ConnectionState::Disconnected, error: None },
+        retry: None,
+        link_ice_servers: Vec::new(),
+        source_ended: false,
+    };
+    let (status_tx, status) = watch::channel(initial);
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let frames_sent = Arc::new(AtomicU64::new(0));
+    let driver = Driver {
+        machine: WhipMachine::new(whip),
+        http,
+        headers,
+        rtc,
+        status: status_tx,
+        events_tx,
+        events_rx,
+        publisher: None,
+        keyframe_requests: None,
+        peer_watch: None,
+        gather: None,
+        source: None,
+        pump: None,
+        frames_sent: frames_sent.clone(),
+        deletes: Vec::new(),
+    };
+    let task = tokio::spawn(driver.run(commands_rx));
+    Started { commands, status, frames_sent, task }
 }
 
-/// The source on its own thread, paced at its frame rate.
-struct Pump {
-    frames: mpsc::Receiver<Encoded>,
-    force_keyframe: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    fps: u32,
-    sent: u64,
-}
-
-impl Pump {
-    fn start(mut source: Box<dyn FrameSource>) -> Self {
-        let fps = source.fps().max(1);
-        let (tx, frames) = mpsc::channel(4);
-        let force_keyframe = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (force, halt) = (force_keyframe.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let interval = Duration::from_secs(1) / fps;
-            let start = Instant::now();
-            for n in 0u32.. {
-                if halt.load(Ordering::Relaxed) {
-                    break;
-                }
-                // Media clock: frame n is due at start + n / fps.
-                let due = start + interval * n;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let Some(frame) = source.next_frame(force.swap(false, Ordering::Relaxed)) else { break };
-                if tx.blocking_send(frame).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { frames, force_keyframe, stop, fps, sent: 0 }
-    }
-}
-
-impl Drop for Pump {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
+/// The task behind a [`WhipClient`](super::WhipClient): owns the machine, the peer and
+/// the pump, and executes the machine's actions.
 struct Driver {
     machine: WhipMachine,
     http: reqwest::Client,
@@ -491,42 +321,9 @@ impl Driver {
     }
 }
 
-/// Sends a request and collects the parts the machine reads. Errors never
-/// carry the URL (WHIP URLs hold a pre-signed token).
-async fn send(builder: reqwest::RequestBuilder) -> Result<HttpReply, HttpFailure> {
-    let failure = |e: reqwest::Error| {
-        if e.is_timeout() {
-            HttpFailure::Timeout
-        } else {
-            HttpFailure::Unreachable(e.without_url().to_string())
-        }
-    };
-    let response = builder.send().await.map_err(failure)?;
-    let headers = response.headers();
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut reply = HttpReply {
-        status: response.status().as_u16(),
-        location: text(header::LOCATION),
-        link: headers.get_all(header::LINK).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect(),
-        etag: text(header::ETAG),
-        content_type: text(header::CONTENT_TYPE),
-        body: String::new(),
-    };
-    reply.body = response.text().await.map_err(failure)?;
-    Ok(reply)
-}
-
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The pump's next frame; pending forever without a pump.
-async fn next_frame(pump: &mut Option<Pump>) -> Option<Encoded> {
-    match pump {
-        Some(pump) => pump.frames.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -1,0 +1,17 @@
+//! Waiting for a condition.
+
+use std::time::Duration;
+
+/// Polls `cond` every 50 ms for at most `limit`; whether it became true.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
