@@ -22,10 +22,17 @@
 //! not depend on the engine).
 //!
 //! Migrating a suite: add `dreamgate-testkit.workspace = true` under `[dev-dependencies]`,
-//! then for example `Feed::start(publisher, 512, 512)` and `feed.stop().await` stay as they
-//! are; `TestEngine`'s `hits`/`hold_creates`/`release_creates` become
-//! `recorder.hits()`, `recorder.hold(Method::POST, "/v1/streams")`, `recorder.release()`,
-//! with the router wrapped by `recorder.wrap(router)`.
+//! then for example:
+//!
+//! * gateway: `Feed::start(publisher, 512, 512)` and `feed.stop().await` stay as they are;
+//!   `TestEngine` keeps a [`Recorder`] and serves `recorder.wrap(dreamgate_engine::router(..))`;
+//!   its `hits` field becomes `recorder.hits()` (a [`Hits`] with the same `all`/`len`/`any`),
+//!   `hold_creates()` / `release_creates()` become `recorder.hold(Method::POST, "/v1/streams")`
+//!   / `recorder.release()`; `eventually` is the kit's.
+//! * engine (`tests/media.rs`): `Feed::start(p, 384)` becomes
+//!   `Feed::start_limited(p, 384, 384, 30 * 20)`, `feed.sent.load(Ordering::Relaxed)` becomes
+//!   `feed.sent()`, `wait_until` becomes [`eventually`], `wait_status` becomes
+//!   [`status::wait_status`].
 
 mod feed;
 mod frames;

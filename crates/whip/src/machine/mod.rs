@@ -2,7 +2,7 @@
 //! `str0m` / `quinn-proto`) that owns every timer, retry and grace window.
 //!
 //! It never touches the network or the clock. The driver feeds it
-//! [`Event`]s together with the current [`Instant`], executes the returned
+//! [`Event`]s together with the current [`Instant`](std::time::Instant), executes the returned
 //! [`Action`]s, and calls [`WhipMachine::handle`] with [`Event::Timeout`] once
 //! [`WhipMachine::next_timeout`] has passed.
 //!

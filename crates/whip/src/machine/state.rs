@@ -151,7 +151,7 @@ impl WhipMachine {
         self.retries
     }
 
-    /// When to feed [`Event::Timeout`] next, if a timer is running.
+    /// When to feed [`Event::Timeout`](super::Event::Timeout) next, if a timer is running.
     pub fn next_timeout(&self) -> Option<Instant> {
         let phase = match self.phase {
             Phase::Gathering { deadline } | Phase::Disconnected { deadline } => Some(deadline),

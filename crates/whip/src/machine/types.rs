@@ -170,7 +170,7 @@ impl fmt::Display for HttpFailure {
     }
 }
 
-/// Something that happened, fed to [`WhipMachine::handle`].
+/// Something that happened, fed to [`WhipMachine::handle`](super::WhipMachine::handle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The user called `connect()`.
@@ -213,7 +213,7 @@ pub enum Event {
     },
     /// The peer's connection state changed.
     PeerStateChanged(PeerState),
-    /// [`WhipMachine::next_timeout`] has passed.
+    /// [`WhipMachine::next_timeout`](super::WhipMachine::next_timeout) has passed.
     Timeout,
     /// The user called `disconnect()`.
     Disconnect,
