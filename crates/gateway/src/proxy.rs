@@ -18,6 +18,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::HttpError;
+use crate::metrics::UpstreamOp;
 use crate::registry::StreamRecord;
 use crate::state::{detached, AppState};
 use crate::upstream::{Signal, SignalReply};
@@ -44,6 +45,14 @@ impl Leg {
         match self {
             Leg::Whip => "WHIP",
             Leg::Whep => "WHEP",
+        }
+    }
+
+    /// How calls on this leg are named in the metrics.
+    pub fn op(self) -> UpstreamOp {
+        match self {
+            Leg::Whip => UpstreamOp::Whip,
+            Leg::Whep => UpstreamOp::Whep,
         }
     }
 
@@ -130,7 +139,7 @@ async fn send_offer(
     target: &Url,
     offer: Bytes,
 ) -> Result<(SignalReply, Option<Url>), HttpError> {
-    let reply = st.upstream().signal(Signal::offer(target, offer)).await?;
+    let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer)).await?;
     ensure_success(&reply, &format!("{} offer failed", leg.label()))?;
     let resource = header_str(&reply.headers, &LOCATION)
         .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
@@ -170,7 +179,7 @@ pub async fn whip_trickle(
     if_match: Option<&HeaderValue>,
 ) -> Result<Response, HttpError> {
     let target = record.whip_resource.as_ref().unwrap_or(&record.whip_url);
-    let reply = st.upstream().signal(Signal::trickle(target, frag, if_match)).await?;
+    let reply = st.upstream().signal(UpstreamOp::Whip, Signal::trickle(target, frag, if_match)).await?;
     ensure_success(&reply, "WHIP trickle failed")?;
     Ok(relay(&reply, TRICKLE))
 }
@@ -206,7 +215,7 @@ pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     st.update_record(&record.id, |r| *leg.resource_mut(r) = None);
-    let reply = st.upstream().signal(Signal::delete(&target)).await?;
+    let reply = st.upstream().signal(leg.op(), Signal::delete(&target)).await?;
     ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
     Ok(relay(&reply, "text/plain"))
 }

@@ -19,12 +19,23 @@ use serde_json::{json, Value};
 
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
-use crate::proxy::{self, LegKind, Whep, Whip, SDP, TRICKLE};
+use crate::metrics::{self, SignalAction};
+use crate::proxy::{self, Leg, LegKind, Whep, Whip, SDP, TRICKLE};
 use crate::state::AppState;
-use crate::{assets, headers};
+use crate::{assets, headers, health};
 
-/// The gateway's router over `state`.
+/// The gateway's router over `state`: the browser's routes (behind the
+/// session middleware), the operator's ([`health`]; `/metrics` only when no
+/// separate metrics listener is configured), every request counted
+/// ([`metrics::track_requests`]).
 pub fn router(state: Arc<AppState>) -> Router {
+    let with_metrics = state.config().metrics_listen.is_none();
+    app_router(state.clone())
+        .merge(health::router(state, with_metrics))
+        .layer(middleware::from_fn(metrics::track_requests))
+}
+
+fn app_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/daydream/config", get(config))
         .route("/api/daydream/streams", post(create))
@@ -102,8 +113,11 @@ async fn whip_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let offer = extract::read_signal_body(&headers, body, SDP).await?;
-    proxy::whip_offer(st, record, offer).await
+    counted(Leg::Whip, SignalAction::Offer, async {
+        let offer = extract::read_signal_body(&headers, body, SDP).await?;
+        proxy::whip_offer(st, record, offer).await
+    })
+    .await
 }
 
 /// Trickle ICE, to the WHIP session resource (or the endpoint before there is one).
@@ -112,8 +126,11 @@ async fn whip_patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let frag = extract::read_signal_body(&headers, body, TRICKLE).await?;
-    proxy::whip_trickle(&st, &record, frag, headers.get(IF_MATCH)).await
+    counted(Leg::Whip, SignalAction::Trickle, async {
+        let frag = extract::read_signal_body(&headers, body, TRICKLE).await?;
+        proxy::whip_trickle(&st, &record, frag, headers.get(IF_MATCH)).await
+    })
+    .await
 }
 
 async fn whep_post(
@@ -121,13 +138,27 @@ async fn whep_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let offer = extract::read_signal_body(&headers, body, SDP).await?;
-    proxy::whep_offer(st, record, offer).await
+    counted(Leg::Whep, SignalAction::Offer, async {
+        let offer = extract::read_signal_body(&headers, body, SDP).await?;
+        proxy::whep_offer(st, record, offer).await
+    })
+    .await
 }
 
 /// `DELETE` of the WHIP or WHEP session: tears down its upstream resource.
 async fn teardown<L: LegKind>(Proxied { st, record, .. }: Proxied<L>) -> Result<Response, HttpError> {
-    proxy::teardown(&st, L::LEG, &record).await
+    counted(L::LEG, SignalAction::Teardown, proxy::teardown(&st, L::LEG, &record)).await
+}
+
+/// Runs a WHIP/WHEP proxy request and counts its result.
+async fn counted(
+    leg: Leg,
+    action: SignalAction,
+    fut: impl std::future::Future<Output = Result<Response, HttpError>>,
+) -> Result<Response, HttpError> {
+    let result = fut.await;
+    metrics::signal_proxied(leg.op(), action, &result);
+    result
 }
 
 async fn fallback(method: Method, uri: Uri) -> Response {

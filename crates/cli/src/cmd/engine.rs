@@ -39,6 +39,9 @@ pub struct Args {
     /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     public_base: Option<String>,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT", env = "DREAMGATE_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: super::LogFormat,
 }
 
 fn parse_faults(spec: &str) -> Result<Faults, String> {

@@ -57,6 +57,13 @@ pub struct Args {
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub whip_timeout: f64,
+    /// Serve /metrics (and /healthz, /readyz) on this address of its own, e.g.
+    /// 127.0.0.1:9090, instead of on --listen (where /metrics then answers 404).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT", env = "DREAMGATE_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: super::LogFormat,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -138,6 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.api_timeout = api_timeout;
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
+    cfg.metrics_listen = args.metrics_listen;
     cfg.validate().context("invalid configuration; refusing to start")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -145,6 +153,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let gateway = start(listener, cfg).await.context("cannot start the gateway")?;
     eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
+    if let Some(at) = gateway.metrics_addr() {
+        eprintln!("dreamgate: metrics on http://{at}/metrics");
+    }
 
     let signal = stop_signal().await?;
     tracing::info!("{signal}: stopping");
