@@ -37,7 +37,7 @@ pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
     if with_metrics {
         r = r.route("/metrics", get(metrics_route));
     }
-    r.with_state(state)
+    r.method_not_allowed_fallback(crate::routes::method_not_allowed).with_state(state)
 }
 
 async fn healthz() -> Response {

@@ -355,6 +355,7 @@ impl GatewayHandle {
         }
         if let Some(ops) = self.ops.take() {
             ops.abort();
+            let _ = ops.await;
         }
         self.state.delete_all(limit).await
     }
@@ -413,7 +414,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         }
     });
     let ops = ops_listener.map(|listener| {
-        let ops_app = health::router(state.clone(), true);
+        let ops_app = health::router(state.clone(), true).fallback(routes::not_found);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, ops_app).await {
                 tracing::error!(error = %e, "metrics server stopped");

@@ -170,6 +170,11 @@ async fn fallback(method: Method, uri: Uri) -> Response {
     HttpError::not_found().into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
+/// 404 `Not found` (the metrics listener's fallback).
+pub(crate) async fn not_found() -> HttpError {
+    HttpError::not_found()
+}
+
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
     HttpError::method_not_allowed(&method, uri.path())
 }

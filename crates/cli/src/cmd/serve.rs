@@ -152,15 +152,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let gateway = start(listener, cfg).await.context("cannot start the gateway")?;
-    eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
-    if let Some(at) = gateway.metrics_addr() {
-        eprintln!("dreamgate: metrics on http://{at}/metrics");
+    // With JSON logs, stderr carries JSON only (the start-up log names both addresses).
+    let human = args.log_format == super::LogFormat::Text;
+    if human {
+        eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
+        if let Some(at) = gateway.metrics_addr() {
+            eprintln!("dreamgate: metrics on http://{at}/metrics");
+        }
     }
 
     let signal = stop_signal().await?;
     tracing::info!("{signal}: stopping");
     let report = gateway.shutdown().await;
-    if !report.not_deleted.is_empty() {
+    if human && !report.not_deleted.is_empty() {
         eprintln!(
             "dreamgate: could not delete {} stream(s) upstream: {}",
             report.not_deleted.len(),
