@@ -72,9 +72,13 @@ async fn create(
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    let body = st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
-    proxy::learn_whep_from_status(&st, &record, &body);
-    Ok(Json(body).into_response())
+    // Relayed as sent: no JSON tree is built (the hot path of a polling page).
+    let body =
+        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+    if let Some(raw) = proxy::whep_url_in_status(&body) {
+        proxy::learn_whep_url(&st, &record, &raw);
+    }
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {

@@ -181,6 +181,11 @@ impl Api<'_> {
         timed(UpstreamOp::Status, self.0.stream_status(id)).await
     }
 
+    /// `GET /v1/streams/{id}/status`, the body as sent (see [`DaydreamClient::stream_status_bytes`]).
+    pub async fn stream_status_bytes(self, id: &str) -> Result<Bytes, ApiError> {
+        timed(UpstreamOp::Status, self.0.stream_status_bytes(id)).await
+    }
+
     /// `PATCH /v1/streams/{id}` (see [`DaydreamClient::update_stream`]).
     pub async fn update_stream(self, id: &str, body: &Value) -> Result<Option<Value>, ApiError> {
         timed(UpstreamOp::Update, self.0.update_stream(id, body)).await
