@@ -44,11 +44,18 @@ enum Command {
 
 /// Logs go to stderr. `DREAMGATE_LOG` (a tracing filter) overrides the default level, which is
 /// `info` for servers and `warn` for `bench`, whose report on stdout should stand alone.
-fn init_logging(default: &str) {
+/// `--log-format json` (servers; or `DREAMGATE_LOG_FORMAT=json`) writes one JSON object per line.
+fn init_logging(default: &str, format: cmd::LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DREAMGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        cmd::LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        cmd::LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).init();
+        }
+    }
 }
 
 /// Commands that only print (`params`, `stream`) end quietly when their reader goes away
@@ -67,10 +74,18 @@ fn main() -> ExitCode {
     if matches!(cli.command, Command::Params(_) | Command::Stream(_)) {
         exit_quietly_on_broken_pipe();
     }
-    init_logging(match cli.command {
-        Command::Bench(_) => "warn",
-        _ => "info,str0m=warn",
-    });
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        Command::Engine(args) => args.log_format,
+        _ => cmd::LogFormat::Text,
+    };
+    init_logging(
+        match cli.command {
+            Command::Bench(_) => "warn",
+            _ => "info,str0m=warn",
+        },
+        log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

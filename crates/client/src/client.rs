@@ -156,6 +156,8 @@ fn upstream_message(body: &Value) -> String {
 pub struct DaydreamClient {
     http: reqwest::Client,
     base: Url,
+    /// `{base}/v1/streams`, parsed once.
+    streams: Url,
     auth: HeaderValue,
 }
 
@@ -193,7 +195,8 @@ impl DaydreamClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Ok(DaydreamClient { http, base, auth })
+        let streams = base.join("v1/streams").map_err(|_| ClientError::InvalidBaseUrl(base.to_string()))?;
+        Ok(DaydreamClient { http, base, streams, auth })
     }
 
     /// The API base URL.
@@ -224,6 +227,24 @@ impl DaydreamClient {
         Ok(value)
     }
 
+    /// `GET /v1/streams/{id}/status` like [`Self::stream_status`], the body as sent, without
+    /// building a JSON tree (for relaying it): a 2xx body is checked to be JSON (an empty one
+    /// is `null`), errors are those of [`Self::stream_status`].
+    pub async fn stream_status_bytes(&self, id: &str) -> Result<bytes::Bytes, ApiError> {
+        let url = self.url(&[id, "status"])?;
+        let (status, bytes) = self.send(Method::GET, url, None).await?;
+        if !status.is_success() {
+            return Err(error_answer(status, &bytes));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(bytes::Bytes::from_static(b"null"));
+        }
+        match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            Ok(_) => Ok(bytes),
+            Err(_) => Err(not_json(status)),
+        }
+    }
+
     /// `PATCH /v1/streams/{id}` with `{pipeline, params}`: the updated stream object, or `None`
     /// when the API answered 204.
     pub async fn update_stream(&self, id: &str, body: &Value) -> Result<Option<Value>, ApiError> {
@@ -246,7 +267,7 @@ impl DaydreamClient {
     /// `{base}/v1/streams[/segment...]`, each segment percent-encoded (an id can never
     /// escape its path segment).
     fn url(&self, segments: &[&str]) -> Result<Url, ApiError> {
-        let mut url = self.base.join("v1/streams").map_err(|e| ApiError::InvalidResponse(e.to_string()))?;
+        let mut url = self.streams.clone();
         if !segments.is_empty() {
             let mut path =
                 url.path_segments_mut().map_err(|_| ApiError::InvalidResponse("base URL cannot have a path".into()))?;
@@ -269,6 +290,21 @@ impl DaydreamClient {
     /// Sends one request; non-2xx -> [`ApiError::Upstream`]; 2xx bodies must be JSON (or empty,
     /// returned as `Null`).
     async fn call_raw(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(StatusCode, Value), ApiError> {
+        let (status, bytes) = self.send(method, url, body).await?;
+        if !status.is_success() {
+            return Err(error_answer(status, &bytes));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok((status, Value::Null));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Ok((status, v)),
+            Err(_) => Err(not_json(status)),
+        }
+    }
+
+    /// Sends one request: the status and the whole body.
+    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(StatusCode, bytes::Bytes), ApiError> {
         tracing::debug!(%method, url = %url, "daydream api call");
         let mut req = self
             .http
@@ -283,23 +319,23 @@ impl DaydreamClient {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(map_transport_error)?;
         tracing::debug!(%method, url = %url, status = status.as_u16(), "daydream api answer");
-        let parsed: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Some(Value::Null)
-        } else {
-            serde_json::from_slice(&bytes).ok()
-        };
-        if status.is_success() {
-            match parsed {
-                Some(v) => Ok((status, v)),
-                None => {
-                    Err(ApiError::InvalidResponse(format!("status {} with a body that is not JSON", status.as_u16())))
-                }
-            }
-        } else {
-            let body = parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            Err(ApiError::Upstream { status: status.as_u16(), body })
-        }
+        Ok((status, bytes))
     }
+}
+
+/// A non-2xx answer: its parsed JSON body, or the raw text as a JSON string.
+fn error_answer(status: StatusCode, bytes: &[u8]) -> ApiError {
+    let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Some(Value::Null)
+    } else {
+        serde_json::from_slice(bytes).ok()
+    };
+    let body = parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(bytes).into_owned()));
+    ApiError::Upstream { status: status.as_u16(), body }
+}
+
+fn not_json(status: StatusCode) -> ApiError {
+    ApiError::InvalidResponse(format!("status {} with a body that is not JSON", status.as_u16()))
 }
 
 fn map_transport_error(e: reqwest::Error) -> ApiError {

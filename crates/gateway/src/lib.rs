@@ -58,6 +58,8 @@
 //! | [`whip_policy`] | which upstream URLs may be contacted |
 //! | [`error`] | every error the gateway answers, named once |
 //! | [`assets`] | the embedded `web/static` files |
+//! | [`health`] | the operator's routes: `/healthz`, `/readyz`, `/metrics` |
+//! | [`metrics`] | the Prometheus metrics and the hooks that update them |
 //!
 //! The gateway knows no codec: in `local` mode its upstream is an engine
 //! started by the caller (the `dreamgate serve` command), reached over HTTP
@@ -113,6 +115,8 @@ pub mod assets;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod health;
+pub mod metrics;
 pub mod middleware;
 pub mod proxy;
 pub mod registry;
@@ -184,6 +188,10 @@ pub struct GatewayConfig {
     pub shutdown_timeout: Duration,
     /// Connection timeouts and caps (see [`dreamgate_serve::ServeLimits`]).
     pub limits: dreamgate_serve::ServeLimits,
+    /// Serve `/metrics` (and `/healthz`, `/readyz`) on this address of its
+    /// own, e.g. a loopback one, instead of on the main listener (default:
+    /// none, `/metrics` is on the main listener).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Invalid configuration or a failed start.
@@ -220,6 +228,7 @@ impl GatewayConfig {
             reap_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             limits: dreamgate_serve::ServeLimits::default(),
+            metrics_listen: None,
         }
     }
 
@@ -295,6 +304,8 @@ pub struct ShutdownReport {
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    ops: Option<JoinHandle<()>>,
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
@@ -310,6 +321,12 @@ impl GatewayHandle {
     /// `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The bound address of the separate metrics listener, if configured
+    /// ([`GatewayConfig::metrics_listen`]).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Streams still live or being deleted (diagnostics and tests).
@@ -339,6 +356,10 @@ impl GatewayHandle {
             reaper.abort();
             let _ = reaper.await;
         }
+        if let Some(ops) = self.ops.take() {
+            ops.abort();
+            let _ = ops.await;
+        }
         self.state.delete_all(limit).await
     }
 }
@@ -348,6 +369,9 @@ impl Drop for GatewayHandle {
         let _ = self.stop.send(true);
         if let Some(reaper) = &self.reaper {
             reaper.abort();
+        }
+        if let Some(ops) = &self.ops {
+            ops.abort();
         }
     }
 }
@@ -374,9 +398,18 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         "dreamgate gateway listening on http://{addr}"
     );
     let limits = cfg.limits.clone();
+    let ops_listener = match cfg.metrics_listen {
+        Some(at) => Some(tokio::net::TcpListener::bind(at).await?),
+        None => None,
+    };
+    let metrics_addr = ops_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    if let Some(at) = metrics_addr {
+        tracing::info!(metrics_listen = %at, "metrics on http://{at}/metrics");
+    }
     let state = Arc::new(AppState::new(cfg, upstream));
     let app = routes::router(state.clone());
     let (stop, mut stopped) = watch::channel(false);
+    let ops_limits = limits.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
@@ -385,8 +418,17 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
             tracing::error!(error = %e, "gateway server stopped");
         }
     });
+    let ops = ops_listener.map(|listener| {
+        let ops_app = health::router(state.clone(), true).fallback(routes::not_found);
+        tokio::spawn(async move {
+            // same timeouts and caps as the main listener; ends when the handle aborts it
+            if let Err(e) = dreamgate_serve::serve(listener, ops_app, ops_limits, std::future::pending()).await {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        })
+    });
     let reaper = tokio::spawn(run_reaper(state.clone()));
-    Ok(GatewayHandle { addr, state, stop, server: Some(server), reaper: Some(reaper) })
+    Ok(GatewayHandle { addr, metrics_addr, ops, state, stop, server: Some(server), reaper: Some(reaper) })
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::HttpError;
+use crate::metrics::UpstreamOp;
 use crate::registry::StreamRecord;
 use crate::state::{detached, AppState};
 use crate::upstream::{Signal, SignalReply};
@@ -44,6 +45,14 @@ impl Leg {
         match self {
             Leg::Whip => "WHIP",
             Leg::Whep => "WHEP",
+        }
+    }
+
+    /// How calls on this leg are named in the metrics.
+    pub fn op(self) -> UpstreamOp {
+        match self {
+            Leg::Whip => UpstreamOp::Whip,
+            Leg::Whep => UpstreamOp::Whep,
         }
     }
 
@@ -113,13 +122,111 @@ fn checked_url(st: &AppState, base: &Url, raw: &str, what: &str) -> Option<Url> 
 
 /// Remembers the WHEP URL named by a status body.
 pub fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
-    let raw = status.pointer("/data/gateway_status/whep_url").and_then(Value::as_str)?;
+    let raw = status.pointer(WHEP_IN_STATUS).and_then(Value::as_str)?;
+    learn_whep_url(st, record, raw)
+}
+
+/// Where a status body names the stream's WHEP URL.
+const WHEP_IN_STATUS: &str = "/data/gateway_status/whep_url";
+
+/// Remembers `raw` (a status body's WHEP URL, absolute or relative to the
+/// WHIP URL) when the policy allows it; empty = none.
+pub fn learn_whep_url(st: &AppState, record: &StreamRecord, raw: &str) -> Option<Url> {
     if raw.is_empty() {
         return None;
+    }
+    if let Some(known) = record.whep_url.as_ref().filter(|u| u.as_str() == raw) {
+        return Some(known.clone()); // already checked and stored
     }
     let url = checked_url(st, &record.whip_url, raw, "WHEP")?;
     st.update_record(&record.id, |r| r.whep_url = Some(url.clone()));
     Some(url)
+}
+
+/// The string at `/data/gateway_status/whep_url` of a JSON status body,
+/// read without building a JSON tree (`None` when absent, not a string, or
+/// the body is not JSON). Like [`Value::pointer`], the last of duplicate keys counts.
+pub fn whep_url_in_status(body: &[u8]) -> Option<String> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = JsonPath(&["data", "gateway_status", "whep_url"]).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Finds the string at a path of object keys, skipping everything else.
+#[derive(Clone, Copy)]
+struct JsonPath(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonPath {
+    type Value = Option<String>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonPath {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.is_empty().then(|| v.to_owned()))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        let Some((first, rest)) = self.0.split_first() else {
+            while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+            return Ok(None);
+        };
+        while let Some(matches) = map.next_key_seed(KeyIs(first))? {
+            if matches {
+                found = map.next_value_seed(JsonPath(rest))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether an object key equals the one sought (escaped keys included).
+struct KeyIs(&'static str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIs {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
 }
 
 /// POSTs an SDP offer to `target`: the upstream answer and the checked
@@ -130,7 +237,7 @@ async fn send_offer(
     target: &Url,
     offer: Bytes,
 ) -> Result<(SignalReply, Option<Url>), HttpError> {
-    let reply = st.upstream().signal(Signal::offer(target, offer)).await?;
+    let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer)).await?;
     ensure_success(&reply, &format!("{} offer failed", leg.label()))?;
     let resource = header_str(&reply.headers, &LOCATION)
         .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
@@ -170,7 +277,7 @@ pub async fn whip_trickle(
     if_match: Option<&HeaderValue>,
 ) -> Result<Response, HttpError> {
     let target = record.whip_resource.as_ref().unwrap_or(&record.whip_url);
-    let reply = st.upstream().signal(Signal::trickle(target, frag, if_match)).await?;
+    let reply = st.upstream().signal(UpstreamOp::Whip, Signal::trickle(target, frag, if_match)).await?;
     ensure_success(&reply, "WHIP trickle failed")?;
     Ok(relay(&reply, TRICKLE))
 }
@@ -206,7 +313,7 @@ pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     st.update_record(&record.id, |r| *leg.resource_mut(r) = None);
-    let reply = st.upstream().signal(Signal::delete(&target)).await?;
+    let reply = st.upstream().signal(leg.op(), Signal::delete(&target)).await?;
     ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
     Ok(relay(&reply, "text/plain"))
 }
@@ -247,4 +354,33 @@ fn relay(reply: &SignalReply, default_type: &'static str) -> Response {
         h.append(LINK, link.clone());
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whep_url_of_a_status_body_is_found_like_a_json_pointer() {
+        let bodies = [
+            r#"{"success":true,"data":{"gateway_status":{"whep_url":"https://x.example/w"}}}"#,
+            r#"{"data":{"n":[1,{"whep_url":"no"}],"gateway_status":{"a":null,"whep_url":"https://x.example/w","b":1.5}}}"#,
+            r#"{"data":{"gateway_status":{"whep_url":"https:\/\/x.example\/w"}}}"#,
+            r#"{"data":{"gateway_status":{"whep_url":"https://x.example/w"}}}"#,
+            r#"{"data":{"gateway_status":{"whep_url":"old","whep_url":"https://x.example/w"}}}"#,
+            r#"{"data":{"gateway_status":{"whep_url":7}}}"#,
+            r#"{"data":{"gateway_status":"whep_url"}}"#,
+            r#"{"data":[]}"#,
+            r#"{"whep_url":"top-level"}"#,
+            r#"null"#,
+            r#"{"data":{"gateway_status":{"whep_url":"https://x.example/w"}}} trailing"#,
+            r#"{"data":"#,
+        ];
+        for body in bodies {
+            let tree = serde_json::from_str::<Value>(body).ok();
+            let expected =
+                tree.as_ref().and_then(|v| v.pointer(WHEP_IN_STATUS)).and_then(Value::as_str).map(str::to_string);
+            assert_eq!(whep_url_in_status(body.as_bytes()), expected, "{body}");
+        }
+    }
 }

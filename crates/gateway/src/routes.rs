@@ -19,12 +19,23 @@ use serde_json::{json, Value};
 
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
-use crate::proxy::{self, LegKind, Whep, Whip, SDP, TRICKLE};
+use crate::metrics::{self, SignalAction};
+use crate::proxy::{self, Leg, LegKind, Whep, Whip, SDP, TRICKLE};
 use crate::state::AppState;
-use crate::{assets, headers};
+use crate::{assets, headers, health};
 
-/// The gateway's router over `state`.
+/// The gateway's router over `state`: the browser's routes (behind the
+/// session middleware), the operator's ([`health`]; `/metrics` only when no
+/// separate metrics listener is configured), every request counted
+/// ([`metrics::track_requests`]).
 pub fn router(state: Arc<AppState>) -> Router {
+    let with_metrics = state.config().metrics_listen.is_none();
+    app_router(state.clone())
+        .merge(health::router(state, with_metrics))
+        .layer(middleware::from_fn(metrics::track_requests))
+}
+
+fn app_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/daydream/config", get(config))
         .route("/api/daydream/streams", post(create))
@@ -61,9 +72,13 @@ async fn create(
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    let body = st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
-    proxy::learn_whep_from_status(&st, &record, &body);
-    Ok(Json(body).into_response())
+    // Relayed as sent: no JSON tree is built (the hot path of a polling page).
+    let body =
+        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+    if let Some(raw) = proxy::whep_url_in_status(&body) {
+        proxy::learn_whep_url(&st, &record, &raw);
+    }
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
@@ -102,8 +117,11 @@ async fn whip_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let offer = extract::read_signal_body(&headers, body, SDP).await?;
-    proxy::whip_offer(st, record, offer).await
+    counted(Leg::Whip, SignalAction::Offer, async {
+        let offer = extract::read_signal_body(&headers, body, SDP).await?;
+        proxy::whip_offer(st, record, offer).await
+    })
+    .await
 }
 
 /// Trickle ICE, to the WHIP session resource (or the endpoint before there is one).
@@ -112,8 +130,11 @@ async fn whip_patch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let frag = extract::read_signal_body(&headers, body, TRICKLE).await?;
-    proxy::whip_trickle(&st, &record, frag, headers.get(IF_MATCH)).await
+    counted(Leg::Whip, SignalAction::Trickle, async {
+        let frag = extract::read_signal_body(&headers, body, TRICKLE).await?;
+        proxy::whip_trickle(&st, &record, frag, headers.get(IF_MATCH)).await
+    })
+    .await
 }
 
 async fn whep_post(
@@ -121,13 +142,27 @@ async fn whep_post(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let offer = extract::read_signal_body(&headers, body, SDP).await?;
-    proxy::whep_offer(st, record, offer).await
+    counted(Leg::Whep, SignalAction::Offer, async {
+        let offer = extract::read_signal_body(&headers, body, SDP).await?;
+        proxy::whep_offer(st, record, offer).await
+    })
+    .await
 }
 
 /// `DELETE` of the WHIP or WHEP session: tears down its upstream resource.
 async fn teardown<L: LegKind>(Proxied { st, record, .. }: Proxied<L>) -> Result<Response, HttpError> {
-    proxy::teardown(&st, L::LEG, &record).await
+    counted(L::LEG, SignalAction::Teardown, proxy::teardown(&st, L::LEG, &record)).await
+}
+
+/// Runs a WHIP/WHEP proxy request and counts its result.
+async fn counted(
+    leg: Leg,
+    action: SignalAction,
+    fut: impl std::future::Future<Output = Result<Response, HttpError>>,
+) -> Result<Response, HttpError> {
+    let result = fut.await;
+    metrics::signal_proxied(leg.op(), action, &result);
+    result
 }
 
 async fn fallback(method: Method, uri: Uri) -> Response {
@@ -139,6 +174,11 @@ async fn fallback(method: Method, uri: Uri) -> Response {
     HttpError::not_found().into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
+/// 404 `Not found` (the metrics listener's fallback).
+pub(crate) async fn not_found() -> HttpError {
+    HttpError::not_found()
+}
+
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> HttpError {
     HttpError::method_not_allowed(&method, uri.path())
 }

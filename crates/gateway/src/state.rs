@@ -111,6 +111,11 @@ impl AppState {
         self.ledger().registry.open_streams()
     }
 
+    /// Sessions the gateway remembers (the `dreamgate_sessions` gauge).
+    pub fn live_sessions(&self) -> usize {
+        self.ledger().sessions.len()
+    }
+
     /// The request's session: the cookie's if this gateway issued it, else a
     /// fresh one (`true`: set its cookie).
     pub(crate) fn session(&self, cookie: Option<SessionId>) -> (SessionId, bool) {
@@ -323,6 +328,7 @@ pub async fn run_reaper(st: Arc<AppState>) {
         let actions = st.ledger().tick(Instant::now());
         for action in actions {
             let st = st.clone();
+            crate::metrics::stream_reaped();
             tracing::info!(stream_id = %action.stream_id, reason = ?action.reason, "reaping stream");
             tokio::spawn(async move {
                 let _ = st.delete_upstream(&action.stream_id).await;

@@ -7,15 +7,18 @@
 //! `dreamgate serve` command starts one in-process, with a random key, and
 //! hands its base URL and key to the gateway).
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::Value;
 use url::Url;
 
-use dreamgate_client::{error_chain, ApiKey, DaydreamClient};
+use dreamgate_client::{error_chain, ApiError, ApiKey, DaydreamClient};
 
 use crate::error::HttpError;
+use crate::metrics::{self, UpstreamOp};
 use crate::whip_policy::WhipPolicy;
 
 /// Largest WHIP/WHEP answer the gateway reads (an SDP answer is a few KiB).
@@ -102,9 +105,10 @@ impl Upstream {
         Ok(Self { api, signal, policy })
     }
 
-    /// The Daydream API client.
-    pub fn api(&self) -> &DaydreamClient {
-        &self.api
+    /// The Daydream API client, each call timed into
+    /// `dreamgate_upstream_request_duration_seconds`.
+    pub fn api(&self) -> Api<'_> {
+        Api(&self.api)
     }
 
     /// The WHIP/WHEP URL policy.
@@ -116,10 +120,25 @@ impl Upstream {
     ///
     /// The target is checked against the policy again right before sending.
     /// Transport failures map to 502, timeouts to 504.
-    pub async fn signal(&self, s: Signal<'_>) -> Result<SignalReply, HttpError> {
+    /// `op` ([`UpstreamOp::Whip`] or [`UpstreamOp::Whep`]) names the call in
+    /// the latency metric.
+    pub async fn signal(&self, op: UpstreamOp, s: Signal<'_>) -> Result<SignalReply, HttpError> {
         if let Err(refusal) = self.policy.check(s.target.as_str()) {
             return Err(HttpError::signal_url_refused(refusal));
         }
+        let start = Instant::now();
+        let result = self.send_signal(s).await;
+        let outcome = match &result {
+            Ok(reply) => metrics::status_class(reply.status.as_u16()),
+            Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT => "timeout",
+            Err(e) if e.error == HttpError::signal_answer_too_large().error => "invalid",
+            Err(_) => "unreachable",
+        };
+        metrics::observe_upstream(op, outcome, start.elapsed());
+        result
+    }
+
+    async fn send_signal(&self, s: Signal<'_>) -> Result<SignalReply, HttpError> {
         let mut req = self.signal.request(s.method.clone(), s.target.clone());
         if let Some(ct) = s.content_type {
             req = req.header(http::header::CONTENT_TYPE, ct);
@@ -143,6 +162,74 @@ impl Upstream {
         tracing::debug!(method = %s.method, status = status.as_u16(), "whip/whep upstream answer");
         Ok(SignalReply { status, headers, body: body.into() })
     }
+}
+
+/// The Daydream API calls the gateway makes, timed (see [`Upstream::api`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Api<'a>(&'a DaydreamClient);
+
+impl Api<'_> {
+    /// `POST /v1/streams` (see [`DaydreamClient::create_stream`]).
+    pub async fn create_stream(self, body: &Value) -> Result<Value, ApiError> {
+        timed(UpstreamOp::Create, self.0.create_stream(body)).await
+    }
+
+    /// `GET /v1/streams/{id}` (see [`DaydreamClient::get_stream`]).
+    pub async fn get_stream(self, id: &str) -> Result<Value, ApiError> {
+        timed(UpstreamOp::Get, self.0.get_stream(id)).await
+    }
+
+    /// `GET /v1/streams/{id}/status` (see [`DaydreamClient::stream_status`]).
+    pub async fn stream_status(self, id: &str) -> Result<Value, ApiError> {
+        timed(UpstreamOp::Status, self.0.stream_status(id)).await
+    }
+
+    /// `GET /v1/streams/{id}/status`, the body as sent (see [`DaydreamClient::stream_status_bytes`]).
+    pub async fn stream_status_bytes(self, id: &str) -> Result<Bytes, ApiError> {
+        timed(UpstreamOp::Status, self.0.stream_status_bytes(id)).await
+    }
+
+    /// `PATCH /v1/streams/{id}` (see [`DaydreamClient::update_stream`]).
+    pub async fn update_stream(self, id: &str, body: &Value) -> Result<Option<Value>, ApiError> {
+        timed(UpstreamOp::Update, self.0.update_stream(id, body)).await
+    }
+
+    /// `DELETE /v1/streams?id=` (see [`DaydreamClient::delete_stream`]); a
+    /// failure other than 404/405 (already gone) also counts in
+    /// `dreamgate_stream_deletes_failed_total`.
+    pub async fn delete_stream(self, id: &str) -> Result<(), ApiError> {
+        let result = timed(UpstreamOp::Delete, self.0.delete_stream(id)).await;
+        if matches!(&result, Err(e) if !matches!(e.status(), Some(404 | 405))) {
+            metrics::delete_failed();
+        }
+        result
+    }
+
+    /// The readiness probe: a `GET` of a stream id that never exists, which
+    /// creates nothing. The API is ready when it answers within `limit` and
+    /// accepts the key (any answer but 401, 403 and 5xx); otherwise the reason,
+    /// which names no URL and no key.
+    pub async fn probe(self, limit: Duration) -> Result<(), &'static str> {
+        match tokio::time::timeout(limit, self.get_stream(PROBE_STREAM_ID)).await {
+            Err(_) | Ok(Err(ApiError::Timeout)) => Err("the upstream API did not answer in time"),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(ApiError::Upstream { status: 401 | 403, .. })) => Err("the upstream API refuses the API key"),
+            Ok(Err(ApiError::Upstream { status, .. })) if status >= 500 => Err("the upstream API answers errors"),
+            Ok(Err(ApiError::Upstream { .. })) => Ok(()),
+            Ok(Err(ApiError::Unreachable(_))) => Err("the upstream API is unreachable"),
+            Ok(Err(ApiError::InvalidResponse(_))) => Err("the upstream API answers something unusable"),
+        }
+    }
+}
+
+/// The stream id the readiness probe asks about (never a real stream).
+pub const PROBE_STREAM_ID: &str = "dreamgate-readiness-probe";
+
+async fn timed<T>(op: UpstreamOp, call: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+    let start = Instant::now();
+    let result = call.await;
+    metrics::observe_upstream(op, metrics::api_outcome(&result), start.elapsed());
+    result
 }
 
 fn signal_error(e: reqwest::Error) -> HttpError {

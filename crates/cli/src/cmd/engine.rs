@@ -41,6 +41,9 @@ pub struct Args {
     public_base: Option<String>,
     #[command(flatten)]
     limits: super::limits::LimitArgs,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT", env = "DREAMGATE_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: super::LogFormat,
 }
 
 fn parse_faults(spec: &str) -> Result<Faults, String> {

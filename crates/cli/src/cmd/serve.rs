@@ -59,6 +59,13 @@ pub struct Args {
     pub whip_timeout: f64,
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
+    /// Serve /metrics (and /healthz, /readyz) on this address of its own, e.g.
+    /// 127.0.0.1:9090, instead of on --listen (where /metrics then answers 404).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log format on stderr: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT", env = "DREAMGATE_LOG_FORMAT", value_enum, default_value_t)]
+    pub log_format: super::LogFormat,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -146,18 +153,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
     cfg.limits = limits;
+    cfg.metrics_listen = args.metrics_listen;
     cfg.validate().context("invalid configuration; refusing to start")?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let gateway = start(listener, cfg).await.context("cannot start the gateway")?;
-    eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
+    // With JSON logs, stderr carries JSON only (the start-up log names both addresses).
+    let human = args.log_format == super::LogFormat::Text;
+    if human {
+        eprintln!("dreamgate: open {} in a browser (Ctrl-C to stop)", gateway.base_url());
+        if let Some(at) = gateway.metrics_addr() {
+            eprintln!("dreamgate: metrics on http://{at}/metrics");
+        }
+    }
 
     let signal = stop_signal().await?;
     tracing::info!("{signal}: stopping");
     let report = gateway.shutdown().await;
-    if !report.not_deleted.is_empty() {
+    if human && !report.not_deleted.is_empty() {
         eprintln!(
             "dreamgate: could not delete {} stream(s) upstream: {}",
             report.not_deleted.len(),

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of the status route, in one run, against one engine on loopback:
+#
+#   engine   wrk -> engine           GET /v1/streams/<id>/status (Bearer key)
+#   nginx    wrk -> nginx -> engine  GET /v1/streams/<id>/status (nginx sets the Bearer
+#                                    header; 2 workers, upstream keep-alive)
+#   gateway  wrk -> dreamgate serve -> engine
+#                                    GET /api/daydream/streams/<id>/status (session cookie),
+#                                    in-process store; and with Redis too when redis-server is
+#                                    installed and `dreamgate serve --help` lists --store
+#
+# Prints req/s, p50 and p99 per leg, the gateway/nginx ratios, the p50 latency each proxy adds
+# to the engine's, and the gateway's RSS idle and under load (peak).
+#
+# Usage: scripts/bench-gateway.sh [--bin PATH] [--duration SECS] [--threads N] [--connections N]
+#   --bin          a release `dreamgate` binary (default: cargo build --release -p dreamgate)
+#   --duration     seconds of measured load per leg (default 10; each leg also warms up 2 s)
+#   --threads      wrk threads (default 2)
+#   --connections  wrk connections (default 32)
+#
+# Installs nginx and wrk from Debian when missing (apt-get; needs root). Everything listens on
+# 127.0.0.1 only, and everything the script starts is stopped when it exits (trap).
+set -euo pipefail
+
+BIN=""
+DURATION=10
+THREADS=2
+CONNECTIONS=32
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --bin) BIN="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --threads) THREADS="$2"; shift 2 ;;
+        --connections) CONNECTIONS="$2"; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+
+say() { echo "bench-gateway: $*" >&2; }
+
+# ---- tools ---------------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} from Debian"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+WORK="$(mktemp -d /tmp/bench-gateway.XXXXXX)"
+PIDS=()
+NGINX_PID=""
+cleanup() {
+    local pid
+    if [ -n "$NGINX_PID" ]; then kill -QUIT "$NGINX_PID" 2>/dev/null || true; fi
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}" $NGINX_PID; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+if [ -z "$BIN" ]; then
+    say "building the release binary (cargo build --release -p dreamgate)"
+    BIN="$(cd "$ROOT" && cargo build --release -p dreamgate --message-format=json 2>/dev/null \
+        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)"
+    [ -n "$BIN" ] || { echo "cannot find the built binary" >&2; exit 1; }
+fi
+# A private copy: another build may replace the original while we run.
+cp "$BIN" "$WORK/dreamgate"
+BIN="$WORK/dreamgate"
+
+# A free loopback port (nothing answers a connect on it).
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+}
+
+wait_http() { # URL: until it answers (at most 15 s)
+    local i
+    for i in $(seq 150); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "nothing answers at $1" >&2; exit 1
+}
+
+# cpu_ticks PID...: user + system CPU time of these processes (all threads), in clock ticks
+cpu_ticks() {
+    local pid total=0 t
+    for pid in "$@"; do
+        t="$(awk '{print $14 + $15}' "/proc/$pid/stat")"
+        total=$((total + t))
+    done
+    echo "$total"
+}
+TCK="$(getconf CLK_TCK)"
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+KEY="bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+
+# ---- the engine ----------------------------------------------------------------------------
+DREAMGATE_LOG=warn "$BIN" engine --listen 127.0.0.1:0 --api-key "$KEY" >"$WORK/engine.out" 2>"$WORK/engine.err" &
+ENGINE_PID=$!
+PIDS+=("$ENGINE_PID")
+for _ in $(seq 100); do [ -s "$WORK/engine.out" ] && break; sleep 0.1; done
+ENGINE="$(head -1 "$WORK/engine.out")"
+[ -n "$ENGINE" ] || { cat "$WORK/engine.err" >&2; exit 1; }
+PAYLOAD="$("$BIN" params defaults)"
+
+# ---- a gateway in front of it --------------------------------------------------------------
+# start_gateway NAME [serve args...]: sets GW_URL and GW_PID
+start_gateway() {
+    local name="$1"; shift
+    local port; port="$(free_port)"
+    DAYDREAM_API_KEY="$KEY" DAYDREAM_API_GATEWAY="$ENGINE" DAYDREAM_WHIP_ALLOW_DEV=1 DREAMGATE_LOG=warn \
+        "$BIN" serve --listen "127.0.0.1:$port" --reap-after 3600 "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+    GW_URL="http://127.0.0.1:$port"
+    wait_http "$GW_URL/healthz"
+}
+
+# create_stream GW_URL: a stream through the gateway (POST with Origin); sets STREAM_ID and COOKIE
+create_stream() {
+    local body
+    body="$(curl -s -D "$WORK/create.headers" -H "Origin: $1" -H 'Content-Type: application/json' \
+        --data-binary "$PAYLOAD" "$1/api/daydream/streams")"
+    STREAM_ID="$(printf '%s' "$body" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)"
+    COOKIE="$(sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' "$WORK/create.headers" | head -1)"
+    if [ -z "$STREAM_ID" ] || [ -z "$COOKIE" ]; then
+        echo "create through the gateway failed: $body" >&2; exit 1
+    fi
+}
+
+# ---- wrk -----------------------------------------------------------------------------------
+# to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.02s" in milliseconds
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000
+        printf "%.3f", n }'
+}
+
+declare -A RPS P50 P99 CPU_PROXY CPU_ENGINE
+PROXY_PIDS=()
+# run_leg NAME URL [wrk header args...]: warm-up, then the measured run; the CPU time that the
+# engine and the proxy in between ($PROXY_PIDS) spent per request
+run_leg() {
+    local name="$1" url="$2"; shift 2
+    local code e0 p0 e1 p1 requests
+    code="$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url")"
+    [ "$code" = 200 ] || { echo "$name: $url answers $code" >&2; exit 1; }
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null
+    e0="$(cpu_ticks "$ENGINE_PID")"
+    p0="$(cpu_ticks "${PROXY_PIDS[@]}")"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url" >"$WORK/$name.wrk"
+    e1="$(cpu_ticks "$ENGINE_PID")"
+    p1="$(cpu_ticks "${PROXY_PIDS[@]}")"
+    requests="$(awk '/requests in/ {print $1}' "$WORK/$name.wrk")"
+    CPU_ENGINE[$name]="$(awk -v t=$((e1 - e0)) -v n="$requests" -v k="$TCK" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')"
+    CPU_PROXY[$name]="$(awk -v t=$((p1 - p0)) -v n="$requests" -v k="$TCK" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')"
+    RPS[$name]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/$name.wrk")"
+    P50[$name]="$(to_ms "$(awk '$1 == "50%" {print $2}' "$WORK/$name.wrk")")"
+    P99[$name]="$(to_ms "$(awk '$1 == "99%" {print $2}' "$WORK/$name.wrk")")"
+    if grep -q 'Non-2xx' "$WORK/$name.wrk"; then
+        say "$name: $(grep 'Non-2xx' "$WORK/$name.wrk")"
+    fi
+}
+
+# gateway_leg NAME: the measured run against $GW_URL on the stream $STREAM_ID of $COOKIE,
+# with the gateway's RSS idle (before) and peak (VmHWM, after); then deletes the stream
+declare -A RSS_IDLE RSS_LOAD
+gateway_leg() {
+    local name="$1"
+    PROXY_PIDS=("$GW_PID")
+    RSS_IDLE[$name]="$(rss_kib "$GW_PID")"
+    run_leg "$name" "$GW_URL/api/daydream/streams/$STREAM_ID/status" -H "Cookie: $COOKIE"
+    RSS_LOAD[$name]="$(hwm_kib "$GW_PID")"
+    curl -s -o /dev/null -X DELETE -H "Origin: $GW_URL" -H "Cookie: $COOKIE" "$GW_URL/api/daydream/streams/$STREAM_ID"
+}
+
+# ---- the legs ------------------------------------------------------------------------------
+start_gateway gateway
+create_stream "$GW_URL"
+ID="$STREAM_ID"
+
+say "engine directly"
+PROXY_PIDS=()
+run_leg engine "$ENGINE/v1/streams/$ID/status" -H "Authorization: Bearer $KEY"
+
+say "nginx (2 workers, upstream keep-alive)"
+NGINX_PORT="$(free_port)"
+mkdir -p "$WORK/nginx/logs"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    upstream engine {
+        server ${ENGINE#http://};
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location /v1/streams/ {
+            proxy_pass http://engine;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer $KEY";
+        }
+    }
+}
+EOF
+"$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+wait_http "http://127.0.0.1:$NGINX_PORT/"
+mapfile -t PROXY_PIDS < <(pgrep -P "$NGINX_PID")
+run_leg nginx "http://127.0.0.1:$NGINX_PORT/v1/streams/$ID/status"
+
+say "gateway, in-process store"
+gateway_leg gateway
+kill "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+
+LEGS=(engine nginx gateway)
+if command -v redis-server >/dev/null 2>&1 && "$BIN" serve --help | grep -q -- '--store'; then
+    say "gateway, Redis store"
+    REDIS_PORT="$(free_port)"
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_gateway gateway-redis --store "redis://127.0.0.1:$REDIS_PORT/0"
+    create_stream "$GW_URL"
+    gateway_leg gateway-redis
+    LEGS+=(gateway-redis)
+else
+    say "no Redis leg (needs redis-server and a dreamgate serve with --store)"
+fi
+
+# ---- report --------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+echo
+echo "status route, ${DURATION} s per leg, wrk -t$THREADS -c$CONNECTIONS, loopback, $(nproc) CPUs"
+echo
+echo "| leg | req/s | p50 ms | p99 ms | req/s vs nginx | p50 added vs engine (ms) | proxy CPU µs/req | engine CPU µs/req | RSS idle / under load (MiB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for leg in "${LEGS[@]}"; do
+    rss="-"
+    if [ -n "${RSS_IDLE[$leg]:-}" ]; then rss="$(mib "${RSS_IDLE[$leg]}") / $(mib "${RSS_LOAD[$leg]}")"; fi
+    added="-"
+    [ "$leg" != engine ] && added="$(minus "${P50[$leg]}" "${P50[engine]}")"
+    vs="-"
+    [ "$leg" != engine ] && vs="$(ratio "${RPS[$leg]}" "${RPS[nginx]}")"
+    proxy="-"
+    [ "$leg" != engine ] && proxy="${CPU_PROXY[$leg]}"
+    echo "| $leg | ${RPS[$leg]} | ${P50[$leg]} | ${P99[$leg]} | $vs | $added | $proxy | ${CPU_ENGINE[$leg]} | $rss |"
+done
