@@ -18,7 +18,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::HttpError;
-use crate::registry::StreamRecord;
+use crate::registry::{RecordUpdate, StreamRecord};
 use crate::state::{detached, AppState};
 use crate::upstream::{Signal, SignalReply};
 
@@ -70,13 +70,6 @@ impl Leg {
             Leg::Whep => r.whep_resource.as_ref(),
         }
     }
-
-    fn resource_mut(self, r: &mut StreamRecord) -> &mut Option<Url> {
-        match self {
-            Leg::Whip => &mut r.whip_resource,
-            Leg::Whep => &mut r.whep_resource,
-        }
-    }
 }
 
 /// Selects the [`Leg`] of a route at compile time.
@@ -112,13 +105,13 @@ fn checked_url(st: &AppState, base: &Url, raw: &str, what: &str) -> Option<Url> 
 }
 
 /// Remembers the WHEP URL named by a status body.
-pub fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
+pub async fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
     let raw = status.pointer("/data/gateway_status/whep_url").and_then(Value::as_str)?;
     if raw.is_empty() {
         return None;
     }
     let url = checked_url(st, &record.whip_url, raw, "WHEP")?;
-    st.update_record(&record.id, |r| r.whep_url = Some(url.clone()));
+    st.update_record(&record.id, RecordUpdate::WhepUrl(url.clone())).await;
     Some(url)
 }
 
@@ -145,12 +138,7 @@ pub async fn whip_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
         let playback =
             header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| checked_url(&st, &record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
-        st.update_record(&record.id, |r| {
-            r.whip_resource = resource;
-            if playback.is_some() {
-                r.whep_url = playback;
-            }
-        });
+        st.update_record(&record.id, RecordUpdate::WhipAnswer { resource, playback }).await;
         let mut resp = relay(&reply, SDP);
         let h = resp.headers_mut();
         insert_path(h, LOCATION, &Leg::Whip.gateway_path(&record.id));
@@ -185,14 +173,14 @@ pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
             None => {
                 let status =
                     st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
-                learn_whep_from_status(&st, &record, &status)
+                learn_whep_from_status(&st, &record, &status).await
             }
         };
         let Some(whep_url) = whep_url else {
             return Err(HttpError::playback_not_ready());
         };
         let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
-        st.update_record(&record.id, |r| r.whep_resource = resource);
+        st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
         insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_path(&record.id));
         Ok(resp)
@@ -205,7 +193,11 @@ pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<
     let Some(target) = leg.resource(record).cloned() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    st.update_record(&record.id, |r| *leg.resource_mut(r) = None);
+    let cleared = match leg {
+        Leg::Whip => RecordUpdate::WhipResource(None),
+        Leg::Whep => RecordUpdate::WhepResource(None),
+    };
+    st.update_record(&record.id, cleared).await;
     let reply = st.upstream().signal(Signal::delete(&target)).await?;
     ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
     Ok(relay(&reply, "text/plain"))
