@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Dreamgate test, from a clean checkout:
-#   1. installs what the tests need (Debian: chromium, iproute2, util-linux; npm: web/ dev deps),
-#   2. Rust: unit and integration tests (real servers on 127.0.0.1),
+#   1. installs what the tests need (Debian: chromium, iproute2, util-linux, redis-server; npm: web/ dev deps),
+#   2. Rust: unit and integration tests (real servers on 127.0.0.1; a throwaway redis-server on a free
+#      loopback port for the Redis store's tests, DREAMGATE_TEST_REDIS),
 #   3. web: type check (tsc --noEmit) and unit tests (node --test),
 #   4. end to end: Debian's Chromium driven by playwright-core against `dreamgate serve`,
 #      inside a private network namespace that has nothing but loopback.
@@ -10,7 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 log_dir=$(mktemp -d)
-trap 'rm -rf "$log_dir"' EXIT
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$log_dir"
+}
+trap cleanup EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -22,6 +28,7 @@ missing=()
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}"
@@ -42,6 +49,29 @@ step "npm packages (web/)"
 
 step "cargo build"
 cargo build --workspace --all-targets --locked
+
+step "redis-server for the Redis store's tests"
+# A free loopback port (one nothing answers on), no persistence; stopped on exit (trap above).
+start_redis() {
+  local port
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$log_dir" \
+      --loglevel warning >"$log_dir/redis.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 1 50); do
+      if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then redis_port=$port; return 0; fi
+      kill -0 "$redis_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$redis_pid" 2>/dev/null || true; redis_pid=""
+  done
+  echo "error: redis-server did not start:" >&2; cat "$log_dir/redis.log" >&2; return 1
+}
+start_redis
+export DREAMGATE_TEST_REDIS="redis://127.0.0.1:${redis_port}/0"
+echo "redis: $(redis-server --version | awk '{print $3}') on $DREAMGATE_TEST_REDIS"
 
 step "cargo test"
 cargo test --workspace --locked 2>&1 | tee "$log_dir/cargo.log"

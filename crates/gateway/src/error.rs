@@ -27,6 +27,7 @@
 //! | [`whip_url_refused`](HttpError::whip_url_refused), [`signal_url_refused`](HttpError::signal_url_refused) | 502 | `WHIP URL not allowed` |
 //! | [`signal_answer_too_large`](HttpError::signal_answer_too_large) | 502 | `Invalid WHIP answer` |
 //! | [`signal_unreachable`](HttpError::signal_unreachable) | 502 | `Upstream unreachable` |
+//! | [`store_unavailable`](HttpError::store_unavailable) | 503 | `Store unavailable` |
 //! | [`signal_timeout`](HttpError::signal_timeout) | 504 | `Upstream timeout` |
 //!
 //! Errors of the Daydream API client map as follows (see
@@ -213,6 +214,15 @@ impl HttpError {
     /// 500 for a request task that panicked or was cancelled.
     pub fn task_failed() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "The request failed unexpectedly")
+    }
+
+    /// 503 when the store (Redis) cannot be reached: nothing was decided.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Store unavailable",
+            "The gateway cannot reach its store; retry shortly",
+        )
     }
 
     // ---- the Daydream API --------------------------------------------------

@@ -27,9 +27,10 @@ use crate::session::SessionId;
 use crate::state::AppState;
 use crate::{MAX_JSON_BODY, MAX_SDP_BODY};
 
-/// The session of the current request (inserted by the middleware).
+/// The session of the current request (inserted by the middleware on the
+/// stream routes): `None` when the request names no session the store remembers.
 #[derive(Debug, Clone)]
-pub struct Session(pub SessionId);
+pub struct Session(pub Option<SessionId>);
 
 /// The stream id path parameter: `[A-Za-z0-9_-]{1,128}`, else 404.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ impl FromRequestParts<Arc<AppState>> for Owned {
         let Some(Session(session)) = parts.extensions.get::<Session>() else {
             return Err(HttpError::no_session());
         };
-        let record = st.owned(session, &id)?;
+        let record = st.owned(session.as_ref(), &id).await?;
         Ok(Owned { st: st.clone(), record })
     }
 }

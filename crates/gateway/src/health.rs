@@ -63,12 +63,14 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
 /// Whether the state store answers (the store seam's hook: the in-process
 /// store always does; a remote one pings its server here). The reason, on
 /// failure, names no address or credential.
-pub async fn store_ready(_st: &AppState) -> Result<(), &'static str> {
-    Ok(())
+pub async fn store_ready(st: &AppState) -> Result<(), &'static str> {
+    use crate::store::StoreApi;
+    st.store().ping().await.map_err(|_| "the state store does not answer")
 }
 
 async fn metrics_route(State(st): State<Arc<AppState>>) -> Response {
-    let text = metrics::render(StateGauges { streams_open: st.open_streams(), sessions: st.live_sessions() });
+    let streams_open = st.open_streams().await.unwrap_or(0);
+    let text = metrics::render(StateGauges { streams_open, sessions: st.live_sessions() });
     no_store(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 

@@ -50,9 +50,11 @@
 //! | [`routes`] | the router and its thin handlers |
 //! | [`middleware`] | session cookie, Origin check, security headers ([`headers`]) |
 //! | [`extract`] | parsing at the edge: stream id, owned stream, WHIP/WHEP leg, bodies |
-//! | [`state`] | the stream service: the one owner of the state (create, end, delete, shutdown) and the reaper driver |
-//! | [`registry`] | pure ownership + reaper machine (one stream per session, delete attempts and retries, tombstones) |
+//! | [`state`] | the stream service: the one code applying the store's decisions (create, end, delete, shutdown) and the reaper driver |
+//! | [`store`] | everything the gateway remembers, behind one seam: in-process ([`store::memory`]) or Redis ([`store::redis`]) |
+//! | [`registry`] | pure ownership + reaper machine (one stream per session, delete attempts, leases and retries, tombstones) |
 //! | [`session`] | random cookie sessions and the pure issued-session book |
+//! | [`clock`] | wall-clock milliseconds, the time every pure machine takes |
 //! | [`proxy`] | the WHIP/WHEP legs and how upstream answers are relayed |
 //! | [`upstream`] | the Daydream API client and the WHIP/WHEP signalling client |
 //! | [`whip_policy`] | which upstream URLs may be contacted |
@@ -64,6 +66,16 @@
 //! The gateway knows no codec: in `local` mode its upstream is an engine
 //! started by the caller (the `dreamgate serve` command), reached over HTTP
 //! at [`GatewayConfig::api_base`] with [`GatewayConfig::api_key`].
+//!
+//! ## Several instances
+//!
+//! With [`GatewayConfig::store`] set to Redis, any number of gateways share
+//! one state: any instance serves any request of any session, a session's
+//! single stream slot is reserved atomically, and the reaper's delete of a
+//! silent stream is leased to one instance at a time. Shutdown then leaves
+//! the streams running (another instance, or the restarted one, carries
+//! on); with the in-process store it deletes them (see
+//! [`GatewayHandle::shutdown`]).
 //!
 //! ## Sessions, ownership, origin
 //!
@@ -112,6 +124,7 @@ use url::Url;
 use dreamgate_client::ApiKey;
 
 pub mod assets;
+pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -123,14 +136,17 @@ pub mod registry;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod store;
 pub mod upstream;
 pub mod whip_policy;
 
 pub use error::{HttpError, NOT_OWNED};
 pub use registry::RegistryConfig;
+pub use store::{StoreConfig, StoreError};
 pub use upstream::Upstream;
 
 use state::{run_reaper, AppState};
+use store::{Store, StoreApi};
 
 /// Largest JSON request body.
 pub const MAX_JSON_BODY: usize = 100 * 1024;
@@ -175,8 +191,14 @@ pub struct GatewayConfig {
     /// Trust `X-Forwarded-Proto: https` from a reverse proxy (off by default:
     /// any client can send it).
     pub trust_forwarded_proto: bool,
-    /// Timeout of one API call (default 20 s).
+    /// Timeout of one API call (default 20 s). A create answers 504 after
+    /// it, but is still awaited in the background up to `create_timeout`.
     pub api_timeout: Duration,
+    /// How long a create is awaited in all, answered or not (default 2 min;
+    /// at least `api_timeout`).
+    pub create_timeout: Duration,
+    /// Where sessions, streams and the reaper's schedule are kept (default in-process).
+    pub store: StoreConfig,
     /// Timeout of one WHIP/WHEP request (default 10 s).
     pub whip_timeout: Duration,
     /// Ownership and reaper timing (`reap_after` default 2 min).
@@ -184,7 +206,8 @@ pub struct GatewayConfig {
     /// How often the reaper runs (default 1 s).
     pub reap_interval: Duration,
     /// On [`GatewayHandle::shutdown`]: how long in-flight requests may take,
-    /// then how long deleting the remaining streams upstream may take (default 10 s each).
+    /// then creates still awaited, then (in-process store) deleting the
+    /// remaining streams upstream (default 10 s each).
     pub shutdown_timeout: Duration,
     /// Connection timeouts and caps (see [`dreamgate_serve::ServeLimits`]).
     pub limits: dreamgate_serve::ServeLimits,
@@ -209,6 +232,9 @@ pub enum GatewayError {
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The store could not be opened (e.g. Redis unreachable).
+    #[error("{0}")]
+    Store(#[from] StoreError),
 }
 
 impl GatewayConfig {
@@ -223,6 +249,8 @@ impl GatewayConfig {
             https: false,
             trust_forwarded_proto: false,
             api_timeout: Duration::from_secs(20),
+            create_timeout: Duration::from_secs(120),
+            store: StoreConfig::Memory,
             whip_timeout: Duration::from_secs(10),
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
@@ -251,6 +279,7 @@ impl GatewayConfig {
     pub fn validate(&self) -> Result<(), GatewayError> {
         for (name, d) in [
             ("api timeout", self.api_timeout),
+            ("create timeout", self.create_timeout),
             ("WHIP timeout", self.whip_timeout),
             ("reap-after", self.registry.reap_after),
             ("session idle", self.registry.session_idle),
@@ -298,9 +327,10 @@ pub struct ShutdownReport {
 
 /// A running gateway.
 ///
-/// Call [`shutdown`](Self::shutdown) to stop it: that also deletes the
-/// streams still running upstream. Dropping the handle only stops the server
-/// and the reaper (without waiting, and without deleting anything).
+/// Call [`shutdown`](Self::shutdown) to stop it: with the in-process store
+/// that also deletes the streams still running upstream. Dropping the handle
+/// only stops the server and the reaper (without waiting, and without
+/// deleting anything: like a crash).
 #[derive(Debug)]
 pub struct GatewayHandle {
     addr: SocketAddr,
@@ -329,20 +359,33 @@ impl GatewayHandle {
         self.metrics_addr
     }
 
-    /// Streams still live or being deleted (diagnostics and tests).
-    pub fn open_streams(&self) -> usize {
-        self.state.open_streams()
+    /// Streams still live or being deleted, in the store (diagnostics and
+    /// tests; 0 when the store cannot be reached).
+    pub async fn open_streams(&self) -> usize {
+        self.state.open_streams().await.unwrap_or(0)
     }
 
-    /// Stops the gateway and deletes what it leaves behind:
+    /// The stream service (its store, configuration).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops the gateway:
     ///
     /// 1. stops accepting connections and lets in-flight requests finish
     ///    (at most [`GatewayConfig::shutdown_timeout`], then they are dropped);
     /// 2. stops the reaper;
-    /// 3. deletes every stream still live or being deleted upstream,
-    ///    concurrently, within [`GatewayConfig::shutdown_timeout`] — paid
-    ///    streams must not outlive the gateway. What was and was not deleted
-    ///    is logged and returned.
+    /// 3. waits (at most [`GatewayConfig::shutdown_timeout`]) for creates
+    ///    still awaited in the background, so their streams are recorded;
+    /// 4. with a durable store (Redis): deletes nothing — the streams live
+    ///    on, recorded in the store, for the other instances (or this one,
+    ///    restarted) to serve and reap;
+    /// 5. with the in-process store: deletes every stream still live or
+    ///    being deleted upstream, concurrently, within
+    ///    [`GatewayConfig::shutdown_timeout`] — paid streams must not outlive
+    ///    the only gateway that knows them. What was and was not deleted is
+    ///    logged and returned; what was not is parked (the pending-deletes
+    ///    file, when configured) and retried at the next start.
     pub async fn shutdown(mut self) -> ShutdownReport {
         let limit = self.state.config().shutdown_timeout;
         let _ = self.stop.send(true);
@@ -359,6 +402,13 @@ impl GatewayHandle {
         if let Some(ops) = self.ops.take() {
             ops.abort();
             let _ = ops.await;
+        }
+        if !self.state.wait_in_flight(limit).await {
+            tracing::warn!("creates still in flight after {limit:?}: their streams may be left unrecorded");
+        }
+        if self.state.store().durable() {
+            tracing::info!(store = self.state.store().kind(), "stopped; streams stay recorded in the store");
+            return ShutdownReport::default();
         }
         self.state.delete_all(limit).await
     }
@@ -377,9 +427,13 @@ impl Drop for GatewayHandle {
 }
 
 /// Starts the gateway on `listener` and its reaper task.
-pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Result<GatewayHandle, GatewayError> {
+pub async fn start(listener: tokio::net::TcpListener, mut cfg: GatewayConfig) -> Result<GatewayHandle, GatewayError> {
     cfg.validate()?;
     let addr = listener.local_addr()?;
+    cfg.create_timeout = cfg.create_timeout.max(cfg.api_timeout);
+    // a delete attempt is leased beyond its own timeout; a create's slot beyond the create's
+    cfg.registry.delete_lease = cfg.api_timeout + Duration::from_secs(10);
+    cfg.registry.create_lease = cfg.create_timeout + Duration::from_secs(30);
     let upstream = Upstream::new(
         cfg.api_base.clone(),
         cfg.api_key.clone(),
@@ -387,13 +441,16 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         cfg.api_timeout,
         cfg.whip_timeout,
     )
+    .and_then(|u| u.with_create_timeout(cfg.api_base.clone(), cfg.api_key.clone(), cfg.create_timeout))
     .map_err(GatewayError::Client)?;
+    let store = Store::open(&cfg.store, cfg.registry, cfg.api_base.as_str()).await?;
     tracing::info!(
         mode = cfg.mode.as_str(),
         api = %cfg.api_base,
         whip_allowlist = %cfg.whip_policy,
         allowed_origins = ?cfg.allowed_origins,
         reap_after_s = cfg.registry.reap_after.as_secs_f64(),
+        store = ?cfg.store,
         listen = %addr,
         "dreamgate gateway listening on http://{addr}"
     );
@@ -406,7 +463,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
     if let Some(at) = metrics_addr {
         tracing::info!(metrics_listen = %at, "metrics on http://{at}/metrics");
     }
-    let state = Arc::new(AppState::new(cfg, upstream));
+    let state = Arc::new(AppState::new(cfg, upstream, store));
     let app = routes::router(state.clone());
     let (stop, mut stopped) = watch::channel(false);
     let ops_limits = limits.clone();
@@ -428,6 +485,7 @@ pub async fn start(listener: tokio::net::TcpListener, cfg: GatewayConfig) -> Res
         })
     });
     let reaper = tokio::spawn(run_reaper(state.clone()));
+    tokio::spawn(state.clone().retry_parked());
     Ok(GatewayHandle { addr, metrics_addr, ops, state, stop, server: Some(server), reaper: Some(reaper) })
 }
 

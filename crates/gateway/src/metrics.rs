@@ -322,8 +322,8 @@ fn intern(route: &str) -> &'static str {
 pub struct StateGauges {
     /// Streams live or being deleted.
     pub streams_open: usize,
-    /// Sessions the gateway remembers.
-    pub sessions: usize,
+    /// Sessions the gateway remembers (`None`: not known, e.g. a shared store).
+    pub sessions: Option<usize>,
 }
 
 /// The whole exposition: the process-wide metrics plus `gauges`.
@@ -332,9 +332,11 @@ pub fn render(gauges: StateGauges) -> String {
     let open: Gauge = Gauge::default();
     open.set(i64::try_from(gauges.streams_open).unwrap_or(i64::MAX));
     local.register("dreamgate_streams_open", "Streams live or being deleted upstream", open);
-    let sessions: Gauge = Gauge::default();
-    sessions.set(i64::try_from(gauges.sessions).unwrap_or(i64::MAX));
-    local.register("dreamgate_sessions", "Sessions the gateway remembers", sessions);
+    if let Some(n) = gauges.sessions {
+        let sessions: Gauge = Gauge::default();
+        sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
+        local.register("dreamgate_sessions", "Sessions the gateway remembers (in-process store)", sessions);
+    }
     let mut out = String::with_capacity(8 * 1024);
     // Writing to a String cannot fail.
     let _ = encode_registry(&mut out, &METRICS.registry);
@@ -352,7 +354,7 @@ mod tests {
         observe_store("test_op", Duration::from_millis(2));
         observe_upstream(UpstreamOp::Status, "ok", Duration::from_micros(700));
         rate_limited();
-        let text = render(StateGauges { streams_open: 3, sessions: 5 });
+        let text = render(StateGauges { streams_open: 3, sessions: Some(5) });
         // (a labelled family appears once it has a sample)
         for needle in [
             "# TYPE dreamgate_upstream_request_duration_seconds histogram",

@@ -1,8 +1,12 @@
 //! What every request goes through before its handler: the session cookie,
 //! the `Origin` check on mutating methods, and the security headers.
 //!
-//! * Only a session id this gateway issued is resumed; any other request is
-//!   served under a fresh session whose cookie is set on the response.
+//! * Sessions are issued only where one is needed: the create route issues
+//!   one (its cookie set on the response, see [`IssuedSession`]) when the
+//!   request has none. Only a session id the store remembers is resumed
+//!   (stream routes only: the config route and static files never touch the
+//!   store and never set a cookie); a stream route without a valid session
+//!   is served as a session owning nothing (403 for any stream id).
 //! * A mutating request (anything but GET, HEAD, OPTIONS) must carry an
 //!   `Origin` equal to the gateway's own origin (`http://<Host>`, or
 //!   `https://` when [`GatewayConfig::https`] is set or a trusted
@@ -33,23 +37,39 @@ static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 });
 
+/// Put in a response's extensions by a handler that issued a session: the
+/// middleware sets its cookie.
+#[derive(Debug, Clone)]
+pub struct IssuedSession(pub SessionId);
+
+/// The routes that act for a session (the stream routes).
+const SESSION_ROUTES: &str = "/api/daydream/streams";
+
 /// Session cookie, Origin check on mutating methods, security headers.
 pub async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let cfg = st.config();
     let https = is_https(cfg, req.headers());
-    // Only ids this gateway issued are resumed; anything else gets a fresh one.
-    let (id, fresh) = st.session(SessionId::from_headers(req.headers()));
-    let api = req.uri().path().starts_with("/api/");
+    let path = req.uri().path();
+    let api = path.starts_with("/api/");
+    let needs_session = path.starts_with(SESSION_ROUTES);
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let mut resp = if mutating && !origin_ok(cfg, req.headers(), https) {
         tracing::debug!(path = %req.uri().path(), "refused mutating request from a foreign origin");
         HttpError::bad_origin().into_response()
+    } else if needs_session {
+        // Only ids the store remembers are resumed.
+        match st.resume(SessionId::from_headers(req.headers())).await {
+            Ok(session) => {
+                req.extensions_mut().insert(Session(session));
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        }
     } else {
-        req.extensions_mut().insert(Session(id.clone()));
         next.run(req).await
     };
     headers::apply(resp.headers_mut(), &CSP, api);
-    if fresh {
+    if let Some(IssuedSession(id)) = resp.extensions_mut().remove::<IssuedSession>() {
         if let Ok(v) = HeaderValue::from_str(&id.set_cookie(https)) {
             resp.headers_mut().append(SET_COOKIE, v);
         }

@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::error::HttpError;
 use crate::metrics::UpstreamOp;
-use crate::registry::StreamRecord;
+use crate::registry::{RecordUpdate, StreamRecord};
 use crate::state::{detached, AppState};
 use crate::upstream::{Signal, SignalReply};
 
@@ -79,13 +79,6 @@ impl Leg {
             Leg::Whep => r.whep_resource.as_ref(),
         }
     }
-
-    fn resource_mut(self, r: &mut StreamRecord) -> &mut Option<Url> {
-        match self {
-            Leg::Whip => &mut r.whip_resource,
-            Leg::Whep => &mut r.whep_resource,
-        }
-    }
 }
 
 /// Selects the [`Leg`] of a route at compile time.
@@ -121,9 +114,9 @@ fn checked_url(st: &AppState, base: &Url, raw: &str, what: &str) -> Option<Url> 
 }
 
 /// Remembers the WHEP URL named by a status body.
-pub fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
+pub async fn learn_whep_from_status(st: &AppState, record: &StreamRecord, status: &Value) -> Option<Url> {
     let raw = status.pointer(WHEP_IN_STATUS).and_then(Value::as_str)?;
-    learn_whep_url(st, record, raw)
+    learn_whep_url(st, record, raw).await
 }
 
 /// Where a status body names the stream's WHEP URL.
@@ -131,7 +124,7 @@ const WHEP_IN_STATUS: &str = "/data/gateway_status/whep_url";
 
 /// Remembers `raw` (a status body's WHEP URL, absolute or relative to the
 /// WHIP URL) when the policy allows it; empty = none.
-pub fn learn_whep_url(st: &AppState, record: &StreamRecord, raw: &str) -> Option<Url> {
+pub async fn learn_whep_url(st: &AppState, record: &StreamRecord, raw: &str) -> Option<Url> {
     if raw.is_empty() {
         return None;
     }
@@ -139,7 +132,7 @@ pub fn learn_whep_url(st: &AppState, record: &StreamRecord, raw: &str) -> Option
         return Some(known.clone()); // already checked and stored
     }
     let url = checked_url(st, &record.whip_url, raw, "WHEP")?;
-    st.update_record(&record.id, |r| r.whep_url = Some(url.clone()));
+    st.update_record(&record.id, RecordUpdate::WhepUrl(url.clone())).await;
     Some(url)
 }
 
@@ -252,12 +245,7 @@ pub async fn whip_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
         let playback =
             header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| checked_url(&st, &record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
-        st.update_record(&record.id, |r| {
-            r.whip_resource = resource;
-            if playback.is_some() {
-                r.whep_url = playback;
-            }
-        });
+        st.update_record(&record.id, RecordUpdate::WhipAnswer { resource, playback }).await;
         let mut resp = relay(&reply, SDP);
         let h = resp.headers_mut();
         insert_path(h, LOCATION, &Leg::Whip.gateway_path(&record.id));
@@ -292,14 +280,14 @@ pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
             None => {
                 let status =
                     st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
-                learn_whep_from_status(&st, &record, &status)
+                learn_whep_from_status(&st, &record, &status).await
             }
         };
         let Some(whep_url) = whep_url else {
             return Err(HttpError::playback_not_ready());
         };
         let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
-        st.update_record(&record.id, |r| r.whep_resource = resource);
+        st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
         insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_path(&record.id));
         Ok(resp)
@@ -312,7 +300,11 @@ pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<
     let Some(target) = leg.resource(record).cloned() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    st.update_record(&record.id, |r| *leg.resource_mut(r) = None);
+    let cleared = match leg {
+        Leg::Whip => RecordUpdate::WhipResource(None),
+        Leg::Whep => RecordUpdate::WhepResource(None),
+    };
+    st.update_record(&record.id, cleared).await;
     let reply = st.upstream().signal(leg.op(), Signal::delete(&target)).await?;
     ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
     Ok(relay(&reply, "text/plain"))

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
 use crate::metrics::{self, SignalAction};
+use crate::middleware::IssuedSession;
 use crate::proxy::{self, Leg, LegKind, Whep, Whip, SDP, TRICKLE};
 use crate::state::AppState;
 use crate::{assets, headers, health};
@@ -60,6 +61,8 @@ async fn config(State(st): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// The one route that issues a session (after the body is valid) when the
+/// request has none.
 async fn create(
     State(st): State<Arc<AppState>>,
     Extension(Session(session)): Extension<Session>,
@@ -67,8 +70,18 @@ async fn create(
     body: Body,
 ) -> Result<Response, HttpError> {
     let payload = extract::read_create(&headers, body).await?;
-    let stream = st.create(session, payload).await?;
-    Ok((StatusCode::CREATED, Json(stream)).into_response())
+    let (session, issued) = match session {
+        Some(s) => (s, false),
+        None => (st.issue_session().await?, true),
+    };
+    let mut resp = match st.create(session.clone(), payload).await {
+        Ok(stream) => (StatusCode::CREATED, Json(stream)).into_response(),
+        Err(e) => e.into_response(),
+    };
+    if issued {
+        resp.extensions_mut().insert(IssuedSession(session));
+    }
+    Ok(resp)
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
@@ -76,7 +89,7 @@ async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
     let body =
         st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
     if let Some(raw) = proxy::whep_url_in_status(&body) {
-        proxy::learn_whep_url(&st, &record, &raw);
+        proxy::learn_whep_url(&st, &record, &raw).await;
     }
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -95,7 +108,7 @@ async fn delete_stream(
     Extension(Session(session)): Extension<Session>,
     StreamId(id): StreamId,
 ) -> Result<Json<Value>, HttpError> {
-    st.end_owned(&session, id).await.map(Json)
+    st.end_owned(session.as_ref(), id).await.map(Json)
 }
 
 /// `navigator.sendBeacon` target: `{streamId}` as text/plain JSON (or no body:
@@ -107,8 +120,8 @@ async fn end(
     body: Body,
 ) -> Result<Json<Value>, HttpError> {
     match extract::read_end_beacon(&headers, body).await? {
-        Some(id) => st.end_owned(&session, id).await.map(Json),
-        None => st.end_active(&session).await.map(Json),
+        Some(id) => st.end_owned(session.as_ref(), id).await.map(Json),
+        None => st.end_active(session.as_ref()).await.map(Json),
     }
 }
 

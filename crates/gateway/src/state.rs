@@ -1,78 +1,65 @@
-//! The stream service: the one owner of the gateway's state, and the driver
-//! of its reaper.
+//! The stream service: the one code that applies the store's decisions, and
+//! the driver of its reaper.
 //!
 //! [`AppState`] holds the configuration, the upstream clients and the
-//! [`Ledger`]: the ownership registry ([`Registry`], pure decisions about
-//! streams) and the issued-session book ([`SessionBook`], pure decisions
-//! about sessions), behind one lock. The service asks them what to do, does
-//! the upstream IO (create, delete) and reports the outcomes back; nothing
-//! else in the crate changes them except through the methods here.
+//! [`Store`] (in-process or Redis, see [`crate::store`]): every session,
+//! ownership record, slot, tombstone and delete lease lives there, changed
+//! only through the store's atomic transitions, called from here (and from
+//! the WHIP/WHEP answers in [`crate::proxy`], through
+//! [`AppState::update_record`]). The service asks the store what to do, does
+//! the upstream IO (create, delete) and reports the outcomes back.
 //!
-//! Upstream work that changes the ledger (create, delete, and the WHIP/WHEP
+//! Upstream work that changes the store (create, delete, and the WHIP/WHEP
 //! answers in [`crate::proxy`]) runs in its own task ([`detached`]), so a
 //! browser that disconnects mid-request cannot leave a created stream
 //! unrecorded (and thus never reaped).
+//!
+//! # Creates that outlive the request
+//!
+//! A create answers 504 after [`GatewayConfig::api_timeout`], but the
+//! upstream call goes on in the background (up to
+//! [`GatewayConfig::create_timeout`]): the session's slot stays reserved
+//! meanwhile (a retry gets 409, never a second stream), and the stream, once
+//! made, is recorded for the session (or deleted, if the session ended it).
+//! Shutdown waits (bounded) for these. Every stream is created with a
+//! `name` starting with [`STREAM_TAG`], so the gateway's streams can be
+//! recognised upstream.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 use dreamgate_client::ApiError as UpstreamError;
 use dreamgate_model::CreatePayload;
 
+use crate::clock::Ms;
 use crate::error::HttpError;
-use crate::registry::{valid_stream_id, Access, ReapAction, Registry, RegistryConfig, StreamRecord};
-use crate::session::{SessionBook, SessionId};
+use crate::registry::{valid_stream_id, Access, FailOutcome, RecordUpdate, StreamRecord};
+use crate::session::SessionId;
+use crate::store::{Store, StoreApi, StoreError};
 use crate::upstream::Upstream;
 use crate::{GatewayConfig, ShutdownReport};
 
-/// Everything the gateway remembers about sessions and streams: the pure
-/// machines the [`AppState`] applies, kept together because a session's
-/// expiry depends on whether it holds a stream.
-#[derive(Debug)]
-pub struct Ledger {
-    /// Stream ownership, one stream per session, reaper decisions.
-    pub registry: Registry,
-    /// The session ids this gateway issued.
-    pub sessions: SessionBook,
+/// The `name` prefix of every stream the gateway creates.
+pub const STREAM_TAG: &str = "dreamgate-";
+
+impl From<StoreError> for HttpError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "store call failed");
+        HttpError::store_unavailable()
+    }
 }
 
-impl Ledger {
-    /// An empty ledger with these timing rules.
-    pub fn new(cfg: RegistryConfig) -> Self {
-        Self { registry: Registry::new(cfg), sessions: SessionBook::new(cfg.session_idle, cfg.max_sessions) }
-    }
+/// Upstream work in flight that shutdown waits for (creates, parked deletes).
+#[derive(Debug)]
+struct InFlight(watch::Sender<usize>);
 
-    /// The session of a request whose cookie names `cookie`: that one when
-    /// this gateway issued it and still remembers it (its activity recorded),
-    /// else a fresh one from `fresh`, issued now. `true` when fresh.
-    pub fn resume_or_issue(
-        &mut self,
-        cookie: Option<SessionId>,
-        now: Instant,
-        fresh: impl FnOnce() -> SessionId,
-    ) -> (SessionId, bool) {
-        let (registry, sessions) = (&self.registry, &mut self.sessions);
-        let holds = |s: &SessionId| registry.has_slot(s);
-        match cookie.filter(|id| sessions.resume(id, now, holds)) {
-            Some(id) => (id, false),
-            None => {
-                let id = fresh();
-                sessions.issue(id.clone(), now, holds);
-                (id, true)
-            }
-        }
-    }
-
-    /// Advances time: the deletes to perform now (see [`Registry::tick`]);
-    /// idle sessions holding nothing are forgotten.
-    pub fn tick(&mut self, now: Instant) -> Vec<ReapAction> {
-        let actions = self.registry.tick(now);
-        let registry = &self.registry;
-        self.sessions.forget_idle(now, |s| registry.has_slot(s));
-        actions
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -81,19 +68,14 @@ impl Ledger {
 pub struct AppState {
     cfg: GatewayConfig,
     upstream: Upstream,
-    ledger: Mutex<Ledger>,
+    store: Store,
+    in_flight: watch::Sender<usize>,
 }
 
 impl AppState {
-    /// State for a gateway with this configuration and upstream.
-    pub fn new(cfg: GatewayConfig, upstream: Upstream) -> Self {
-        let ledger = Mutex::new(Ledger::new(cfg.registry));
-        Self { cfg, upstream, ledger }
-    }
-
-    fn ledger(&self) -> MutexGuard<'_, Ledger> {
-        // The ledger is never left half-updated, so a poisoned lock is still usable.
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    /// State for a gateway with this configuration, upstream and store.
+    pub fn new(cfg: GatewayConfig, upstream: Upstream, store: Store) -> Self {
+        Self { cfg, upstream, store, in_flight: watch::channel(0).0 }
     }
 
     /// The configuration.
@@ -101,56 +83,99 @@ impl AppState {
         &self.cfg
     }
 
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The upstream clients (API and WHIP/WHEP).
     pub(crate) fn upstream(&self) -> &Upstream {
         &self.upstream
     }
 
+    fn enter(&self) -> InFlight {
+        self.in_flight.send_modify(|n| *n += 1);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Sessions the gateway remembers (the `dreamgate_sessions` gauge): known
+    /// with the in-process store only (a shared store is not scanned).
+    pub fn live_sessions(&self) -> Option<usize> {
+        self.store.session_count()
+    }
+
+    /// Waits (at most `limit`) until no create or parked delete is in flight;
+    /// `false` if some still are.
+    pub async fn wait_in_flight(&self, limit: Duration) -> bool {
+        let mut rx = self.in_flight.subscribe();
+        let idle = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await.is_ok();
+        idle
+    }
+
     /// Streams still live or being deleted.
-    pub fn open_streams(&self) -> usize {
-        self.ledger().registry.open_streams()
+    pub async fn open_streams(&self) -> Result<usize, StoreError> {
+        self.store.open_streams().await
     }
 
-    /// Sessions the gateway remembers (the `dreamgate_sessions` gauge).
-    pub fn live_sessions(&self) -> usize {
-        self.ledger().sessions.len()
+    /// The session named by a request's cookie, if the store still remembers
+    /// it (its activity recorded).
+    pub(crate) async fn resume(&self, cookie: Option<SessionId>) -> Result<Option<SessionId>, HttpError> {
+        let Some(id) = cookie else { return Ok(None) };
+        Ok(self.store.resume_session(&id, Ms::now()).await?.then_some(id))
     }
 
-    /// The request's session: the cookie's if this gateway issued it, else a
-    /// fresh one (`true`: set its cookie).
-    pub(crate) fn session(&self, cookie: Option<SessionId>) -> (SessionId, bool) {
-        self.ledger().resume_or_issue(cookie, Instant::now(), SessionId::generate)
+    /// Issues a fresh session (its cookie is set on the response).
+    pub(crate) async fn issue_session(&self) -> Result<SessionId, HttpError> {
+        let id = SessionId::generate();
+        self.store.issue_session(&id, Ms::now()).await?;
+        Ok(id)
     }
 
     /// The live stream `id` if `session` owns it (and records the activity).
-    pub(crate) fn owned(&self, session: &SessionId, id: &str) -> Result<StreamRecord, HttpError> {
-        let mut ledger = self.ledger();
-        match ledger.registry.authorize(session, id) {
-            Access::Live(record) => {
-                ledger.registry.touch(id, Instant::now());
-                Ok(record)
-            }
+    pub(crate) async fn owned(&self, session: Option<&SessionId>, id: &str) -> Result<StreamRecord, HttpError> {
+        let Some(session) = session else { return Err(HttpError::not_owned()) };
+        match self.store.authorize(session, id, Some(Ms::now())).await? {
+            Access::Live(record) => Ok(record),
             Access::Deleting(_) | Access::Gone => Err(HttpError::stream_gone(id)),
             Access::NotOwned => Err(HttpError::not_owned()),
         }
     }
 
-    /// Updates the stored upstream URLs of stream `id` (after a WHIP/WHEP answer).
-    pub(crate) fn update_record(&self, id: &str, update: impl FnOnce(&mut StreamRecord)) {
-        self.ledger().registry.update_record(id, update);
+    /// Updates the stored upstream URLs of stream `id` (after a WHIP/WHEP
+    /// answer); a store failure is logged (the answer is still relayed).
+    pub(crate) async fn update_record(&self, id: &str, update: RecordUpdate) {
+        if let Err(e) = self.store.update_record(id, &update).await {
+            tracing::warn!(stream_id = %id, error = %e, "could not store the stream's new upstream URLs");
+        }
     }
 
     /// Creates a stream for `session`: 409 when it already has one, else the
-    /// upstream create (detached) and the stream object.
+    /// upstream create and the stream object; 504 after the API timeout (the
+    /// create goes on in the background, see the module docs).
     pub(crate) async fn create(
         self: Arc<Self>,
         session: SessionId,
         payload: CreatePayload,
     ) -> Result<Value, HttpError> {
-        if let Err(conflict) = self.ledger().registry.begin_create(&session) {
+        if let Err(conflict) = self.store.begin_create(&session, Ms::now()).await? {
             return Err(HttpError::stream_active(conflict.active_stream_id));
         }
-        detached(self.create_reserved(session, payload)).await
+        let guard = self.enter();
+        let st = self.clone();
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            st.create_reserved(session, payload).await
+        });
+        match tokio::time::timeout(self.cfg.api_timeout, task).await {
+            Ok(joined) => joined.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "create task failed");
+                Err(HttpError::task_failed())
+            }),
+            Err(_) => {
+                tracing::warn!("stream create outlived the API timeout: answering 504, still awaiting it");
+                Err(HttpError::upstream_timeout())
+            }
+        }
     }
 
     /// Creates the stream upstream and records it (the session's slot is
@@ -159,16 +184,28 @@ impl AppState {
         let (stream, record) = match self.create_upstream(&session, &payload).await {
             Ok(created) => created,
             Err(e) => {
-                self.ledger().registry.abort_create(&session);
+                if let Err(se) = self.store.abort_create(&session, Ms::now()).await {
+                    tracing::warn!(error = %se, "could not release the session's slot after a failed create");
+                }
                 return Err(e);
             }
         };
         let id = record.id.clone();
-        let ended = self.ledger().registry.finish_create(record, Instant::now());
+        let ended = match self.store.finish_create(&record, Ms::now()).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::warn!(stream_id = %id, error = %e, "cannot record the created stream: deleting it");
+                if let Err(e) = self.upstream.api().delete_stream(&id).await {
+                    tracing::warn!(stream_id = %id, error = %e.message(), "could not delete it; parking it");
+                    let _ = self.store.park(std::slice::from_ref(&id)).await;
+                }
+                return Err(e.into());
+            }
+        };
         tracing::info!(stream_id = %id, "stream created");
-        if ended {
+        if let Some(attempt) = ended {
             tracing::info!(stream_id = %id, "session ended during the create: deleting the stream");
-            let _ = self.delete_upstream(&id).await;
+            let _ = self.delete_upstream(&id, attempt).await;
         }
         Ok(stream)
     }
@@ -180,8 +217,9 @@ impl AppState {
         session: &SessionId,
         payload: &CreatePayload,
     ) -> Result<(Value, StreamRecord), HttpError> {
-        let body = serde_json::to_value(payload).map_err(HttpError::internal)?;
-        let stream = self.upstream.api().create_stream(&body).await.map_err(|e| {
+        let mut body = serde_json::to_value(payload).map_err(HttpError::internal)?;
+        tag(&mut body);
+        let stream = self.upstream.create_api().create_stream(&body).await.map_err(|e| {
             tracing::warn!(error = %e.message(), "stream create failed upstream");
             HttpError::from_upstream(&e)
         })?;
@@ -220,19 +258,31 @@ impl AppState {
         Ok((stream, record))
     }
 
-    /// Deletes upstream and records the outcome (404/405 = already gone).
-    async fn delete_upstream(&self, id: &str) -> Result<(), HttpError> {
+    /// Delete attempt `attempt` of stream `id`, upstream; the outcome goes
+    /// back to the store (404/405 = already gone = success).
+    async fn delete_upstream(&self, id: &str, attempt: u32) -> Result<(), HttpError> {
         let result = self.upstream.api().delete_stream(id).await;
-        let now = Instant::now();
+        let now = Ms::now();
         match result {
             Ok(()) | Err(UpstreamError::Upstream { status: 404 | 405, .. }) => {
-                self.ledger().registry.delete_succeeded(id, now);
+                self.store.delete_succeeded(id, now).await?;
                 tracing::info!(stream_id = %id, "stream deleted upstream");
                 Ok(())
             }
             Err(e) => {
-                let retry = self.ledger().registry.delete_failed(id, now);
-                tracing::warn!(stream_id = %id, error = %e.message(), retry, "stream delete failed");
+                let outcome = self.store.delete_failed(id, attempt, now).await;
+                match outcome {
+                    Ok(FailOutcome::GaveUp) => tracing::warn!(
+                        stream_id = %id, error = %e.message(),
+                        "stream delete failed; retries exhausted: parked, retried at the next start"
+                    ),
+                    Ok(o) => {
+                        tracing::warn!(stream_id = %id, error = %e.message(), retry = o == FailOutcome::Retry, "stream delete failed")
+                    }
+                    Err(se) => {
+                        tracing::warn!(stream_id = %id, error = %e.message(), store = %se, "stream delete failed (and the store did not answer)")
+                    }
+                }
                 Err(HttpError::from_upstream(&e))
             }
         }
@@ -240,9 +290,13 @@ impl AppState {
 
     /// The session ends stream `id` (DELETE route, end beacon): deletes it
     /// upstream unless it is already gone. Idempotent.
-    pub(crate) async fn end_owned(self: Arc<Self>, session: &SessionId, id: String) -> Result<Value, HttpError> {
-        let access = self.ledger().registry.authorize(session, &id);
-        match access {
+    pub(crate) async fn end_owned(
+        self: Arc<Self>,
+        session: Option<&SessionId>,
+        id: String,
+    ) -> Result<Value, HttpError> {
+        let Some(session) = session else { return Err(HttpError::not_owned()) };
+        match self.store.authorize(session, &id, None).await? {
             Access::NotOwned => Err(HttpError::not_owned()),
             Access::Gone => Ok(json!({ "success": true, "id": id })),
             Access::Live(_) | Access::Deleting(_) => {
@@ -254,43 +308,48 @@ impl AppState {
 
     /// The session ends its active stream (end beacon without an id); a
     /// create still in flight is deleted as soon as it completes (`pending`).
-    pub(crate) async fn end_active(self: Arc<Self>, session: &SessionId) -> Result<Value, HttpError> {
-        let id = {
-            let mut ledger = self.ledger();
-            match ledger.registry.active_stream(session) {
-                Some(id) => id.to_string(),
-                None => {
-                    let pending = ledger.registry.end_pending_create(session);
-                    return Ok(json!({ "success": true, "id": null, "pending": pending }));
-                }
-            }
+    pub(crate) async fn end_active(self: Arc<Self>, session: Option<&SessionId>) -> Result<Value, HttpError> {
+        let Some(session) = session else {
+            return Ok(json!({ "success": true, "id": null, "pending": false }));
         };
-        self.end_owned(session, id).await
+        let Some(id) = self.store.active_stream(session).await? else {
+            let pending = self.store.end_pending_create(session).await?;
+            return Ok(json!({ "success": true, "id": null, "pending": pending }));
+        };
+        self.end_owned(Some(session), id).await
     }
 
     async fn end_stream(self: Arc<Self>, id: String) -> Result<Value, HttpError> {
-        if !self.ledger().registry.begin_delete(&id) {
+        let Some(attempt) = self.store.begin_delete(&id, Ms::now()).await? else {
             return Ok(json!({ "success": true, "id": id, "pending": true }));
-        }
-        self.delete_upstream(&id).await?;
+        };
+        self.delete_upstream(&id, attempt).await?;
         Ok(json!({ "success": true, "id": id }))
     }
 
     /// Deletes every stream still live or being deleted upstream, all at once,
-    /// waiting at most `limit`; logs and reports what was deleted and what was not.
+    /// waiting at most `limit`; logs and reports what was deleted and what
+    /// was not, and parks the latter (retried at the next start).
     pub async fn delete_all(self: &Arc<Self>, limit: Duration) -> ShutdownReport {
-        let ids = self.ledger().registry.drain();
         let mut report = ShutdownReport::default();
-        if ids.is_empty() {
+        let actions = match self.store.drain(Ms::now()).await {
+            Ok(actions) => actions,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the remaining streams: none deleted");
+                return report;
+            }
+        };
+        if actions.is_empty() {
             return report;
         }
-        tracing::info!(streams = ids.len(), "deleting the remaining streams upstream");
+        tracing::info!(streams = actions.len(), "deleting the remaining streams upstream");
+        let ids: Vec<String> = actions.iter().map(|a| a.stream_id.clone()).collect();
         let mut tasks = tokio::task::JoinSet::new();
-        for id in &ids {
-            let (st, id) = (self.clone(), id.clone());
+        for action in actions {
+            let st = self.clone();
             tasks.spawn(async move {
-                let ok = st.delete_upstream(&id).await.is_ok();
-                (id, ok)
+                let ok = st.delete_upstream(&action.stream_id, action.attempt).await.is_ok();
+                (action.stream_id, ok)
             });
         }
         let collect = async {
@@ -308,30 +367,93 @@ impl AppState {
             tracing::info!(deleted = ?report.deleted, "streams deleted upstream on shutdown");
         }
         if !report.not_deleted.is_empty() {
+            let parked = self.store.park(&report.not_deleted).await;
             tracing::warn!(
                 not_deleted = ?report.not_deleted,
                 timed_out,
-                "could not delete these streams upstream on shutdown: they may still be running (and billed)"
+                parked = parked.is_ok(),
+                "could not delete these streams upstream on shutdown: they may still be running (and billed); \
+                 parked for the next start"
             );
         }
         report
     }
+
+    /// Retries the deletes parked by an earlier run (or another instance):
+    /// each is taken once, deleted upstream, and parked again if that fails.
+    pub async fn retry_parked(self: Arc<Self>) {
+        let _guard = self.enter();
+        let ids = match self.store.take_parked().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the parked deletes");
+                return;
+            }
+        };
+        if ids.is_empty() {
+            return;
+        }
+        tracing::info!(streams = ids.len(), "retrying the deletes parked by an earlier run");
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let st = self.clone();
+            tasks.spawn(async move {
+                match st.upstream.api().delete_stream(&id).await {
+                    Ok(()) | Err(UpstreamError::Upstream { status: 404 | 405, .. }) => {
+                        tracing::info!(stream_id = %id, "parked stream deleted upstream");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(stream_id = %id, error = %e.message(), "parked stream still not deleted");
+                        Some(id)
+                    }
+                }
+            });
+        }
+        let mut again = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(Some(id)) = done {
+                again.push(id);
+            }
+        }
+        if let Err(e) = self.store.park(&again).await {
+            tracing::warn!(error = %e, streams = ?again, "could not park these deletes again");
+        }
+    }
 }
 
-/// Drives the reaper: every `reap_interval`, asks the ledger what to delete
-/// and deletes it upstream (outcomes go back to the registry).
+/// Tags a create body: its `name` starts with [`STREAM_TAG`].
+fn tag(body: &mut Value) {
+    let Some(obj) = body.as_object_mut() else { return };
+    let name = match obj.get("name").and_then(Value::as_str) {
+        Some(n) if n.starts_with(STREAM_TAG) => n.to_string(),
+        Some(n) if !n.is_empty() => format!("{STREAM_TAG}{n}"),
+        _ => format!("{STREAM_TAG}stream"),
+    };
+    obj.insert("name".into(), Value::String(name));
+}
+
+/// Drives the reaper: every `reap_interval`, claims from the store the
+/// delete attempts due now (each leased to this instance) and performs them
+/// upstream (outcomes go back to the store).
 pub async fn run_reaper(st: Arc<AppState>) {
     let mut interval = tokio::time::interval(st.cfg.reap_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let actions = st.ledger().tick(Instant::now());
+        let actions = match st.store.claim_due(Ms::now()).await {
+            Ok(actions) => actions,
+            Err(e) => {
+                tracing::warn!(error = %e, "reaper: store unavailable");
+                continue;
+            }
+        };
         for action in actions {
             let st = st.clone();
             crate::metrics::stream_reaped();
-            tracing::info!(stream_id = %action.stream_id, reason = ?action.reason, "reaping stream");
+            tracing::info!(stream_id = %action.stream_id, reason = action.reason.as_str(), attempt = action.attempt, "reaping stream");
             tokio::spawn(async move {
-                let _ = st.delete_upstream(&action.stream_id).await;
+                let _ = st.delete_upstream(&action.stream_id, action.attempt).await;
             });
         }
     }
@@ -351,40 +473,17 @@ pub(crate) async fn detached<T: Send + 'static>(
 mod tests {
     use super::*;
 
-    fn sid(n: u8) -> SessionId {
-        SessionId::from_bytes([n; 16])
-    }
-
     #[test]
-    fn only_an_issued_cookie_is_resumed_and_a_reaped_session_is_then_forgotten() {
-        let t0 = Instant::now();
-        let cfg = RegistryConfig { session_idle: Duration::from_secs(1800), ..RegistryConfig::default() };
-        let mut ledger = Ledger::new(cfg);
-        let (s, fresh) = ledger.resume_or_issue(None, t0, || sid(1));
-        assert_eq!((s.clone(), fresh), (sid(1), true));
-        assert_eq!(ledger.resume_or_issue(Some(sid(1)), t0, || sid(2)), (sid(1), false));
-        assert_eq!(ledger.resume_or_issue(Some(sid(9)), t0, || sid(3)), (sid(3), true), "not issued here");
-        // the session holds a stream: kept while it lives, however idle
-        ledger.registry.begin_create(&s).unwrap();
-        ledger.registry.finish_create(
-            StreamRecord {
-                id: "str_a".into(),
-                owner: s.clone(),
-                model_id: "m".into(),
-                whip_url: "https://ai.livepeer.com/whip".parse().unwrap(),
-                whip_resource: None,
-                whep_url: None,
-                whep_resource: None,
-            },
-            t0,
-        );
-        assert!(ledger.tick(t0 + Duration::from_secs(119)).is_empty());
-        assert_eq!(ledger.sessions.len(), 2);
-        // reaped (silent 2 min) ...
-        assert_eq!(ledger.tick(t0 + Duration::from_secs(120)).len(), 1);
-        // ... and, holding nothing now, forgotten once idle like the other one
-        ledger.tick(t0 + Duration::from_secs(1800));
-        assert!(ledger.sessions.is_empty());
-        assert_eq!(ledger.resume_or_issue(Some(s), t0 + Duration::from_secs(1801), || sid(4)), (sid(4), true));
+    fn creates_are_tagged() {
+        for (given, want) in [
+            (json!({"pipeline": "p"}), "dreamgate-stream"),
+            (json!({"name": "my show"}), "dreamgate-my show"),
+            (json!({"name": "dreamgate-x"}), "dreamgate-x"),
+            (json!({"name": 7}), "dreamgate-stream"),
+        ] {
+            let mut body = given;
+            tag(&mut body);
+            assert_eq!(body["name"], want);
+        }
     }
 }

@@ -77,6 +77,9 @@ pub struct SignalReply {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     api: DaydreamClient,
+    /// The same API with the longer create timeout (a create outliving the
+    /// request is still awaited, see [`crate::state`]).
+    create_api: DaydreamClient,
     signal: reqwest::Client,
     policy: WhipPolicy,
 }
@@ -91,7 +94,8 @@ impl Upstream {
         api_timeout: Duration,
         whip_timeout: Duration,
     ) -> Result<Self, String> {
-        let api = DaydreamClient::new(base, key, api_timeout).map_err(|e| e.to_string())?;
+        let api = DaydreamClient::new(base.clone(), key.clone(), api_timeout).map_err(|e| e.to_string())?;
+        let create_api = api.clone();
         let signal = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(whip_timeout)
@@ -102,7 +106,18 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { api, signal, policy })
+        Ok(Self { api, create_api, signal, policy })
+    }
+
+    /// Awaits creates for up to `create_timeout` (at least the API timeout).
+    pub fn with_create_timeout(mut self, base: Url, key: ApiKey, create_timeout: Duration) -> Result<Self, String> {
+        self.create_api = DaydreamClient::new(base, key, create_timeout).map_err(|e| e.to_string())?;
+        Ok(self)
+    }
+
+    /// The API client for creates (see [`with_create_timeout`](Self::with_create_timeout)).
+    pub fn create_api(&self) -> &DaydreamClient {
+        &self.create_api
     }
 
     /// The Daydream API client, each call timed into

@@ -21,7 +21,7 @@ async fn upstream_down_is_502() {
     // the failed create released the session's slot: it fails the same way again (not 409)
     let r = b.post_json("/api/daydream/streams", &create_payload()).await;
     r.assert_error(502, "Upstream unreachable");
-    assert_eq!(gw.open_streams(), 0);
+    assert_eq!(gw.open_streams().await, 0);
 }
 
 #[tokio::test]

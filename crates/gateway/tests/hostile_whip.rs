@@ -186,7 +186,7 @@ async fn hostile_whip_urls_from_create_are_refused_without_contact() {
             // the refused (paid) stream was deleted upstream, and the session may retry
             let deleted = fake.deleted.lock().unwrap().clone();
             assert!(deleted.contains(&format!("str_fake{}", created - 1)), "{url:?}: not deleted: {deleted:?}");
-            assert_eq!(gw.open_streams(), 0);
+            assert_eq!(gw.open_streams().await, 0);
             assert_eq!(trap.hits(), 0, "{url:?} reached the trap");
         }
     }

@@ -35,14 +35,39 @@ async fn published(b: &Browser, id: &str) -> (Resp, dreamgate_rtc::Publisher) {
 }
 
 #[tokio::test]
-async fn config_reports_local_mode_and_the_first_response_sets_a_strict_session_cookie() {
+async fn config_reports_local_mode_without_a_session_and_create_sets_a_strict_session_cookie() {
     let (_eng, _gw, b) = stack("").await;
     let r = b.get("/api/daydream/config").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"configured": true, "mode": "local", "playback": {"iframeBase": "https://lvpr.tv/"}}));
-    let cookie = r.header("set-cookie").expect("session cookie on first response");
+    assert!(r.header("set-cookie").is_none(), "a session was issued where none is needed");
+    // nor for the page, its files, or a stream route without a session
+    for path in ["/", "/definitely-missing", "/api/daydream/streams/str_x/status"] {
+        assert!(b.get(path).await.header("set-cookie").is_none(), "{path}");
+    }
+    // an invalid create needs no session either
+    let r = b.post_json("/api/daydream/streams", &json!({"params": {"width": 100}})).await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("set-cookie").is_none());
+    // the create issues one
+    let r = b.post_json("/api/daydream/streams", &create_payload()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let cookie = r.header("set-cookie").expect("session cookie on the create");
     assert!(cookie.starts_with("dreamgate_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"));
+    // and it is kept
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = b.get(&api(&id, "/status")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("set-cookie").is_none(), "cookie re-issued to a known session");
+}
+
+#[tokio::test]
+async fn creates_are_tagged_as_the_gateways() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, _) = created(&b).await;
+    let name = eng.engine.streams().with(&id, |r| r.name.clone()).unwrap();
+    assert!(name.starts_with("dreamgate-"), "{name}");
 }
 
 #[tokio::test]
@@ -177,7 +202,7 @@ async fn delete_ends_the_stream_upstream_then_the_owner_gets_404_and_may_create_
     // the owner now learns the stream is gone; deleting again is harmless
     b.get(&api(&id, "/status")).await.assert_error(404, "Stream not found");
     assert_eq!(b.delete(&api(&id, "")).await.status, 200);
-    assert_eq!(gw.open_streams(), 0);
+    assert_eq!(gw.open_streams().await, 0);
     // and may create a new one
     let again = b.create().await;
     assert_ne!(again["id"], stream["id"]);
@@ -240,13 +265,15 @@ async fn other_sessions_get_403_and_the_engine_receives_nothing() {
     let orphan_id = orphan["id"].as_str().unwrap().to_string();
 
     let other = Browser::new(&gw.base_url());
-    other.get("/api/daydream/config").await; // gets its own session
+    other.create().await; // gets its own session (and stream)
     assert!(other.cookie().is_some());
     assert_ne!(other.cookie(), owner.cookie());
+    let nobody = Browser::new(&gw.base_url()); // no session at all
     let forged = Browser::new(&gw.base_url()); // a well-formed cookie nobody issued
     forged.set_cookie(&format!("dreamgate_session={}", "ab".repeat(16)));
 
-    for (who, b) in [("other session", &other), ("forged session", &forged), ("owner", &owner)] {
+    for (who, b) in [("other session", &other), ("forged session", &forged), ("no session", &nobody), ("owner", &owner)]
+    {
         for target in [&id, &orphan_id] {
             if who == "owner" && *target == id {
                 continue;
@@ -260,7 +287,8 @@ async fn other_sessions_get_403_and_the_engine_receives_nothing() {
         }
     }
     // nothing changed for the owner
-    assert_eq!(eng.stream_count(), 2);
+    assert_eq!(eng.stream_count(), 3);
+    assert!(nobody.cookie().is_none(), "a refused request issued a session");
     assert_eq!(owner.get(&api(&id, "/status")).await.status, 200);
 }
 
@@ -450,9 +478,6 @@ async fn security_headers_cookies_and_static_files() {
         let api = path.starts_with("/api/");
         assert_eq!(r.header("cache-control").as_deref() == Some("no-store"), api, "{path}");
     }
-    // the session cookie is set once, then kept
-    let first = b.get("/api/daydream/config").await;
-    assert!(first.header("set-cookie").is_none(), "cookie re-issued to a known session");
 
     // the page is embedded in the binary: always served at /
     let r = b.get("/").await;
@@ -467,19 +492,26 @@ async fn security_headers_cookies_and_static_files() {
     }
 
     // Secure cookies over https (config flag), X-Forwarded-Proto trusted only when configured
-    let cookie_for = |gw_base: String, xfp: bool| async move {
-        let mut req = reqwest::Client::new().get(format!("{gw_base}/api/daydream/config"));
+    // (the cookie comes with the create, whose Origin must be the own origin: https:// when secure)
+    let cookie_for = |gw_base: String, xfp: bool, https_origin: bool| async move {
+        let origin = if https_origin { gw_base.replace("http://", "https://") } else { gw_base.clone() };
+        let mut req = reqwest::Client::new()
+            .post(format!("{gw_base}/api/daydream/streams"))
+            .header("origin", origin)
+            .json(&create_payload());
         if xfp {
             req = req.header("x-forwarded-proto", "https");
         }
-        req.send().await.unwrap().headers()["set-cookie"].to_str().unwrap().to_string()
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        resp.headers()["set-cookie"].to_str().unwrap().to_string()
     };
-    assert!(!cookie_for(gw.base_url(), true).await.contains("Secure"), "untrusted X-Forwarded-Proto honoured");
+    assert!(!cookie_for(gw.base_url(), true, false).await.contains("Secure"), "untrusted X-Forwarded-Proto honoured");
     let https = gateway(&eng.base, |cfg| cfg.https = true).await;
-    assert!(cookie_for(https.base_url(), false).await.ends_with("; Secure"));
+    assert!(cookie_for(https.base_url(), false, true).await.ends_with("; Secure"));
     let proxied = gateway(&eng.base, |cfg| cfg.trust_forwarded_proto = true).await;
-    assert!(cookie_for(proxied.base_url(), true).await.ends_with("; Secure"));
-    assert!(!cookie_for(proxied.base_url(), false).await.contains("Secure"));
+    assert!(cookie_for(proxied.base_url(), true, true).await.ends_with("; Secure"));
+    assert!(!cookie_for(proxied.base_url(), false, false).await.contains("Secure"));
     // behind https the own origin is https://host
     let mut hb = Browser::new(&https.base_url());
     hb.origin = Some(https.base_url().replace("http://", "https://"));
@@ -503,13 +535,23 @@ async fn upstream_4xx_keep_their_status_and_details() {
 async fn end_beacon_during_create_deletes_the_stream_once_created() {
     let (eng, gw, b) = stack("").await;
     let b = std::sync::Arc::new(b);
-    b.get("/api/daydream/config").await; // session cookie first
-                                         // the create reaches the engine and is held there until the beacon has been answered
+    // a session first (its own stream, ended: the slot is free again)
+    let (first, _) = created(&b).await;
+    assert_eq!(b.delete(&api(&first, "")).await.status, 200);
+    // the create reaches the engine and is held there until the beacon has been answered
+    let creates_before = eng.hits.all().iter().filter(|h| h.starts_with("POST /v1/streams")).count();
     eng.hold_creates();
     let creator = b.clone();
     let create = tokio::spawn(async move { creator.post_json("/api/daydream/streams", &create_payload()).await });
     assert!(
-        eventually(Duration::from_secs(10), || eng.hits.any("POST /v1/streams")).await,
+        eventually(Duration::from_secs(10), || eng
+            .hits
+            .all()
+            .iter()
+            .filter(|h| h.starts_with("POST /v1/streams"))
+            .count()
+            > creates_before)
+        .await,
         "the create never reached the engine"
     );
     let r = b.end_beacon(None).await;
@@ -521,8 +563,9 @@ async fn end_beacon_during_create_deletes_the_stream_once_created() {
     assert_eq!(created.status, 201, "{}", created.text());
     let id = created.json()["id"].as_str().unwrap().to_string();
     assert!(
-        eventually(Duration::from_secs(10), || eng.engine.streams().with(&id, |_| ()).is_none()
-            && gw.open_streams() == 0)
+        eventually_async(Duration::from_secs(10), || async {
+            eng.engine.streams().with(&id, |_| ()).is_none() && gw.open_streams().await == 0
+        })
         .await,
         "the stream ended during its create is still running"
     );
@@ -535,13 +578,14 @@ async fn a_client_chosen_session_id_is_replaced_and_owns_nothing() {
     // an attacker plants a well-formed id of its choosing in the victim's browser
     let planted = format!("dreamgate_session={}", "ab".repeat(16));
     victim.set_cookie(&planted);
-    let r = victim.get("/api/daydream/config").await;
+    let r = victim.post_json("/api/daydream/streams", &create_payload()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
     let fresh = r.header("set-cookie").expect("a client-chosen id gets a fresh session cookie");
     assert!(fresh.starts_with("dreamgate_session=") && !fresh.contains(&"ab".repeat(16)), "{fresh}");
     assert_ne!(victim.cookie().as_deref(), Some(planted.as_str()));
 
     // the victim works under the issued session ...
-    let id = victim.create().await["id"].as_str().unwrap().to_string();
+    let id = r.json()["id"].as_str().unwrap().to_string();
     let r = victim.get(&api(&id, "/status")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.header("set-cookie").is_none(), "a real session cookie was replaced");
@@ -553,7 +597,7 @@ async fn a_client_chosen_session_id_is_replaced_and_owns_nothing() {
         let before = eng.hits.len();
         let r = attacker.get(&api(&id, "/status")).await;
         r.assert_error(403, "Stream not owned by active session");
-        assert!(r.header("set-cookie").is_some(), "the planted id was accepted");
+        assert!(r.header("set-cookie").is_none(), "a refused request issued a session");
         let r = attacker.end_beacon(None).await;
         assert_eq!(r.json()["id"], Value::Null, "{}", r.text());
         assert_eq!(eng.hits.len(), before, "the planted id reached the engine");

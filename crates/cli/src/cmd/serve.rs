@@ -12,11 +12,22 @@
 //! The start-up log names the mode, the effective WHIP allowlist and the
 //! listen address; the key is never printed.
 //!
-//! On Ctrl-C or SIGTERM it stops accepting requests and deletes every stream
-//! still running upstream (concurrently, within 10 s), logging which were
-//! deleted and which could not be, then stops the embedded engine.
+//! State lives in the store (`--store`, also `DREAMGATE_STORE`): `memory`
+//! (default, this process only) or `redis://host:port/db`, shared by several
+//! instances behind a load balancer.
+//!
+//! On Ctrl-C or SIGTERM it stops accepting requests, finishes those in
+//! flight and waits (bounded) for creates still awaited. Then, with the
+//! in-process store, it deletes every stream still running upstream
+//! (concurrently, within 10 s), logging which were deleted and which could
+//! not be; those are written to the pending-deletes file (`--pending-deletes`,
+//! in daydream mode by default `<temp dir>/dreamgate-pending-deletes.json`)
+//! and retried at the next start. With the Redis store it deletes nothing:
+//! the streams stay recorded for the other instances (or this one,
+//! restarted). Finally it stops the embedded engine.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,7 +35,7 @@ use anyhow::{bail, Context};
 use dreamgate_client::{ApiKey, DaydreamEnv};
 use dreamgate_engine::{EngineConfig, EngineHandle, Faults};
 use dreamgate_gateway::whip_policy::WhipPolicy;
-use dreamgate_gateway::{normalize_origin, start, GatewayConfig, Mode};
+use dreamgate_gateway::{normalize_origin, start, GatewayConfig, Mode, StoreConfig};
 use rand::RngCore;
 use url::Url;
 
@@ -66,6 +77,24 @@ pub struct Args {
     /// Log format on stderr: text, or json (one object per line).
     #[arg(long, value_name = "FORMAT", env = "DREAMGATE_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: super::LogFormat,
+    /// How long a stream create is awaited in all, in seconds: one answered 504 after
+    /// --api-timeout is still awaited (and its stream recorded) until then.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub create_timeout: f64,
+    /// Where sessions, streams and the reaper's schedule are kept: `memory` (this process
+    /// only; its streams are deleted when it stops) or `redis://[:password@]host:port/db`
+    /// (shared by several instances; streams outlive a restart).
+    #[arg(long, value_name = "STORE", env = "DREAMGATE_STORE", default_value = "memory")]
+    pub store: String,
+    /// Key prefix in Redis (several deployments can share one Redis).
+    #[arg(long, value_name = "PREFIX", env = "DREAMGATE_STORE_PREFIX", default_value = "dreamgate:")]
+    pub store_prefix: String,
+    /// In-process store: the file where stream ids whose upstream delete could not be done
+    /// are kept, retried at the next start [default in daydream mode:
+    /// <temp dir>/dreamgate-pending-deletes.json; none in local mode, whose streams end with
+    /// the embedded engine].
+    #[arg(long, value_name = "FILE")]
+    pub pending_deletes: Option<PathBuf>,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -110,6 +139,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let api_timeout = seconds("api-timeout", args.api_timeout)?;
+    let create_timeout = seconds("create-timeout", args.create_timeout)?;
+    let mut store = StoreConfig::parse(&args.store).context("invalid --store / DREAMGATE_STORE")?;
+    if let StoreConfig::Redis { prefix, .. } = &mut store {
+        if args.store_prefix.is_empty() {
+            bail!("--store-prefix must not be empty");
+        }
+        prefix.clone_from(&args.store_prefix);
+        if args.pending_deletes.is_some() {
+            tracing::warn!(
+                "--pending-deletes applies to the in-process store: with Redis, deletes not done stay in Redis"
+            );
+        }
+    }
     let whip_timeout = seconds("whip-timeout", args.whip_timeout)?;
     let limits = args.limits.limits()?;
     if args.reap_after == 0 {
@@ -133,9 +175,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if args.engine_faults.is_some() {
                 bail!("--engine-faults applies to the embedded engine, which is not used when DAYDREAM_API_KEY is set");
             }
+            if store == StoreConfig::Memory {
+                let file = args
+                    .pending_deletes
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("dreamgate-pending-deletes.json"));
+                store = StoreConfig::MemoryWithPendingFile(file);
+            }
             (GatewayConfig::new(Mode::Daydream, env.gateway.clone(), key, policy), None)
         }
         None => {
+            if let StoreConfig::Redis { .. } = store {
+                tracing::warn!("--store redis with the embedded engine: its streams still end with this process");
+            }
+            if let (StoreConfig::Memory, Some(file)) = (&store, &args.pending_deletes) {
+                store = StoreConfig::MemoryWithPendingFile(file.clone());
+            }
             let engine = start_local_engine(faults.clone()).await.context("cannot start the embedded engine")?;
             tracing::info!(
                 engine = %engine.base,
@@ -150,6 +205,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.https = args.https;
     cfg.trust_forwarded_proto = args.trust_forwarded_proto;
     cfg.api_timeout = api_timeout;
+    cfg.create_timeout = create_timeout;
+    cfg.store = store;
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
     cfg.limits = limits;

@@ -42,21 +42,39 @@ impl Hits {
     }
 }
 
-/// The recorder in front of the engine: logs every request, and holds
-/// `POST /v1/streams` (already logged) while the test keeps creates held.
+/// The recorder in front of the engine: logs every request; holds
+/// `POST /v1/streams` (already logged) while the test keeps creates held, or
+/// its answer (the stream already made) while the test keeps answers held;
+/// answers `DELETE /v1/streams` 503 itself while the test makes deletes fail.
 #[derive(Clone)]
 struct Recorder {
     hits: Hits,
     creates_open: tokio::sync::watch::Receiver<bool>,
+    answers_open: tokio::sync::watch::Receiver<bool>,
+    deletes_fail: Arc<AtomicBool>,
 }
 
 async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
     rec.hits.push(format!("{} {}", req.method(), req.uri()));
-    if req.method() == axum::http::Method::POST && req.uri().path() == "/v1/streams" {
+    let create = req.method() == axum::http::Method::POST && req.uri().path() == "/v1/streams";
+    if req.method() == axum::http::Method::DELETE
+        && req.uri().path() == "/v1/streams"
+        && rec.deletes_fail.load(Ordering::SeqCst)
+    {
+        let mut resp = Response::new(axum::body::Body::from(r#"{"error":"Service unavailable"}"#));
+        *resp.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        return resp;
+    }
+    if create {
         let mut open = rec.creates_open.clone();
         let _ = open.wait_for(|open| *open).await;
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    if create {
+        let mut open = rec.answers_open.clone();
+        let _ = open.wait_for(|open| *open).await;
+    }
+    resp
 }
 
 /// A real engine (its own router and control plane) served behind a recorder.
@@ -65,6 +83,8 @@ pub struct TestEngine {
     pub base: String,
     pub hits: Hits,
     creates_open: tokio::sync::watch::Sender<bool>,
+    answers_open: tokio::sync::watch::Sender<bool>,
+    deletes_fail: Arc<AtomicBool>,
     task: JoinHandle<()>,
 }
 
@@ -81,12 +101,46 @@ impl TestEngine {
         let engine = Engine::new(cfg, &base);
         let hits = Hits::default();
         let (creates_open, open) = tokio::sync::watch::channel(true);
-        let recorder = Recorder { hits: hits.clone(), creates_open: open };
+        let (answers_open, answers) = tokio::sync::watch::channel(true);
+        let deletes_fail = Arc::new(AtomicBool::new(false));
+        let recorder = Recorder {
+            hits: hits.clone(),
+            creates_open: open,
+            answers_open: answers,
+            deletes_fail: deletes_fail.clone(),
+        };
         let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(recorder, record));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { engine, base, hits, creates_open, task }
+        Self { engine, base, hits, creates_open, answers_open, deletes_fail, task }
+    }
+
+    /// From now on, the engine makes each stream at once but its answer to
+    /// `POST /v1/streams` is held until [`release_answers`](Self::release_answers).
+    pub fn hold_answers(&self) {
+        self.answers_open.send_replace(false);
+    }
+
+    /// Lets held (and later) create answers through.
+    pub fn release_answers(&self) {
+        self.answers_open.send_replace(true);
+    }
+
+    /// While `true`, `DELETE /v1/streams` is answered 503 (recorded, never reaching the engine).
+    pub fn fail_deletes(&self, fail: bool) {
+        self.deletes_fail.store(fail, Ordering::SeqCst);
+    }
+
+    /// How many `DELETE /v1/streams?id=<id>` arrived (failed ones included).
+    pub fn deletes_of(&self, id: &str) -> usize {
+        let want = format!("DELETE /v1/streams?id={id}");
+        self.hits.all().iter().filter(|h| **h == want).count()
+    }
+
+    /// How many `POST /v1/streams` arrived.
+    pub fn creates(&self) -> usize {
+        self.hits.all().iter().filter(|h| h.starts_with("POST /v1/streams")).count()
     }
 
     /// From now on, `POST /v1/streams` is recorded on arrival, then held
@@ -112,6 +166,21 @@ impl TestEngine {
 
     pub fn params(&self, id: &str) -> Option<Value> {
         self.engine.streams().with(id, |r| serde_json::to_value(&r.params).unwrap())
+    }
+}
+
+/// The test Redis (`DREAMGATE_TEST_REDIS`) as a store with a key prefix of
+/// its own, or `None` (the reason printed: the caller skips).
+pub fn redis_store(test: &str) -> Option<dreamgate_gateway::StoreConfig> {
+    match std::env::var("DREAMGATE_TEST_REDIS") {
+        Ok(url) if !url.is_empty() => {
+            let unique = dreamgate_gateway::session::SessionId::generate();
+            Some(dreamgate_gateway::StoreConfig::Redis { url, prefix: format!("dgtest:{test}:{}:", unique.as_str()) })
+        }
+        _ => {
+            eprintln!("{test}: skipped: DREAMGATE_TEST_REDIS is not set (scripts/test.sh sets it)");
+            None
+        }
     }
 }
 
@@ -292,6 +361,24 @@ impl Feed {
     pub async fn stop(self) -> Publisher {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap()
+    }
+}
+
+/// Polls the async `cond` every 50 ms for at most `limit`.
+pub async fn eventually_async<F, Fut>(limit: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
