@@ -17,14 +17,17 @@ use http::header::{CONTENT_TYPE, IF_MATCH};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{json, Value};
 
+use crate::edge::Edge;
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
+use crate::limits::{wall_now, ClientAddr};
+use crate::session::SessionId;
 use crate::proxy::{self, LegKind, Whep, Whip, SDP, TRICKLE};
 use crate::state::AppState;
 use crate::{assets, headers};
 
-/// The gateway's router over `state`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The gateway's router over `state`, behind the request-edge checks of `edge`.
+pub fn router(state: Arc<AppState>, edge: Arc<Edge>) -> Router {
     Router::new()
         .route("/api/daydream/config", get(config))
         .route("/api/daydream/streams", post(create))
@@ -37,6 +40,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::middleware::session_and_headers))
+        .layer(middleware::from_fn_with_state(edge, crate::middleware::host_and_client))
         .with_state(state)
 }
 
@@ -52,26 +56,30 @@ async fn config(State(st): State<Arc<AppState>>) -> Json<Value> {
 async fn create(
     State(st): State<Arc<AppState>>,
     Extension(Session(session)): Extension<Session>,
+    Extension(edge): Extension<Arc<Edge>>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
     let payload = extract::read_create(&headers, body).await?;
-    let stream = st.create(session, payload).await?;
-    Ok((StatusCode::CREATED, Json(stream)).into_response())
+    let holds = |member: &str| SessionId::parse(member).is_some_and(|s| st.holds_stream(&s));
+    edge.limiter.admit_create(&session, client, wall_now(), holds).await?;
+    let stream = st.clone().create(session, payload).await?;
+    Ok((StatusCode::CREATED, Json(st.upstream().scrubber().value(stream))).into_response())
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    let body = st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+    let body = st.upstream().api().stream_status(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
     proxy::learn_whep_from_status(&st, &record, &body);
-    Ok(Json(body).into_response())
+    Ok(Json(st.upstream().scrubber().value(body)).into_response())
 }
 
 async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
     let upstream_body = extract::read_update(&headers, body, &record.model_id).await?;
     match st.upstream().api().update_stream(&record.id, &upstream_body).await {
-        Ok(Some(stream)) => Ok(Json(stream).into_response()),
+        Ok(Some(stream)) => Ok(Json(st.upstream().scrubber().value(stream)).into_response()),
         Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(e) => Err(HttpError::from_upstream(&e)),
+        Err(e) => Err(st.upstream().api_error(&e)),
     }
 }
 

@@ -130,6 +130,11 @@ impl AppState {
         }
     }
 
+    /// Whether `session` holds a stream or a create in flight (for the per-client limits).
+    pub(crate) fn holds_stream(&self, session: &SessionId) -> bool {
+        self.ledger().registry.has_slot(session)
+    }
+
     /// Updates the stored upstream URLs of stream `id` (after a WHIP/WHEP answer).
     pub(crate) fn update_record(&self, id: &str, update: impl FnOnce(&mut StreamRecord)) {
         self.ledger().registry.update_record(id, update);
@@ -177,8 +182,8 @@ impl AppState {
     ) -> Result<(Value, StreamRecord), HttpError> {
         let body = serde_json::to_value(payload).map_err(HttpError::internal)?;
         let stream = self.upstream.api().create_stream(&body).await.map_err(|e| {
-            tracing::warn!(error = %e.message(), "stream create failed upstream");
-            HttpError::from_upstream(&e)
+            tracing::warn!(error = %self.upstream.log_text(&e), "stream create failed upstream");
+            self.upstream.api_error(&e)
         })?;
         let Some(id) = stream.get("id").and_then(Value::as_str).filter(|id| valid_stream_id(id)) else {
             return Err(HttpError::no_stream_id());
@@ -193,7 +198,8 @@ impl AppState {
             Err(why) => {
                 tracing::warn!(stream_id = %id, reason = %why, "refusing created stream: WHIP URL not allowed; deleting it");
                 if let Err(e) = self.upstream.api().delete_stream(&id).await {
-                    tracing::warn!(stream_id = %id, error = %e.message(), "could not delete the refused stream");
+                    let error = self.upstream.log_text(&e);
+                    tracing::warn!(stream_id = %id, %error, "could not delete the refused stream");
                 }
                 return Err(HttpError::whip_url_refused(&why));
             }
@@ -227,8 +233,8 @@ impl AppState {
             }
             Err(e) => {
                 let retry = self.ledger().registry.delete_failed(id, now);
-                tracing::warn!(stream_id = %id, error = %e.message(), retry, "stream delete failed");
-                Err(HttpError::from_upstream(&e))
+                tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), retry, "stream delete failed");
+                Err(self.upstream.api_error(&e))
             }
         }
     }

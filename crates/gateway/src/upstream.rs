@@ -13,9 +13,10 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use url::Url;
 
-use dreamgate_client::{error_chain, ApiKey, DaydreamClient};
+use dreamgate_client::{error_chain, ApiError, ApiKey, DaydreamClient};
 
 use crate::error::HttpError;
+use crate::scrub::Scrubber;
 use crate::whip_policy::WhipPolicy;
 
 /// Largest WHIP/WHEP answer the gateway reads (an SDP answer is a few KiB).
@@ -76,6 +77,7 @@ pub struct Upstream {
     api: DaydreamClient,
     signal: reqwest::Client,
     policy: WhipPolicy,
+    scrub: Scrubber,
 }
 
 impl Upstream {
@@ -88,6 +90,7 @@ impl Upstream {
         api_timeout: Duration,
         whip_timeout: Duration,
     ) -> Result<Self, String> {
+        let scrub = Scrubber::new([key.expose()]);
         let api = DaydreamClient::new(base, key, api_timeout).map_err(|e| e.to_string())?;
         let signal = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -96,7 +99,22 @@ impl Upstream {
             .user_agent(concat!("dreamgate-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { api, signal, policy })
+        Ok(Self { api, signal, policy, scrub })
+    }
+
+    /// Removes the key (and any credential) from upstream text before it is relayed or logged.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrub
+    }
+
+    /// The answer to a failed API call (see [`HttpError::from_upstream`]).
+    pub fn api_error(&self, e: &ApiError) -> HttpError {
+        HttpError::from_upstream(e, &self.scrub)
+    }
+
+    /// An API error as one safe log field: scrubbed, one line.
+    pub fn log_text(&self, e: &ApiError) -> String {
+        self.scrub.message(&e.message())
     }
 
     /// The Daydream API client.
