@@ -19,17 +19,18 @@
 //! # How it decides
 //!
 //! The decisions are pure functions of counts and an injected `now`
-//! ([`rate_verdict`], [`live_verdict`], [`window_of`]); the counts live
+//! ([`rate_verdict`], [`live_verdict`]); the counts live
 //! behind the small async [`Counters`] trait, so that several gateways can
 //! share them through a store (Redis: `INCR` + `PEXPIRE NX`, and a sorted
 //! set per address for live streams). [`MemoryCounters`] is the in-process
 //! implementation, bounded in memory (entries expire; expiry is O(log n)).
 //!
-//! * **Creates per minute** are fixed one-minute windows: the counter
-//!   `create:s:<session>:<window>` (or `create:a:<address>:<window>`) is
-//!   incremented on every create attempt that reaches the check; past the
-//!   limit the answer is 429 with `Retry-After` = the seconds left in the
-//!   window.
+//! * **Creates per minute** are fixed one-minute windows opened by the first
+//!   create: the counter `create:s:<session>` (or `create:a:<address>`) is
+//!   incremented on every create attempt that reaches the check and expires
+//!   one minute after its first increment; past the limit the answer is 429
+//!   with `Retry-After` = the seconds left in the window. (A create the
+//!   session limit refuses is not counted for the address.)
 //! * **Live streams per address**: the sessions of that address that were
 //!   admitted to create are members of `live:a:<address>`, with the time of
 //!   their admission. A member whose session no longer holds a stream (or a
@@ -67,6 +68,13 @@ pub struct LimitsConfig {
     pub creates_per_address: u32,
     /// The rate window (one minute).
     pub window: Duration,
+}
+
+impl LimitsConfig {
+    /// Every limit off.
+    pub fn unlimited() -> Self {
+        Self { live_streams_per_address: 0, creates_per_session: 0, creates_per_address: 0, window: MINUTE }
+    }
 }
 
 impl Default for LimitsConfig {
@@ -127,26 +135,16 @@ pub enum Verdict {
     },
 }
 
-/// The fixed window holding `now` (time since the Unix epoch): its index and
-/// the time left in it.
-pub fn window_of(now: Duration, window: Duration) -> (u64, Duration) {
-    let len = window.as_millis().max(1);
-    let at = now.as_millis();
-    let index = (at / len) as u64;
-    let left = len - at % len;
-    (index, Duration::from_millis(left as u64))
-}
-
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// A window counter at `count` (this request included) against `limit`.
-pub fn rate_verdict(which: Limit, count: u64, limit: u32, now: Duration, window: Duration) -> Verdict {
+/// A window counter at `count` (this request included) against `limit`,
+/// its window ending in `left`.
+pub fn rate_verdict(which: Limit, count: u64, limit: u32, left: Duration) -> Verdict {
     if limit == 0 || count <= u64::from(limit) {
         return Verdict::Allow;
     }
-    let (_, left) = window_of(now, window);
     Verdict::Deny { limit: which, retry_after: ceil_secs(left).max(1) }
 }
 
@@ -231,10 +229,11 @@ pub type CounterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CounterErr
 /// caller's clock, injected), so that stores shared by several processes
 /// agree on windows.
 pub trait Counters: Send + Sync + fmt::Debug {
-    /// Adds one to counter `key` and returns its new value. A new counter
-    /// expires `ttl` after `now`; incrementing does not extend it
-    /// (Redis: `INCR key` + `PEXPIRE key ttl NX`).
-    fn incr<'a>(&'a self, key: &'a str, ttl: Duration, now: Duration) -> CounterFuture<'a, u64>;
+    /// Adds one to counter `key` and returns its new value and the time left
+    /// before it expires. A new counter expires `ttl` after `now`;
+    /// incrementing does not extend it (Redis: `INCR key` +
+    /// `PEXPIRE key ttl NX` + `PTTL key`, in one `MULTI`).
+    fn incr<'a>(&'a self, key: &'a str, ttl: Duration, now: Duration) -> CounterFuture<'a, (u64, Duration)>;
 
     /// Adds (or re-adds) `member` to set `key` with time `now`, makes the set
     /// expire `ttl` after `now`, and returns every member with its time
@@ -341,19 +340,19 @@ impl MemoryCounters {
         self.len() == 0
     }
 
-    fn incr_now(&self, key: &str, ttl: Duration, now: Duration) -> u64 {
+    fn incr_now(&self, key: &str, ttl: Duration, now: Duration) -> (u64, Duration) {
         let mut t = self.table();
         t.expire(now);
-        if let Some(Entry { slot: Slot::Count(n), .. }) = t.entries.get_mut(key) {
+        if let Some(Entry { slot: Slot::Count(n), expires }) = t.entries.get_mut(key) {
             *n += 1;
-            return *n;
+            return (*n, expires.saturating_sub(now));
         }
         t.remove(key);
         t.make_room(self.max_entries);
         let expires = now + ttl;
         t.entries.insert(key.to_string(), Entry { slot: Slot::Count(1), expires });
         t.by_expiry.insert((expires, key.to_string()));
-        1
+        (1, ttl)
     }
 
     fn add_member_now(&self, key: &str, member: &str, ttl: Duration, now: Duration) -> Vec<(String, Duration)> {
@@ -389,7 +388,7 @@ impl MemoryCounters {
 }
 
 impl Counters for MemoryCounters {
-    fn incr<'a>(&'a self, key: &'a str, ttl: Duration, now: Duration) -> CounterFuture<'a, u64> {
+    fn incr<'a>(&'a self, key: &'a str, ttl: Duration, now: Duration) -> CounterFuture<'a, (u64, Duration)> {
         let n = self.incr_now(key, ttl, now);
         Box::pin(async move { Ok(n) })
     }
@@ -465,18 +464,17 @@ impl Limiter {
         holds: impl Fn(&str) -> bool,
     ) -> Verdict {
         let cfg = self.cfg;
-        let (window, _) = window_of(now, cfg.window);
         let rates = [
-            (Limit::SessionCreates, format!("create:s:{}:{window}", session.as_str()), cfg.creates_per_session),
-            (Limit::AddressCreates, format!("create:a:{client}:{window}"), cfg.creates_per_address),
+            (Limit::SessionCreates, format!("create:s:{}", session.as_str()), cfg.creates_per_session),
+            (Limit::AddressCreates, format!("create:a:{client}"), cfg.creates_per_address),
         ];
         for (which, key, limit) in rates {
             if limit == 0 {
                 continue;
             }
             match self.counters.incr(&key, cfg.window, now).await {
-                Ok(count) => {
-                    let v = rate_verdict(which, count, limit, now, cfg.window);
+                Ok((count, left)) => {
+                    let v = rate_verdict(which, count, limit, left);
                     if v != Verdict::Allow {
                         return v;
                     }
@@ -512,22 +510,34 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     #[test]
-    fn windows_are_fixed_minutes() {
-        assert_eq!(window_of(Duration::from_secs(120), MINUTE), (2, MINUTE));
-        assert_eq!(window_of(Duration::from_millis(179_500), MINUTE), (2, Duration::from_millis(500)));
-    }
-
-    #[test]
     fn rate_allows_up_to_the_limit_then_says_when_the_window_ends() {
-        let now = Duration::from_secs(60 * 1000 + 45);
-        assert_eq!(rate_verdict(Limit::SessionCreates, 10, 10, now, MINUTE), Verdict::Allow);
+        let left = 15 * S;
+        assert_eq!(rate_verdict(Limit::SessionCreates, 10, 10, left), Verdict::Allow);
         assert_eq!(
-            rate_verdict(Limit::SessionCreates, 11, 10, now, MINUTE),
+            rate_verdict(Limit::SessionCreates, 11, 10, left),
             Verdict::Deny { limit: Limit::SessionCreates, retry_after: 15 }
         );
-        assert_eq!(rate_verdict(Limit::SessionCreates, 1_000, 0, now, MINUTE), Verdict::Allow, "0 = off");
-        let late = Duration::from_millis(60 * 1000 + 59_999);
-        assert!(matches!(rate_verdict(Limit::AddressCreates, 30, 20, late, MINUTE), Verdict::Deny { retry_after: 1, .. }));
+        assert_eq!(rate_verdict(Limit::SessionCreates, 1_000, 0, left), Verdict::Allow, "0 = off");
+        assert!(matches!(
+            rate_verdict(Limit::AddressCreates, 30, 20, Duration::from_millis(1)),
+            Verdict::Deny { retry_after: 1, .. }
+        ));
+        assert!(matches!(rate_verdict(Limit::AddressCreates, 30, 20, Duration::ZERO), Verdict::Deny { retry_after: 1, .. }));
+    }
+
+    #[tokio::test]
+    async fn the_limiter_counts_a_window_from_the_first_create_then_starts_again() {
+        let cfg = LimitsConfig { live_streams_per_address: 0, creates_per_session: 2, creates_per_address: 0, window: MINUTE };
+        let limiter = Limiter::new(cfg, Arc::new(MemoryCounters::default()));
+        let s = SessionId::from_bytes([7; 16]);
+        let addr = ClientAddr::of("192.0.2.1".parse().unwrap());
+        let t = Duration::from_secs(1_000_000);
+        assert!(limiter.admit_create(&s, addr, t, |_| false).await.is_ok());
+        assert!(limiter.admit_create(&s, addr, t + 40 * S, |_| false).await.is_ok());
+        let refused = limiter.admit_create(&s, addr, t + 45 * S, |_| false).await.unwrap_err();
+        assert_eq!(refused.status, http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.retry_after, Some(15));
+        assert!(limiter.admit_create(&s, addr, t + 60 * S, |_| false).await.is_ok(), "a new window");
     }
 
     #[test]
@@ -564,15 +574,15 @@ mod tests {
     fn memory_counters_expire_and_stay_bounded() {
         let c = MemoryCounters::new(3);
         let t = Duration::from_secs(10);
-        assert_eq!(c.incr_now("k", MINUTE, t), 1);
-        assert_eq!(c.incr_now("k", MINUTE, t + 59 * S), 2, "incr does not extend the expiry");
-        assert_eq!(c.incr_now("k", MINUTE, t + 60 * S), 1, "expired, starts again");
+        assert_eq!(c.incr_now("k", MINUTE, t), (1, MINUTE));
+        assert_eq!(c.incr_now("k", MINUTE, t + 59 * S), (2, S), "incr does not extend the expiry");
+        assert_eq!(c.incr_now("k", MINUTE, t + 60 * S), (1, MINUTE), "expired, starts again");
         c.incr_now("x", MINUTE, t + 61 * S);
         c.incr_now("y", MINUTE, t + 62 * S);
         c.incr_now("z", MINUTE, t + 63 * S);
         assert_eq!(c.len(), 3, "bounded");
-        assert_eq!(c.incr_now("k", MINUTE, t + 63 * S), 1, "the soonest-expiring key was dropped");
-        assert_eq!(c.incr_now("z", MINUTE, t + 63 * S), 2);
+        assert_eq!(c.incr_now("k", MINUTE, t + 63 * S).0, 1, "the soonest-expiring key was dropped");
+        assert_eq!(c.incr_now("z", MINUTE, t + 63 * S).0, 2);
         // sets: members with their time, refreshed expiry, removed when empty
         let m = c.add_member_now("live", "s1", MINUTE, t + 70 * S);
         assert_eq!(m, vec![("s1".to_string(), t + 70 * S)]);
