@@ -185,8 +185,8 @@ impl HttpError {
 
     /// 429 for a client past a per-client limit (`message` says which); retry after `retry_after` s.
     pub fn rate_limited(message: String, retry_after: u64) -> Self {
-        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", message)
-            .with("retryAfter", retry_after);
+        let mut e =
+            Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", message).with("retryAfter", retry_after);
         e.retry_after = Some(retry_after);
         e
     }

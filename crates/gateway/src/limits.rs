@@ -171,9 +171,7 @@ pub fn live_verdict(
     let mut remove = Vec::new();
     let mut live = 0u64;
     for (member, added) in members {
-        if member == newcomer {
-            live += 1;
-        } else if now.saturating_sub(*added) < LIVE_GRACE || holds(member) {
+        if member == newcomer || now.saturating_sub(*added) < LIVE_GRACE || holds(member) {
             live += 1;
         } else {
             remove.push(member.clone());
@@ -183,7 +181,10 @@ pub fn live_verdict(
         return LiveDecision { remove, verdict: Verdict::Allow };
     }
     remove.push(newcomer.to_string());
-    LiveDecision { remove, verdict: Verdict::Deny { limit: Limit::LiveStreams, retry_after: LIVE_RETRY_AFTER.as_secs() } }
+    LiveDecision {
+        remove,
+        verdict: Verdict::Deny { limit: Limit::LiveStreams, retry_after: LIVE_RETRY_AFTER.as_secs() },
+    }
 }
 
 /// A client address as counted: an IPv4 address, or an IPv6 /64 network.
@@ -522,12 +523,20 @@ mod tests {
             rate_verdict(Limit::AddressCreates, 30, 20, Duration::from_millis(1)),
             Verdict::Deny { retry_after: 1, .. }
         ));
-        assert!(matches!(rate_verdict(Limit::AddressCreates, 30, 20, Duration::ZERO), Verdict::Deny { retry_after: 1, .. }));
+        assert!(matches!(
+            rate_verdict(Limit::AddressCreates, 30, 20, Duration::ZERO),
+            Verdict::Deny { retry_after: 1, .. }
+        ));
     }
 
     #[tokio::test]
     async fn the_limiter_counts_a_window_from_the_first_create_then_starts_again() {
-        let cfg = LimitsConfig { live_streams_per_address: 0, creates_per_session: 2, creates_per_address: 0, window: MINUTE };
+        let cfg = LimitsConfig {
+            live_streams_per_address: 0,
+            creates_per_session: 2,
+            creates_per_address: 0,
+            window: MINUTE,
+        };
         let limiter = Limiter::new(cfg, Arc::new(MemoryCounters::default()));
         let s = SessionId::from_bytes([7; 16]);
         let addr = ClientAddr::of("192.0.2.1".parse().unwrap());

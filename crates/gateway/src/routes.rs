@@ -21,8 +21,8 @@ use crate::edge::Edge;
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
 use crate::limits::{wall_now, ClientAddr};
-use crate::session::SessionId;
 use crate::proxy::{self, LegKind, Whep, Whip, SDP, TRICKLE};
+use crate::session::SessionId;
 use crate::state::AppState;
 use crate::{assets, headers};
 

@@ -160,11 +160,8 @@ impl Scrubber {
                 map.iter()
                     .take(MAX_ITEMS)
                     .map(|(k, v)| {
-                        let v = if credential_key(k) {
-                            Value::String(REDACTED.into())
-                        } else {
-                            self.bounded(v, depth + 1)
-                        };
+                        let v =
+                            if credential_key(k) { Value::String(REDACTED.into()) } else { self.bounded(v, depth + 1) };
                         (cut_chars(&self.text(k), 64), v)
                     })
                     .collect(),
@@ -182,8 +179,19 @@ fn json_len(v: &Value) -> usize {
 /// Whether a JSON key names a credential.
 fn credential_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase().replace(['-', '_'], "");
-    ["authorization", "proxyauthorization", "cookie", "setcookie", "xapikey", "apikey", "token", "accesstoken", "secret", "password"]
-        .contains(&k.as_str())
+    [
+        "authorization",
+        "proxyauthorization",
+        "cookie",
+        "setcookie",
+        "xapikey",
+        "apikey",
+        "token",
+        "accesstoken",
+        "secret",
+        "password",
+    ]
+    .contains(&k.as_str())
 }
 
 /// Replaces the value following each (ASCII case-insensitive) `word`.
@@ -312,7 +320,10 @@ fn replace_urls(text: &str) -> String {
             start -= 1;
         }
         let mut end = sep + 3;
-        while end < b.len() && !b[end].is_ascii_whitespace() && !matches!(b[end], b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'`' | b',') {
+        while end < b.len()
+            && !b[end].is_ascii_whitespace()
+            && !matches!(b[end], b'"' | b'\'' | b'<' | b'>' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'`' | b',')
+        {
             end += 1;
         }
         from = end.max(sep + 3);

@@ -15,7 +15,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// One raw HTTP/1.1 request (`Connection: close`): status and body.
-async fn raw(addr: std::net::SocketAddr, method: &str, path: &str, host: &str, origin: Option<&str>, body: &str) -> (u16, String) {
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    origin: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(o) = origin {
@@ -73,7 +80,8 @@ async fn dns_rebinding_host_gets_421_and_creates_nothing_upstream() {
     }
     // the public origin may create (Host and Origin both the public URL's)
     let (status, body) =
-        raw(addr, "POST", "/api/daydream/streams", "dream.example.com", Some("https://dream.example.com"), &payload).await;
+        raw(addr, "POST", "/api/daydream/streams", "dream.example.com", Some("https://dream.example.com"), &payload)
+            .await;
     assert_eq!(status, 201, "{body}");
     gw.shutdown().await;
 }
@@ -161,7 +169,12 @@ async fn forwarded_for_is_used_only_from_a_trusted_proxy() {
 async fn creates_per_minute_are_capped_per_session_and_per_address() {
     let eng = TestEngine::keyed("").await;
     let gw = gateway(&eng.base, |cfg| {
-        cfg.client_limits = LimitsConfig { live_streams_per_address: 0, creates_per_session: 3, creates_per_address: 5, ..cfg.client_limits };
+        cfg.client_limits = LimitsConfig {
+            live_streams_per_address: 0,
+            creates_per_session: 3,
+            creates_per_address: 5,
+            ..cfg.client_limits
+        };
     })
     .await;
     let b = Browser::new(&gw.base_url());

@@ -73,9 +73,12 @@ async fn create(State(e): State<Echo>, headers: HeaderMap) -> Response {
         )
             .into_response(),
         // a plain-text 500 echoing the request head
-        1 => (StatusCode::INTERNAL_SERVER_ERROR, format!("upstream exploded\r\n{}", text_dump(&headers))).into_response(),
+        1 => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("upstream exploded\r\n{}", text_dump(&headers))).into_response()
+        }
         // a 502 whose JSON error text is the key alone
-        2 => (StatusCode::BAD_GATEWAY, Json(json!({"error": auth(&headers).trim_start_matches("Bearer ")}))).into_response(),
+        2 => (StatusCode::BAD_GATEWAY, Json(json!({"error": auth(&headers).trim_start_matches("Bearer ")})))
+            .into_response(),
         // success, with the request echoed in the stream object
         n => (
             StatusCode::CREATED,
@@ -95,7 +98,8 @@ async fn stream_any(State(e): State<Echo>, headers: HeaderMap) -> Response {
     if e.statuses.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
         (StatusCode::OK, Json(json!({"success": true, "data": {"echo": dump(&headers)}}))).into_response()
     } else {
-        (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": auth(&headers), "details": dump(&headers)}))).into_response()
+        (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": auth(&headers), "details": dump(&headers)})))
+            .into_response()
     }
 }
 

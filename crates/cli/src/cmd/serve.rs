@@ -135,8 +135,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|p| !p.trim().is_empty())
         .map(|p| {
-            dreamgate_gateway::edge::parse_proxy(p)
-                .with_context(|| format!("invalid --trusted-proxy / DREAMGATE_TRUSTED_PROXIES entry {p:?}: expected a CIDR or an IP address"))
+            dreamgate_gateway::edge::parse_proxy(p).with_context(|| {
+                format!(
+                    "invalid --trusted-proxy / DREAMGATE_TRUSTED_PROXIES entry {p:?}: expected a CIDR or an IP address"
+                )
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let faults: Faults = match &args.engine_faults {
