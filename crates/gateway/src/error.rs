@@ -14,6 +14,8 @@
 //! | [`invalid_resource`](HttpError::invalid_resource) | 400 | `Invalid resource` |
 //! | [`not_owned`](HttpError::not_owned) | 403 | [`NOT_OWNED`] |
 //! | [`bad_origin`](HttpError::bad_origin) | 403 | `Forbidden origin` |
+//! | [`misdirected`](HttpError::misdirected) | 421 | `Misdirected request` |
+//! | [`rate_limited`](HttpError::rate_limited) | 429 | `Too many requests` (+ `retryAfter`, and the `Retry-After` header) |
 //! | [`unknown_stream`](HttpError::unknown_stream) | 404 | `Unknown stream` |
 //! | [`stream_gone`](HttpError::stream_gone) | 404 | `Stream not found` |
 //! | [`playback_not_ready`](HttpError::playback_not_ready) | 404 | `Playback not ready` |
@@ -35,8 +37,8 @@
 //!
 //! | upstream | gateway |
 //! |---|---|
-//! | 4xx | same status, `details` = upstream body |
-//! | 5xx | 502 `Upstream error`, `upstreamStatus` + `details` |
+//! | 4xx | same status, `details` = upstream body (bounded, see [`crate::scrub`]) |
+//! | 5xx | 502 `Upstream error`, `upstreamStatus` + `details` (bounded) |
 //! | timeout | 504 `Upstream timeout` |
 //! | unreachable | 502 `Upstream unreachable` |
 //! | unusable answer | 502 `Invalid upstream response` |
@@ -47,8 +49,13 @@
 //! | upstream | gateway |
 //! |---|---|
 //! | 3xx | 502 `Upstream redirect refused`, `upstreamStatus` |
-//! | 4xx | same status, `details` = upstream body |
-//! | 5xx and others | 502, `upstreamStatus` + `details` |
+//! | 4xx | same status, `details` = upstream body (a scrubbed string of at most 2 KiB) |
+//! | 5xx and others | 502, `upstreamStatus` + `details` (the same) |
+//!
+//! No message carries the key, an `Authorization` value, a heap address, an
+//! internal URL or stack text: upstream text goes through
+//! [`crate::scrub`] first, and the transport-failure constructors strip
+//! internals from the cause they are given.
 
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -57,6 +64,8 @@ use serde_json::{json, Map, Value};
 
 use dreamgate_client::ApiError as UpstreamError;
 use dreamgate_model::FieldError;
+
+use crate::scrub::{strip_internals, Scrubber};
 
 /// The `error` text for requests on a stream the session does not own (spec wording).
 pub const NOT_OWNED: &str = "Stream not owned by active session";
@@ -72,12 +81,14 @@ pub struct HttpError {
     pub message: String,
     /// Extra top-level fields (`details`, `activeStreamId`, ...), in order.
     pub extra: Vec<(String, Value)>,
+    /// `Retry-After` seconds (429).
+    pub retry_after: Option<u64>,
 }
 
 impl HttpError {
     /// An error with a status, `error` and `message` (catalogue entries only).
     fn new(status: StatusCode, error: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { status, error: error.into(), message: message.into(), extra: Vec::new() }
+        Self { status, error: error.into(), message: message.into(), extra: Vec::new(), retry_after: None }
     }
 
     /// 502 for an answer the gateway cannot use (catalogue entries only).
@@ -164,6 +175,23 @@ impl HttpError {
         )
     }
 
+    /// 421 for an `/api/` request whose `Host` names another server (DNS rebinding).
+    pub fn misdirected() -> Self {
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Misdirected request",
+            "The Host header does not name this gateway; use its own address or configured public URL",
+        )
+    }
+
+    /// 429 for a client past a per-client limit (`message` says which); retry after `retry_after` s.
+    pub fn rate_limited(message: String, retry_after: u64) -> Self {
+        let mut e =
+            Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", message).with("retryAfter", retry_after);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     /// 403 for a stream owned by another session (or by none).
     pub fn not_owned() -> Self {
         Self::new(StatusCode::FORBIDDEN, NOT_OWNED, "This stream was not created by your session")
@@ -227,18 +255,22 @@ impl HttpError {
 
     // ---- the Daydream API --------------------------------------------------
 
-    /// Maps a Daydream client error (see the module table).
-    pub fn from_upstream(err: &UpstreamError) -> Self {
+    /// Maps a Daydream client error (see the module table); upstream text
+    /// goes through `scrub` (the key, credentials, internals) and bodies are
+    /// bounded ([`Scrubber::details_json`]).
+    pub fn from_upstream(err: &UpstreamError, scrub: &Scrubber) -> Self {
         match err {
             UpstreamError::Upstream { status, body } => {
                 let upstream_text = body
                     .get("error")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
+                    .map(|t| scrub.message(t))
+                    .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| format!("Daydream answered {status}"));
+                let details = scrub.details_json(body);
                 match StatusCode::from_u16(*status) {
                     Ok(s) if s.is_client_error() => {
-                        Self::new(s, upstream_text, format!("Daydream answered {status}")).with("details", body.clone())
+                        Self::new(s, upstream_text, format!("Daydream answered {status}")).with("details", details)
                     }
                     _ => Self::new(
                         StatusCode::BAD_GATEWAY,
@@ -246,14 +278,15 @@ impl HttpError {
                         format!("Daydream answered {status}: {upstream_text}"),
                     )
                     .with("upstreamStatus", *status)
-                    .with("details", body.clone()),
+                    .with("details", details),
                 }
             }
             UpstreamError::Timeout => Self::upstream_timeout(),
-            UpstreamError::Unreachable(why) => Self::unreachable(why),
-            UpstreamError::InvalidResponse(why) => {
-                Self::bad_gateway("Invalid upstream response", format!("Daydream answered something unusable: {why}"))
-            }
+            UpstreamError::Unreachable(why) => Self::unreachable(&scrub.message(why)),
+            UpstreamError::InvalidResponse(why) => Self::bad_gateway(
+                "Invalid upstream response",
+                format!("Daydream answered something unusable: {}", scrub.message(why)),
+            ),
         }
     }
 
@@ -262,9 +295,9 @@ impl HttpError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "Daydream did not answer in time")
     }
 
-    /// 502 for a connection failure.
+    /// 502 for a connection failure (`why` is stripped of URLs and addresses).
     pub fn unreachable(why: &str) -> Self {
-        Self::bad_gateway("Upstream unreachable", format!("Cannot reach Daydream: {why}"))
+        Self::bad_gateway("Upstream unreachable", format!("Cannot reach Daydream: {}", one_line(why)))
     }
 
     /// 502 for a created stream object without a usable id.
@@ -303,17 +336,16 @@ impl HttpError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "Upstream timeout", "The WHIP/WHEP upstream did not answer in time")
     }
 
-    /// 502 for a WHIP/WHEP upstream that cannot be reached (`why`: the cause chain, no URL).
+    /// 502 for a WHIP/WHEP upstream that cannot be reached (`why`: the cause chain; stripped of URLs and addresses).
     pub fn signal_unreachable(why: &str) -> Self {
-        Self::bad_gateway("Upstream unreachable", format!("Cannot reach the WHIP/WHEP upstream: {why}"))
+        Self::bad_gateway("Upstream unreachable", format!("Cannot reach the WHIP/WHEP upstream: {}", one_line(why)))
     }
 
     /// Maps an unsuccessful WHIP/WHEP answer to step `what` (see the module
-    /// table); `body` is the upstream body, of which the first 2000
-    /// characters go to `details`.
-    pub fn from_signal(what: &str, status: StatusCode, body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body);
-        let details: String = text.chars().take(2000).collect();
+    /// table); `body` is the upstream body, passed on in `details` scrubbed
+    /// and bounded ([`Scrubber::details_text`]).
+    pub fn from_signal(what: &str, status: StatusCode, body: &[u8], scrub: &Scrubber) -> Self {
+        let details = scrub.details_text(body);
         if status.is_redirection() {
             return Self::bad_gateway(
                 "Upstream redirect refused",
@@ -346,6 +378,16 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut resp = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        resp
     }
+}
+
+/// The first line of a cause, without internals.
+fn one_line(why: &str) -> String {
+    let clean = strip_internals(why);
+    clean.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown cause").chars().take(300).collect()
 }

@@ -48,7 +48,10 @@
 //! | module | job |
 //! |---|---|
 //! | [`routes`] | the router and its thin handlers |
-//! | [`middleware`] | session cookie, Origin check, security headers ([`headers`]) |
+//! | [`middleware`] | Host check and client address ([`edge`]), session cookie, Origin check, security headers ([`headers`]) |
+//! | [`edge`] | which `Host` names the gateway (421 otherwise), the client address behind trusted proxies |
+//! | [`limits`] | per-client limits (live streams, creates per minute; 429): pure decisions, counters behind a trait |
+//! | [`scrub`] | upstream text made safe to relay or log (no key, no credentials, no internals; bounded `details`) |
 //! | [`extract`] | parsing at the edge: stream id, owned stream, WHIP/WHEP leg, bodies |
 //! | [`state`] | the stream service: the one code applying the store's decisions (create, end, delete, shutdown) and the reaper driver |
 //! | [`store`] | everything the gateway remembers, behind one seam: in-process ([`store::memory`]) or Redis ([`store::redis`]) |
@@ -85,6 +88,15 @@
 //! origin (`http://<Host>`, or `https://` when [`GatewayConfig::https`] is
 //! set or a trusted `X-Forwarded-Proto: https` says so) or one of
 //! [`GatewayConfig::allowed_origins`]; otherwise 403.
+//!
+//! ## Host, client address, per-client limits
+//!
+//! See [`edge`]: on `/api/` routes `Host` must be the listen address, a
+//! loopback name or [`GatewayConfig::public_url`] (421 otherwise: DNS
+//! rebinding). See [`limits`]: live streams per client address and creates
+//! per minute per session and per address (429 + `Retry-After`), the
+//! client address being the peer unless it is one of
+//! [`GatewayConfig::trusted_proxies`].
 //!
 //! ## WHIP / WHEP
 //!
@@ -125,15 +137,18 @@ use dreamgate_client::ApiKey;
 
 pub mod assets;
 pub mod clock;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod proxy;
 pub mod registry;
 pub mod routes;
+pub mod scrub;
 pub mod session;
 pub mod state;
 pub mod store;
@@ -185,6 +200,16 @@ pub struct GatewayConfig {
     pub whip_policy: whip_policy::WhipPolicy,
     /// Extra origins allowed on mutating routes (`https://app.example`).
     pub allowed_origins: Vec<String>,
+    /// Where browsers reach the gateway from outside (`--public-url
+    /// https://dream.example.com`, env `DREAMGATE_PUBLIC_URL`): its host is
+    /// accepted in `Host` and its origin in `Origin`. `None`: only the listen
+    /// address and loopback names.
+    pub public_url: Option<Url>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`--trusted-proxy
+    /// CIDR`, env `DREAMGATE_TRUSTED_PROXIES`); none by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-client limits (live streams, creates per minute).
+    pub client_limits: limits::LimitsConfig,
     /// The gateway is served over https (behind a TLS terminator): Secure
     /// cookies and an `https://` own origin.
     pub https: bool,
@@ -223,6 +248,9 @@ pub enum GatewayError {
     /// An `--allowed-origin` value is not an origin.
     #[error("invalid allowed origin {0:?}: expected scheme://host[:port] with http or https and no path")]
     InvalidOrigin(String),
+    /// The public URL is not an http(s) URL with a host and nothing else.
+    #[error("invalid public URL {0:?}: expected http(s)://host[:port][/path] with no user, query or fragment")]
+    InvalidPublicUrl(String),
     /// A duration that must be positive is zero.
     #[error("{0} must be greater than zero")]
     ZeroDuration(&'static str),
@@ -246,6 +274,9 @@ impl GatewayConfig {
             api_key,
             whip_policy,
             allowed_origins: Vec::new(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            client_limits: limits::LimitsConfig::default(),
             https: false,
             trust_forwarded_proto: false,
             api_timeout: Duration::from_secs(20),
@@ -285,6 +316,7 @@ impl GatewayConfig {
             ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
             ("shutdown timeout", self.shutdown_timeout),
+            ("limits window", self.client_limits.window),
         ] {
             if d.is_zero() {
                 return Err(GatewayError::ZeroDuration(name));
@@ -295,8 +327,31 @@ impl GatewayConfig {
                 return Err(GatewayError::InvalidOrigin(o.clone()));
             }
         }
+        if let Some(u) = &self.public_url {
+            check_public_url(u)?;
+        }
         Ok(())
     }
+}
+
+/// Parses a public URL (`--public-url`): http(s), a host, no user, query or fragment.
+pub fn parse_public_url(raw: &str) -> Result<Url, GatewayError> {
+    let url = Url::parse(raw.trim()).map_err(|_| GatewayError::InvalidPublicUrl(raw.to_string()))?;
+    check_public_url(&url)?;
+    Ok(url)
+}
+
+fn check_public_url(url: &Url) -> Result<(), GatewayError> {
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(GatewayError::InvalidPublicUrl(url.to_string()));
+    }
+    Ok(())
 }
 
 /// Normalises an origin (`HTTPS://App.Example:443/` -> `https://app.example`).
@@ -449,6 +504,9 @@ pub async fn start(listener: tokio::net::TcpListener, mut cfg: GatewayConfig) ->
         api = %cfg.api_base,
         whip_allowlist = %cfg.whip_policy,
         allowed_origins = ?cfg.allowed_origins,
+        public_url = cfg.public_url.as_ref().map(Url::as_str).unwrap_or("-"),
+        trusted_proxies = ?cfg.trusted_proxies,
+        limits = ?cfg.client_limits,
         reap_after_s = cfg.registry.reap_after.as_secs_f64(),
         store = ?cfg.store,
         listen = %addr,
@@ -463,8 +521,13 @@ pub async fn start(listener: tokio::net::TcpListener, mut cfg: GatewayConfig) ->
     if let Some(at) = metrics_addr {
         tracing::info!(metrics_listen = %at, "metrics on http://{at}/metrics");
     }
+    let edge = Arc::new(edge::Edge {
+        hosts: edge::HostPolicy::new(addr, cfg.public_url.as_ref()),
+        trusted_proxies: cfg.trusted_proxies.clone(),
+        limiter: limits::Limiter::new(cfg.client_limits, Arc::new(limits::MemoryCounters::default())),
+    });
     let state = Arc::new(AppState::new(cfg, upstream, store));
-    let app = routes::router(state.clone());
+    let app = routes::router(state.clone(), edge);
     let (stop, mut stopped) = watch::channel(false);
     let ops_limits = limits.clone();
     let server = tokio::spawn(async move {

@@ -1,5 +1,11 @@
-//! What every request goes through before its handler: the session cookie,
-//! the `Origin` check on mutating methods, and the security headers.
+//! What every request goes through before its handler: the `Host` check
+//! and the client address ([`crate::edge`]), the session cookie, the
+//! `Origin` check on mutating methods, and the security headers.
+//!
+//! * On `/api/` routes a `Host` that does not name the gateway is answered
+//!   421 before anything else (no session is issued, nothing upstream is
+//!   contacted). Every request carries its [`ClientAddr`] (and the
+//!   [`Edge`]) as extensions for the handlers.
 //!
 //! * Sessions are issued only where one is needed: the create route issues
 //!   one (its cookie set on the response, see [`IssuedSession`]) when the
@@ -11,20 +17,24 @@
 //!   `Origin` equal to the gateway's own origin (`http://<Host>`, or
 //!   `https://` when [`GatewayConfig::https`] is set or a trusted
 //!   `X-Forwarded-Proto: https` says so) or one of
-//!   [`GatewayConfig::allowed_origins`]; otherwise 403 `Forbidden origin`.
+//!   [`GatewayConfig::allowed_origins`] or the origin of
+//!   [`GatewayConfig::public_url`]; otherwise 403 `Forbidden origin`.
 //! * Every response gets the [`crate::headers`]; `/api/` ones also `no-store`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{HOST, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+use crate::edge::{client_address, Edge};
 use crate::error::HttpError;
 use crate::extract::Session;
 use crate::headers;
+use crate::limits::ClientAddr;
 use crate::session::SessionId;
 use crate::state::AppState;
 use crate::{normalize_origin, GatewayConfig};
@@ -44,6 +54,35 @@ pub struct IssuedSession(pub SessionId);
 
 /// The routes that act for a session (the stream routes).
 const SESSION_ROUTES: &str = "/api/daydream/streams";
+/// The peer's IP: from axum's `ConnectInfo` or a bare `SocketAddr`
+/// extension (whichever the server inserted); unspecified when neither.
+fn peer_ip(req: &Request) -> IpAddr {
+    if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        return addr.ip();
+    }
+    if let Some(addr) = req.extensions().get::<SocketAddr>() {
+        return addr.ip();
+    }
+    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+}
+
+/// `Host` check on `/api/` (421), then the client address and the edge as
+/// request extensions.
+pub async fn host_and_client(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        let host = req.headers().get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !edge.hosts.allows(host) {
+            tracing::debug!(path = %req.uri().path(), "refused /api/ request for a foreign Host");
+            let mut resp = HttpError::misdirected().into_response();
+            headers::apply(resp.headers_mut(), &CSP, true);
+            return resp;
+        }
+    }
+    let client = ClientAddr::of(client_address(peer_ip(&req), req.headers(), &edge.trusted_proxies));
+    req.extensions_mut().insert(client);
+    req.extensions_mut().insert(edge);
+    next.run(req).await
+}
 
 /// Session cookie, Origin check on mutating methods, security headers.
 pub async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -96,6 +135,9 @@ fn origin_ok(cfg: &GatewayConfig, headers: &HeaderMap, https: bool) -> bool {
     };
     let Ok(origin) = normalize_origin(origin) else { return false };
     if cfg.allowed_origins.contains(&origin) {
+        return true;
+    }
+    if cfg.public_url.as_ref().is_some_and(|u| u.origin().ascii_serialization() == origin) {
         return true;
     }
     let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {

@@ -231,7 +231,7 @@ async fn send_offer(
     offer: Bytes,
 ) -> Result<(SignalReply, Option<Url>), HttpError> {
     let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer)).await?;
-    ensure_success(&reply, &format!("{} offer failed", leg.label()))?;
+    ensure_success(st, &reply, &format!("{} offer failed", leg.label()))?;
     let resource = header_str(&reply.headers, &LOCATION)
         .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
     Ok((reply, resource))
@@ -266,7 +266,7 @@ pub async fn whip_trickle(
 ) -> Result<Response, HttpError> {
     let target = record.whip_resource.as_ref().unwrap_or(&record.whip_url);
     let reply = st.upstream().signal(UpstreamOp::Whip, Signal::trickle(target, frag, if_match)).await?;
-    ensure_success(&reply, "WHIP trickle failed")?;
+    ensure_success(st, &reply, "WHIP trickle failed")?;
     Ok(relay(&reply, TRICKLE))
 }
 
@@ -279,7 +279,7 @@ pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
             Some(u) => Some(u),
             None => {
                 let status =
-                    st.upstream().api().stream_status(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+                    st.upstream().api().stream_status(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
                 learn_whep_from_status(&st, &record, &status).await
             }
         };
@@ -306,7 +306,7 @@ pub async fn teardown(st: &AppState, leg: Leg, record: &StreamRecord) -> Result<
     };
     st.update_record(&record.id, cleared).await;
     let reply = st.upstream().signal(leg.op(), Signal::delete(&target)).await?;
-    ensure_success(&reply, &format!("{} teardown failed", leg.label()))?;
+    ensure_success(st, &reply, &format!("{} teardown failed", leg.label()))?;
     Ok(relay(&reply, "text/plain"))
 }
 
@@ -321,11 +321,11 @@ fn insert_path(headers: &mut HeaderMap, name: HeaderName, path: &str) {
 }
 
 /// Refuses redirects and maps error statuses (see [`HttpError::from_signal`]).
-fn ensure_success(reply: &SignalReply, what: &str) -> Result<(), HttpError> {
+fn ensure_success(st: &AppState, reply: &SignalReply, what: &str) -> Result<(), HttpError> {
     if reply.status.is_success() {
         Ok(())
     } else {
-        Err(HttpError::from_signal(what, reply.status, &reply.body))
+        Err(HttpError::from_signal(what, reply.status, &reply.body, st.upstream().scrubber()))
     }
 }
 

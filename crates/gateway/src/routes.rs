@@ -17,26 +17,29 @@ use http::header::{CONTENT_TYPE, IF_MATCH};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{json, Value};
 
+use crate::edge::Edge;
 use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
+use crate::limits::{wall_now, ClientAddr};
 use crate::metrics::{self, SignalAction};
 use crate::middleware::IssuedSession;
 use crate::proxy::{self, Leg, LegKind, Whep, Whip, SDP, TRICKLE};
+use crate::session::SessionId;
 use crate::state::AppState;
 use crate::{assets, headers, health};
 
 /// The gateway's router over `state`: the browser's routes (behind the
-/// session middleware), the operator's ([`health`]; `/metrics` only when no
-/// separate metrics listener is configured), every request counted
-/// ([`metrics::track_requests`]).
-pub fn router(state: Arc<AppState>) -> Router {
+/// request-edge checks of `edge` and the session middleware), the operator's
+/// ([`health`]; `/metrics` only when no separate metrics listener is
+/// configured), every request counted ([`metrics::track_requests`]).
+pub fn router(state: Arc<AppState>, edge: Arc<Edge>) -> Router {
     let with_metrics = state.config().metrics_listen.is_none();
-    app_router(state.clone())
+    app_router(state.clone(), edge)
         .merge(health::router(state, with_metrics))
         .layer(middleware::from_fn(metrics::track_requests))
 }
 
-fn app_router(state: Arc<AppState>) -> Router {
+fn app_router(state: Arc<AppState>, edge: Arc<Edge>) -> Router {
     Router::new()
         .route("/api/daydream/config", get(config))
         .route("/api/daydream/streams", post(create))
@@ -49,6 +52,7 @@ fn app_router(state: Arc<AppState>) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), crate::middleware::session_and_headers))
+        .layer(middleware::from_fn_with_state(edge, crate::middleware::host_and_client))
         .with_state(state)
 }
 
@@ -66,6 +70,8 @@ async fn config(State(st): State<Arc<AppState>>) -> Json<Value> {
 async fn create(
     State(st): State<Arc<AppState>>,
     Extension(Session(session)): Extension<Session>,
+    Extension(edge): Extension<Arc<Edge>>,
+    Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
@@ -74,9 +80,23 @@ async fn create(
         Some(s) => (s, false),
         None => (st.issue_session().await?, true),
     };
-    let mut resp = match st.create(session.clone(), payload).await {
-        Ok(stream) => (StatusCode::CREATED, Json(stream)).into_response(),
+    let store_st = st.clone();
+    let holds = move |member: String| -> crate::limits::HoldsFuture {
+        let st = store_st.clone();
+        Box::pin(async move {
+            match SessionId::parse(&member) {
+                Some(s) => st.holds_stream(&s).await,
+                None => false,
+            }
+        })
+    };
+    let admitted = edge.limiter.admit_create(&session, client, wall_now(), holds).await;
+    let mut resp = match admitted {
         Err(e) => e.into_response(),
+        Ok(()) => match st.clone().create(session.clone(), payload).await {
+            Ok(stream) => (StatusCode::CREATED, Json(st.upstream().scrubber().value(stream))).into_response(),
+            Err(e) => e.into_response(),
+        },
     };
     if issued {
         resp.extensions_mut().insert(IssuedSession(session));
@@ -85,21 +105,23 @@ async fn create(
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    // Relayed as sent: no JSON tree is built (the hot path of a polling page).
+    // Relayed as sent: no JSON tree is built (the hot path of a polling page),
+    // unless the body may carry a secret (then it is scrubbed).
     let body =
-        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
     if let Some(raw) = proxy::whep_url_in_status(&body) {
         proxy::learn_whep_url(&st, &record, &raw).await;
     }
+    let body = st.upstream().scrubber().json_bytes(body);
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {
     let upstream_body = extract::read_update(&headers, body, &record.model_id).await?;
     match st.upstream().api().update_stream(&record.id, &upstream_body).await {
-        Ok(Some(stream)) => Ok(Json(stream).into_response()),
+        Ok(Some(stream)) => Ok(Json(st.upstream().scrubber().value(stream)).into_response()),
         Ok(None) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Err(e) => Err(HttpError::from_upstream(&e)),
+        Err(e) => Err(st.upstream().api_error(&e)),
     }
 }
 

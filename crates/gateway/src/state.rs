@@ -141,6 +141,11 @@ impl AppState {
         }
     }
 
+    /// Whether `session` holds a stream (for the per-client limits).
+    pub(crate) async fn holds_stream(&self, session: &SessionId) -> bool {
+        matches!(self.store.active_stream(session).await, Ok(Some(_)))
+    }
+
     /// Updates the stored upstream URLs of stream `id` (after a WHIP/WHEP
     /// answer); a store failure is logged (the answer is still relayed).
     pub(crate) async fn update_record(&self, id: &str, update: RecordUpdate) {
@@ -196,7 +201,7 @@ impl AppState {
             Err(e) => {
                 tracing::warn!(stream_id = %id, error = %e, "cannot record the created stream: deleting it");
                 if let Err(e) = self.upstream.api().delete_stream(&id).await {
-                    tracing::warn!(stream_id = %id, error = %e.message(), "could not delete it; parking it");
+                    tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), "could not delete it; parking it");
                     let _ = self.store.park(std::slice::from_ref(&id)).await;
                 }
                 return Err(e.into());
@@ -220,8 +225,8 @@ impl AppState {
         let mut body = serde_json::to_value(payload).map_err(HttpError::internal)?;
         tag(&mut body);
         let stream = self.upstream.create_api().create_stream(&body).await.map_err(|e| {
-            tracing::warn!(error = %e.message(), "stream create failed upstream");
-            HttpError::from_upstream(&e)
+            tracing::warn!(error = %self.upstream.log_text(&e), "stream create failed upstream");
+            self.upstream.api_error(&e)
         })?;
         let Some(id) = stream.get("id").and_then(Value::as_str).filter(|id| valid_stream_id(id)) else {
             return Err(HttpError::no_stream_id());
@@ -236,7 +241,8 @@ impl AppState {
             Err(why) => {
                 tracing::warn!(stream_id = %id, reason = %why, "refusing created stream: WHIP URL not allowed; deleting it");
                 if let Err(e) = self.upstream.api().delete_stream(&id).await {
-                    tracing::warn!(stream_id = %id, error = %e.message(), "could not delete the refused stream");
+                    let error = self.upstream.log_text(&e);
+                    tracing::warn!(stream_id = %id, %error, "could not delete the refused stream");
                 }
                 return Err(HttpError::whip_url_refused(&why));
             }
@@ -273,17 +279,17 @@ impl AppState {
                 let outcome = self.store.delete_failed(id, attempt, now).await;
                 match outcome {
                     Ok(FailOutcome::GaveUp) => tracing::warn!(
-                        stream_id = %id, error = %e.message(),
+                        stream_id = %id, error = %self.upstream.log_text(&e),
                         "stream delete failed; retries exhausted: parked, retried at the next start"
                     ),
                     Ok(o) => {
-                        tracing::warn!(stream_id = %id, error = %e.message(), retry = o == FailOutcome::Retry, "stream delete failed")
+                        tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), retry = o == FailOutcome::Retry, "stream delete failed")
                     }
                     Err(se) => {
-                        tracing::warn!(stream_id = %id, error = %e.message(), store = %se, "stream delete failed (and the store did not answer)")
+                        tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), store = %se, "stream delete failed (and the store did not answer)")
                     }
                 }
-                Err(HttpError::from_upstream(&e))
+                Err(self.upstream.api_error(&e))
             }
         }
     }
@@ -404,7 +410,7 @@ impl AppState {
                         None
                     }
                     Err(e) => {
-                        tracing::warn!(stream_id = %id, error = %e.message(), "parked stream still not deleted");
+                        tracing::warn!(stream_id = %id, error = %st.upstream.log_text(&e), "parked stream still not deleted");
                         Some(id)
                     }
                 }

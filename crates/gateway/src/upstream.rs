@@ -19,6 +19,7 @@ use dreamgate_client::{error_chain, ApiError, ApiKey, DaydreamClient};
 
 use crate::error::HttpError;
 use crate::metrics::{self, UpstreamOp};
+use crate::scrub::Scrubber;
 use crate::whip_policy::WhipPolicy;
 
 /// Largest WHIP/WHEP answer the gateway reads (an SDP answer is a few KiB).
@@ -82,6 +83,7 @@ pub struct Upstream {
     create_api: DaydreamClient,
     signal: reqwest::Client,
     policy: WhipPolicy,
+    scrub: Scrubber,
 }
 
 impl Upstream {
@@ -94,6 +96,7 @@ impl Upstream {
         api_timeout: Duration,
         whip_timeout: Duration,
     ) -> Result<Self, String> {
+        let scrub = Scrubber::new([key.expose()]);
         let api = DaydreamClient::new(base.clone(), key.clone(), api_timeout).map_err(|e| e.to_string())?;
         let create_api = api.clone();
         let signal = reqwest::Client::builder()
@@ -106,7 +109,22 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { api, create_api, signal, policy })
+        Ok(Self { api, create_api, signal, policy, scrub })
+    }
+
+    /// Removes the key (and any credential) from upstream text before it is relayed or logged.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.scrub
+    }
+
+    /// The answer to a failed API call (see [`HttpError::from_upstream`]).
+    pub fn api_error(&self, e: &ApiError) -> HttpError {
+        HttpError::from_upstream(e, &self.scrub)
+    }
+
+    /// An API error as one safe log field: scrubbed, one line.
+    pub fn log_text(&self, e: &ApiError) -> String {
+        self.scrub.message(&e.message())
     }
 
     /// Awaits creates for up to `create_timeout` (at least the API timeout).

@@ -121,9 +121,11 @@ async fn hostile_whip_urls_from_create_are_refused_without_contact() {
     let fake = Fake::default();
     let upstream = fake_upstream(fake.clone()).await;
     // prod: DAYDREAM_WHIP_ALLOW_DEV unset; dev: set (loopback http allowed)
-    let dev = gateway(&upstream, |_| {}).await;
+    // (one browser tries dozens of creates: the per-client limits are off here)
+    let dev = gateway(&upstream, |cfg| cfg.client_limits = dreamgate_gateway::limits::LimitsConfig::unlimited()).await;
     let prod = gateway(&upstream, |cfg| {
         cfg.whip_policy = cfg.whip_policy.clone().with_dev(false);
+        cfg.client_limits = dreamgate_gateway::limits::LimitsConfig::unlimited();
     })
     .await;
 

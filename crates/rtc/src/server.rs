@@ -101,12 +101,13 @@ async fn accept(
     send: Option<SendSide>,
 ) -> Result<(PeerLink, String), RtcError> {
     // Parse before anything else: garbage is BadSdp, whatever it contains.
-    SdpOffer::from_sdp_string(offer_sdp).map_err(|e| RtcError::BadSdp(e.to_string()))?;
+    // str0m's parse error names a heap address (`PointerOffset(0x7f…)`): never relay it.
+    SdpOffer::from_sdp_string(offer_sdp).map_err(|_| RtcError::BadSdp("the offer is not parseable SDP".into()))?;
     let sections = sdp::sections(offer_sdp)?;
     let video = sections.iter().find(|s| s.is_h264_video() && s.port != 0).ok_or(RtcError::NoH264)?;
     let mid: Mid = video.mid.as_deref().ok_or_else(|| RtcError::BadSdp("video m-line has no a=mid".into()))?.into();
-    let offer =
-        SdpOffer::from_sdp_string(&sdp::deactivate_audio(offer_sdp)).map_err(|e| RtcError::BadSdp(e.to_string()))?;
+    let offer = SdpOffer::from_sdp_string(&sdp::deactivate_audio(offer_sdp))
+        .map_err(|_| RtcError::BadSdp("the offer is not parseable SDP".into()))?;
 
     let mut prepared = setup::prepare(cfg, flow, true).await?;
     let answer = prepared.rtc.sdp_api().accept_offer(offer).map_err(|e| RtcError::BadSdp(e.to_string()))?;

@@ -325,8 +325,9 @@ async fn connection<S, B>(
 {
     let _slot = slot;
     let state = Arc::new(ConnState { clock: Mutex::new(ConnClock::new(Instant::now(), &limits)), wake: Notify::new() });
+    let peer = stream.peer_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let io = TokioIo::new(Observed { stream, conn: state.clone() });
-    let svc = ConnService { inner: service, conn: state.clone(), body_timeout: limits.body_timeout };
+    let svc = ConnService { inner: service, peer, conn: state.clone(), body_timeout: limits.body_timeout };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // our clock keeps the head deadline (hyper's would also cut idle keep-alive at the same time)
     builder.header_read_timeout(None);
@@ -415,6 +416,8 @@ impl AsyncWrite for Observed {
 /// The user's service, with the body timeout and the clock events around each request.
 struct ConnService<S> {
     inner: S,
+    /// The peer's address, put in every request's extensions (`SocketAddr`).
+    peer: std::net::SocketAddr,
     conn: Arc<ConnState>,
     body_timeout: Duration,
 }
@@ -437,7 +440,8 @@ where
         let seq = self.conn.update(|c| c.request_started(now));
         let timed_out = Arc::new(AtomicBool::new(false));
         let limit = self.body_timeout;
-        let req = req.map(|b| RequestBody::new(b, now, limit, timed_out.clone(), self.conn.clone(), seq));
+        let mut req = req.map(|b| RequestBody::new(b, now, limit, timed_out.clone(), self.conn.clone(), seq));
+        req.extensions_mut().insert(self.peer);
         let mut inner = self.inner.clone();
         let conn = self.conn.clone();
         Box::pin(async move {

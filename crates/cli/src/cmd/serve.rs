@@ -35,7 +35,7 @@ use anyhow::{bail, Context};
 use dreamgate_client::{ApiKey, DaydreamEnv};
 use dreamgate_engine::{EngineConfig, EngineHandle, Faults};
 use dreamgate_gateway::whip_policy::WhipPolicy;
-use dreamgate_gateway::{normalize_origin, start, GatewayConfig, Mode, StoreConfig};
+use dreamgate_gateway::{normalize_origin, parse_public_url, start, GatewayConfig, Mode, StoreConfig};
 use rand::RngCore;
 use url::Url;
 
@@ -95,6 +95,23 @@ pub struct Args {
     /// the embedded engine].
     #[arg(long, value_name = "FILE")]
     pub pending_deletes: Option<PathBuf>,
+    /// The URL browsers use to reach the gateway from outside (behind a proxy),
+    /// e.g. https://dream.example.com: its host is accepted in Host, its origin in Origin.
+    #[arg(long, value_name = "URL", env = "DREAMGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A reverse proxy (CIDR or address) whose X-Forwarded-For is believed (repeatable;
+    /// the env variable takes a comma-separated list). None by default.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", env = "DREAMGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Streams live at once per client address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_live_streams_per_ip: u32,
+    /// Stream creates per minute per session (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_creates_per_minute_per_session: u32,
+    /// Stream creates per minute per client address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_creates_per_minute_per_ip: u32,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -165,6 +182,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|o| normalize_origin(o))
         .collect::<Result<Vec<_>, _>>()
         .context("invalid --allowed-origin")?;
+    let public_url = match args.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(raw) => Some(parse_public_url(raw).context("invalid --public-url / DREAMGATE_PUBLIC_URL")?),
+        None => None,
+    };
+    let trusted_proxies = args
+        .trusted_proxies
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            dreamgate_gateway::edge::parse_proxy(p).with_context(|| {
+                format!(
+                    "invalid --trusted-proxy / DREAMGATE_TRUSTED_PROXIES entry {p:?}: expected a CIDR or an IP address"
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let faults: Faults = match &args.engine_faults {
         Some(spec) => spec.parse().context("invalid --engine-faults")?,
         None => Faults::default(),
@@ -202,6 +235,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     cfg.allowed_origins = origins;
+    cfg.public_url = public_url;
+    cfg.trusted_proxies = trusted_proxies;
+    cfg.client_limits.live_streams_per_address = args.max_live_streams_per_ip;
+    cfg.client_limits.creates_per_session = args.max_creates_per_minute_per_session;
+    cfg.client_limits.creates_per_address = args.max_creates_per_minute_per_ip;
     cfg.https = args.https;
     cfg.trust_forwarded_proto = args.trust_forwarded_proto;
     cfg.api_timeout = api_timeout;
