@@ -6,12 +6,12 @@
 //! `SameSite=Strict`, `Path=/`, and `Secure` when the gateway is served over
 //! https (see [`crate::GatewayConfig::https`]).
 //!
-//! A request without a cookie naming a session this gateway issued gets a
-//! fresh id, set on its response (by the session middleware). A
-//! well-formed id the gateway did not issue (chosen by the client, or
-//! forgotten after being idle) is NOT accepted: the request is served under a
-//! new session and gets a new cookie, so nobody can fix a victim's session id
-//! in advance.
+//! A create request without a cookie naming a session the store remembers
+//! gets a fresh id, set on its response (see [`crate::middleware`]); other
+//! requests never get one. A well-formed id the gateway did not issue
+//! (chosen by the client, or forgotten after being idle) is NOT accepted: the
+//! request is served as a session owning nothing (and a create gets a new
+//! session and cookie), so nobody can fix a victim's session id in advance.
 //!
 //! # The issued-session book
 //!

@@ -174,9 +174,9 @@ pub trait StoreApi: Send + Sync {
 #[derive(Debug)]
 pub enum Store {
     /// In-process.
-    Memory(MemoryStore),
+    Memory(Box<MemoryStore>),
     /// Redis.
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
 }
 
 impl Store {
@@ -184,11 +184,13 @@ impl Store {
     /// `api_base` keys the in-process store's pending-deletes file.
     pub async fn open(cfg: &StoreConfig, rules: RegistryConfig, api_base: &str) -> StoreResult<Self> {
         Ok(match cfg {
-            StoreConfig::Memory => Store::Memory(MemoryStore::new(rules)),
+            StoreConfig::Memory => Store::Memory(Box::new(MemoryStore::new(rules))),
             StoreConfig::MemoryWithPendingFile(path) => {
-                Store::Memory(MemoryStore::new(rules).with_pending_file(path.clone(), api_base))
+                Store::Memory(Box::new(MemoryStore::new(rules).with_pending_file(path.clone(), api_base)))
             }
-            StoreConfig::Redis { url, prefix } => Store::Redis(RedisStore::connect(url, prefix, rules).await?),
+            StoreConfig::Redis { url, prefix } => {
+                Store::Redis(Box::new(RedisStore::connect(url, prefix, rules).await?))
+            }
         })
     }
 
