@@ -72,10 +72,13 @@ async fn create(
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    // Relayed as sent: no JSON tree is built (the hot path of a polling page).
-    let body =
-        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
-    if let Some(raw) = proxy::whep_url_in_status(&body) {
+    // Relayed as sent, checked to be JSON and its WHEP URL read in one pass,
+    // without building a JSON tree (the hot path of a polling page).
+    let (code, body) =
+        st.upstream().api().stream_status_raw(&record.id).await.map_err(|e| HttpError::from_upstream(&e))?;
+    let whep = proxy::whep_url_in_status(&body)
+        .ok_or_else(|| HttpError::from_upstream(&dreamgate_client::ApiError::not_json(code)))?;
+    if let Some(raw) = whep {
         proxy::learn_whep_url(&st, &record, &raw);
     }
     Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
