@@ -304,7 +304,12 @@ impl DaydreamClient {
     }
 
     /// Sends one request: the status and the whole body.
-    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(StatusCode, bytes::Bytes), ApiError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
         tracing::debug!(%method, url = %url, "daydream api call");
         let mut req = self
             .http
@@ -325,11 +330,8 @@ impl DaydreamClient {
 
 /// A non-2xx answer: its parsed JSON body, or the raw text as a JSON string.
 fn error_answer(status: StatusCode, bytes: &[u8]) -> ApiError {
-    let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Some(Value::Null)
-    } else {
-        serde_json::from_slice(bytes).ok()
-    };
+    let parsed =
+        if bytes.iter().all(u8::is_ascii_whitespace) { Some(Value::Null) } else { serde_json::from_slice(bytes).ok() };
     let body = parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(bytes).into_owned()));
     ApiError::Upstream { status: status.as_u16(), body }
 }
