@@ -124,7 +124,8 @@ async fn json_logs_and_metrics_after_a_whole_flow_name_no_key_cookie_or_whip_url
     // a whole flow: create, status, WHIP offer, delete
     let http = reqwest::Client::new();
     let payload = serde_json::to_value(dreamgate_model::default_create_payload()).unwrap();
-    let r = http.post(format!("{base}/api/daydream/streams")).header("origin", &base).json(&payload).send().await.unwrap();
+    let r =
+        http.post(format!("{base}/api/daydream/streams")).header("origin", &base).json(&payload).send().await.unwrap();
     assert_eq!(r.status(), 201);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let cookie_value = cookie.split_once('=').unwrap().1.to_string();
@@ -149,7 +150,10 @@ async fn json_logs_and_metrics_after_a_whole_flow_name_no_key_cookie_or_whip_url
     assert_eq!(r.status(), 200);
 
     let scrape = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
-    assert!(scrape.contains("dreamgate_upstream_request_duration_seconds_count{op=\"whip\",outcome=\"ok\"} 1"), "{scrape}");
+    assert!(
+        scrape.contains("dreamgate_upstream_request_duration_seconds_count{op=\"whip\",outcome=\"ok\"} 1"),
+        "{scrape}"
+    );
 
     signal(&serve.0, "-TERM");
     let serve_all = finish(serve, serve_lines, seen);

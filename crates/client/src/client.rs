@@ -50,6 +50,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A success status (`status`) whose body is not JSON.
+    pub fn not_json(status: u16) -> Self {
+        ApiError::InvalidResponse(format!("status {status} with a body that is not JSON"))
+    }
+
     /// The upstream HTTP status, when Daydream answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -227,22 +232,20 @@ impl DaydreamClient {
         Ok(value)
     }
 
-    /// `GET /v1/streams/{id}/status` like [`Self::stream_status`], the body as sent, without
-    /// building a JSON tree (for relaying it): a 2xx body is checked to be JSON (an empty one
-    /// is `null`), errors are those of [`Self::stream_status`].
-    pub async fn stream_status_bytes(&self, id: &str) -> Result<bytes::Bytes, ApiError> {
+    /// `GET /v1/streams/{id}/status` like [`Self::stream_status`], for relaying the body as
+    /// sent without building a JSON tree: the 2xx status and body (an empty body is `null`),
+    /// **not checked to be JSON** — the caller checks it (and answers
+    /// [`ApiError::not_json`] when it is not). Errors are those of [`Self::stream_status`].
+    pub async fn stream_status_raw(&self, id: &str) -> Result<(u16, bytes::Bytes), ApiError> {
         let url = self.url(&[id, "status"])?;
         let (status, bytes) = self.send(Method::GET, url, None).await?;
         if !status.is_success() {
             return Err(error_answer(status, &bytes));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(bytes::Bytes::from_static(b"null"));
+            return Ok((status.as_u16(), bytes::Bytes::from_static(b"null")));
         }
-        match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-            Ok(_) => Ok(bytes),
-            Err(_) => Err(not_json(status)),
-        }
+        Ok((status.as_u16(), bytes))
     }
 
     /// `PATCH /v1/streams/{id}` with `{pipeline, params}`: the updated stream object, or `None`
@@ -299,12 +302,17 @@ impl DaydreamClient {
         }
         match serde_json::from_slice(&bytes) {
             Ok(v) => Ok((status, v)),
-            Err(_) => Err(not_json(status)),
+            Err(_) => Err(ApiError::not_json(status.as_u16())),
         }
     }
 
     /// Sends one request: the status and the whole body.
-    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<(StatusCode, bytes::Bytes), ApiError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
         tracing::debug!(%method, url = %url, "daydream api call");
         let mut req = self
             .http
@@ -325,17 +333,10 @@ impl DaydreamClient {
 
 /// A non-2xx answer: its parsed JSON body, or the raw text as a JSON string.
 fn error_answer(status: StatusCode, bytes: &[u8]) -> ApiError {
-    let parsed = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Some(Value::Null)
-    } else {
-        serde_json::from_slice(bytes).ok()
-    };
+    let parsed =
+        if bytes.iter().all(u8::is_ascii_whitespace) { Some(Value::Null) } else { serde_json::from_slice(bytes).ok() };
     let body = parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(bytes).into_owned()));
     ApiError::Upstream { status: status.as_u16(), body }
-}
-
-fn not_json(status: StatusCode) -> ApiError {
-    ApiError::InvalidResponse(format!("status {} with a body that is not JSON", status.as_u16()))
 }
 
 fn map_transport_error(e: reqwest::Error) -> ApiError {

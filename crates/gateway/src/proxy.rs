@@ -136,15 +136,17 @@ pub async fn learn_whep_url(st: &AppState, record: &StreamRecord, raw: &str) -> 
     Some(url)
 }
 
-/// The string at `/data/gateway_status/whep_url` of a JSON status body,
-/// read without building a JSON tree (`None` when absent, not a string, or
-/// the body is not JSON). Like [`Value::pointer`], the last of duplicate keys counts.
-pub fn whep_url_in_status(body: &[u8]) -> Option<String> {
+/// Checks that a status body is JSON and reads the string at
+/// `/data/gateway_status/whep_url`, in one pass and without building a JSON
+/// tree: `None` when the body is not JSON, `Some(None)` when it names no WHEP
+/// URL (absent, or not a string). Like [`Value::pointer`], the last of
+/// duplicate keys counts.
+pub fn whep_url_in_status(body: &[u8]) -> Option<Option<String>> {
     use serde::de::DeserializeSeed;
     let mut de = serde_json::Deserializer::from_slice(body);
     let found = JsonPath(&["data", "gateway_status", "whep_url"]).deserialize(&mut de).ok()?;
     de.end().ok()?;
-    found
+    Some(found)
 }
 
 /// Finds the string at a path of object keys, skipping everything else.
@@ -370,8 +372,7 @@ mod tests {
         ];
         for body in bodies {
             let tree = serde_json::from_str::<Value>(body).ok();
-            let expected =
-                tree.as_ref().and_then(|v| v.pointer(WHEP_IN_STATUS)).and_then(Value::as_str).map(str::to_string);
+            let expected = tree.as_ref().map(|v| v.pointer(WHEP_IN_STATUS).and_then(Value::as_str).map(str::to_string));
             assert_eq!(whep_url_in_status(body.as_bytes()), expected, "{body}");
         }
     }

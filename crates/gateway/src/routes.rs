@@ -105,11 +105,14 @@ async fn create(
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    // Relayed as sent: no JSON tree is built (the hot path of a polling page),
-    // unless the body may carry a secret (then it is scrubbed).
-    let body =
-        st.upstream().api().stream_status_bytes(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
-    if let Some(raw) = proxy::whep_url_in_status(&body) {
+    // Relayed as sent, checked to be JSON and its WHEP URL read in one pass,
+    // without building a JSON tree (the hot path of a polling page); scrubbed
+    // only when it may carry a secret.
+    let (code, body) =
+        st.upstream().api().stream_status_raw(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
+    let whep = proxy::whep_url_in_status(&body)
+        .ok_or_else(|| st.upstream().api_error(&dreamgate_client::ApiError::not_json(code)))?;
+    if let Some(raw) = whep {
         proxy::learn_whep_url(&st, &record, &raw).await;
     }
     let body = st.upstream().scrubber().json_bytes(body);

@@ -217,9 +217,10 @@ impl Api<'_> {
         timed(UpstreamOp::Status, self.0.stream_status(id)).await
     }
 
-    /// `GET /v1/streams/{id}/status`, the body as sent (see [`DaydreamClient::stream_status_bytes`]).
-    pub async fn stream_status_bytes(self, id: &str) -> Result<Bytes, ApiError> {
-        timed(UpstreamOp::Status, self.0.stream_status_bytes(id)).await
+    /// `GET /v1/streams/{id}/status`: the 2xx status and body as sent, not
+    /// checked to be JSON (see [`DaydreamClient::stream_status_raw`]).
+    pub async fn stream_status_raw(self, id: &str) -> Result<(u16, Bytes), ApiError> {
+        timed(UpstreamOp::Status, self.0.stream_status_raw(id)).await
     }
 
     /// `PATCH /v1/streams/{id}` (see [`DaydreamClient::update_stream`]).

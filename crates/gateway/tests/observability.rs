@@ -166,3 +166,50 @@ async fn a_separate_metrics_listener_takes_metrics_off_the_main_one() {
     gw.shutdown().await;
     assert!(reqwest::get(format!("http://{ops}/metrics")).await.is_err(), "stopped with the gateway");
 }
+
+/// A stand-in for Daydream whose status answer the test sets.
+async fn status_upstream(body: std::sync::Arc<std::sync::Mutex<&'static str>>) -> String {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/v1/streams",
+            post(|| async { axum::Json(json!({ "id": "str_standin1", "whip_url": "http://127.0.0.1:9/whip" })) }),
+        )
+        .route(
+            "/v1/streams/{id}/status",
+            get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], *body.lock().unwrap()) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_body_is_relayed_as_sent_and_one_that_is_not_json_is_502() {
+    let body = std::sync::Arc::new(std::sync::Mutex::new(""));
+    let base = status_upstream(body.clone()).await;
+    let gw = gateway(&base, |_| {}).await;
+    let b = Browser::new(&gw.base_url());
+    let id = b.create().await["id"].as_str().unwrap().to_string();
+    let path = format!("/api/daydream/streams/{id}/status");
+
+    let sent = "{ \"success\" : true,\n  \"data\": {\"gateway_status\": {\"whep_url\": \"http://127.0.0.1:9/whep\"}, \"n\": 1.50} }";
+    *body.lock().unwrap() = sent;
+    let r = b.get(&path).await;
+    assert_eq!((r.status, r.text().as_str()), (200, sent), "byte for byte");
+    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+
+    *body.lock().unwrap() = "  ";
+    let r = b.get(&path).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "null"));
+
+    for bad in ["<html>busy</html>", "{\"data\": ", "{} {}"] {
+        *body.lock().unwrap() = bad;
+        let v = b.get(&path).await.assert_error(502, "Invalid upstream response");
+        assert!(v["message"].as_str().unwrap().contains("not JSON"), "{v}");
+    }
+}
