@@ -74,7 +74,7 @@ export DREAMGATE_TEST_REDIS="redis://127.0.0.1:${redis_port}/0"
 echo "redis: $(redis-server --version | awk '{print $3}') on $DREAMGATE_TEST_REDIS"
 
 step "cargo test"
-cargo test --workspace --locked 2>&1 | tee "$log_dir/cargo.log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log_dir/cargo.log"
 
 step "web: type check"
 (cd web && npm run --silent typecheck)

@@ -1,6 +1,6 @@
 //! Publishing through a running Dreamgate gateway instead of straight to a
 //! WHIP URL: the gateway keeps the API key, so a native client behaves like
-//! the browser page: it gets a session cookie, creates the stream, and sends
+//! the browser page: it creates the stream (which issues the session cookie), and sends
 //! `Origin` + `Cookie` on every mutating call (WHIP included).
 
 use serde_json::Value;
@@ -50,11 +50,14 @@ pub struct GatewaySession {
     http: reqwest::Client,
     base: Url,
     origin: String,
-    cookie: String,
+    /// The session cookie: set by the gateway on the first create (older
+    /// gateways set it on `config` already); shared by the clones.
+    cookie: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl GatewaySession {
-    /// `GET /api/daydream/config` to obtain the session cookie.
+    /// `GET /api/daydream/config`: checks the gateway answers (a session
+    /// cookie, when it sets one, is kept; current gateways issue it on create).
     pub async fn open(base: Url) -> Result<Self, GatewayError> {
         if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
             return Err(GatewayError::BadUrl(base.to_string()));
@@ -67,21 +70,9 @@ impl GatewaySession {
         let origin = base.origin().ascii_serialization();
         let url = join(&base, "api/daydream/config")?;
         let response = http.get(url).send().await.map_err(unreachable)?;
-        let cookie = response
-            .headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .filter_map(|v| v.split(';').next())
-            .map(str::trim)
-            .filter(|pair| pair.contains('='))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let cookie = set_cookies(response.headers());
         check(response).await?;
-        if cookie.is_empty() {
-            return Err(GatewayError::Invalid("no session cookie was set".into()));
-        }
-        Ok(Self { http, base, origin, cookie })
+        Ok(Self { http, base, origin, cookie: std::sync::Arc::new(std::sync::Mutex::new(cookie)) })
     }
 
     /// The gateway's origin (`scheme://host:port`), sent as `Origin`.
@@ -93,6 +84,10 @@ impl GatewaySession {
     pub async fn create_stream(&self, body: &Value) -> Result<String, GatewayError> {
         let url = join(&self.base, "api/daydream/streams")?;
         let response = self.mutating(self.http.post(url)).json(body).send().await.map_err(unreachable)?;
+        let issued = set_cookies(response.headers());
+        if !issued.is_empty() {
+            *self.cookie.lock().unwrap_or_else(|e| e.into_inner()) = issued;
+        }
         let stream: Value = check(response).await?.json().await.map_err(|e| GatewayError::Invalid(e.to_string()))?;
         let stream = stream.get("data").filter(|d| d.get("id").is_some()).unwrap_or(&stream);
         stream
@@ -116,13 +111,39 @@ impl GatewaySession {
         let mut options = ClientOptions::new(url);
         let value = |v: &str| v.parse().map_err(|_| GatewayError::Invalid("unusable header value".into()));
         options.headers.insert(reqwest::header::ORIGIN, value(&self.origin)?);
-        options.headers.insert(reqwest::header::COOKIE, value(&self.cookie)?);
+        let cookie = self.cookie();
+        if !cookie.is_empty() {
+            options.headers.insert(reqwest::header::COOKIE, value(&cookie)?);
+        }
         Ok(options)
     }
 
-    fn mutating(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        builder.header(reqwest::header::ORIGIN, &self.origin).header(reqwest::header::COOKIE, &self.cookie)
+    fn cookie(&self) -> String {
+        self.cookie.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    fn mutating(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let builder = builder.header(reqwest::header::ORIGIN, &self.origin);
+        let cookie = self.cookie();
+        if cookie.is_empty() {
+            builder
+        } else {
+            builder.header(reqwest::header::COOKIE, cookie)
+        }
+    }
+}
+
+/// The `name=value` pairs a response sets (`Set-Cookie`), joined as a `Cookie` header.
+fn set_cookies(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .map(str::trim)
+        .filter(|pair| pair.contains('='))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn join(base: &Url, path: &str) -> Result<Url, GatewayError> {
