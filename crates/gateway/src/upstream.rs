@@ -133,9 +133,10 @@ impl Upstream {
         Ok(self)
     }
 
-    /// The API client for creates (see [`with_create_timeout`](Self::with_create_timeout)).
-    pub fn create_api(&self) -> &DaydreamClient {
-        &self.create_api
+    /// The API client for creates (see [`with_create_timeout`](Self::with_create_timeout)),
+    /// timed like [`api`](Self::api).
+    pub fn create_api(&self) -> Api<'_> {
+        Api(&self.create_api)
     }
 
     /// The Daydream API client, each call timed into
