@@ -220,4 +220,71 @@ mod tests {
         assert_eq!(client_address(ip("10.0.0.1"), &ported, &trusted), ip("2001:db8::1"));
         assert!(parse_proxy("not a cidr").is_none());
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn host_text() -> impl Strategy<Value = String> {
+            let host = prop_oneof![
+                Just("localhost"),
+                Just("127.0.0.1"),
+                Just("127.9.9.9"),
+                Just("[::1]"),
+                Just("rebind.example"),
+                Just("192.168.1.20"),
+                Just("dream.example.com"),
+                Just("LOCALHOST."),
+            ];
+            let port = prop_oneof![Just(String::new()), Just(":3000".to_owned()), (0u32..70000).prop_map(|p| format!(":{p}"))];
+            let tail = prop_oneof![Just(String::new()), "[@/?# \\\\:.\\[\\]]\\PC{0,6}"];
+            prop_oneof![(host, port, tail).prop_map(|(h, p, t)| format!("{h}{p}{t}")), "\\PC{0,30}"]
+        }
+
+        proptest! {
+            // Host comes from every client: never a panic; a gateway listening on
+            // 127.0.0.1:3000 with a public URL accepts only loopback names on its port and
+            // the public host on the public port.
+            #[test]
+            fn only_this_gateway_is_accepted(raw in host_text()) {
+                let p = policy("127.0.0.1:3000", Some("https://dream.example.com"));
+                if p.allows(&raw) {
+                    let (host, port) = split_host(&raw).expect("an accepted Host parses");
+                    let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+                    let public = bare == "dream.example.com" && port.unwrap_or(443) == 443;
+                    let loopback = port == Some(3000)
+                        && (bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+                    prop_assert!(public || loopback, "{:?} accepted", raw);
+                }
+            }
+
+            // X-Forwarded-For is client-controlled text: the answer is the peer or one
+            // of the listed addresses, and the peer itself when it is not a trusted proxy.
+            #[test]
+            fn client_is_the_peer_or_a_listed_hop(
+                hops in proptest::collection::vec(prop_oneof![
+                    any::<[u8; 4]>().prop_map(|b| IpAddr::from(b).to_string()),
+                    Just("10.1.2.3".to_owned()),
+                    Just("[2001:db8::1]:443".to_owned()),
+                    "\\PC{0,12}",
+                ], 0..5),
+                trusted_peer in any::<bool>(),
+            ) {
+                let trusted = vec![parse_proxy("10.0.0.0/8").unwrap()];
+                let peer: IpAddr = if trusted_peer { "10.0.0.1" } else { "203.0.113.9" }.parse().unwrap();
+                let header = hops.join(",");
+                let mut h = HeaderMap::new();
+                if let Ok(v) = header.parse() {
+                    h.insert(X_FORWARDED_FOR, v);
+                }
+                let client = client_address(peer, &h, &trusted);
+                if trusted_peer {
+                    let listed = header.split(',').filter_map(parse_hop).any(|ip| ip == client);
+                    prop_assert!(client == peer || listed, "{:?} -> {}", hops, client);
+                } else {
+                    prop_assert_eq!(client, peer);
+                }
+            }
+        }
+    }
 }

@@ -524,7 +524,7 @@ pub async fn start(listener: tokio::net::TcpListener, mut cfg: GatewayConfig) ->
     let edge = Arc::new(edge::Edge {
         hosts: edge::HostPolicy::new(addr, cfg.public_url.as_ref()),
         trusted_proxies: cfg.trusted_proxies.clone(),
-        limiter: limits::Limiter::new(cfg.client_limits, Arc::new(limits::MemoryCounters::default())),
+        limiter: limits::Limiter::new(cfg.client_limits, store.counters()),
     });
     let state = Arc::new(AppState::new(cfg, upstream, store));
     let app = routes::router(state.clone(), edge);

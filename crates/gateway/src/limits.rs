@@ -23,7 +23,9 @@
 //! behind the small async [`Counters`] trait, so that several gateways can
 //! share them through a store (Redis: `INCR` + `PEXPIRE NX`, and a sorted
 //! set per address for live streams). [`MemoryCounters`] is the in-process
-//! implementation, bounded in memory (entries expire; expiry is O(log n)).
+//! implementation, bounded in memory (entries expire; expiry is O(log n));
+//! [`crate::store::RedisCounters`] keeps them in the Redis store, shared by
+//! every instance ([`crate::store::Store::counters`] picks one).
 //!
 //! * **Creates per minute** are fixed one-minute windows opened by the first
 //!   create: the counter `create:s:<session>` (or `create:a:<address>`) is

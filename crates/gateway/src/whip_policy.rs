@@ -378,4 +378,53 @@ mod tests {
         let s = p.to_string();
         assert!(s.contains("a.example") && s.contains("loopback"), "{s}");
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// URL-like text: a scheme, optional userinfo, a host of allowed, foreign, IP and
+        /// odd shapes, an optional port, a path and a tail of arbitrary characters.
+        fn url_text() -> impl Strategy<Value = String> {
+            let scheme = prop_oneof![Just("https://"), Just("http://"), Just("HTTPS://"), Just("ftp://"), Just("")];
+            let user = prop_oneof![Just(""), Just("user@"), Just("a:b@"), Just("%40@")];
+            let host = prop_oneof![
+                Just("ai.livepeer.com".to_owned()),
+                Just("daydream.live".to_owned()),
+                Just("x.example-cdn.net".to_owned()),
+                Just("evil.example".to_owned()),
+                Just("daydream.live.evil.example".to_owned()),
+                Just("127.0.0.1".to_owned()),
+                Just("[::1]".to_owned()),
+                Just("localhost".to_owned()),
+                "[a-z0-9.%-]{0,20}",
+            ];
+            let port = prop_oneof![Just(String::new()), (0u32..70000).prop_map(|p| format!(":{p}"))];
+            let path = "(/[a-zA-Z0-9_.~%-]{0,10}){0,3}";
+            let tail = prop_oneof![Just(String::new()), "[?#@\\\\ ]\\PC{0,8}"];
+            (scheme, user, host, port, path, tail).prop_map(|(s, u, h, p, pa, t)| format!("{s}{u}{h}{p}{pa}{t}"))
+        }
+
+        proptest! {
+            // The URL policy takes text from an upstream's answer (`whip_url`, `Location`):
+            // any text is a refusal or a URL the gateway may contact, never a panic; an
+            // accepted URL in production mode is https, on an allowed host, default port,
+            // with no userinfo or fragment. PROPTEST_CASES=100000 for a long run.
+            #[test]
+            fn accepted_urls_keep_every_rule(raw in prop_oneof![url_text(), "\\PC{0,40}"]) {
+                let p = prod();
+                if let Ok(url) = p.check(&raw) {
+                    prop_assert_eq!(url.scheme(), "https");
+                    let host = url.host_str().unwrap_or_default();
+                    prop_assert!(host_in_allowlist(host, p.allowed_hosts()), "{} accepted", raw);
+                    prop_assert!(url.port().is_none() && url.username().is_empty() && url.password().is_none());
+                    prop_assert!(url.fragment().is_none());
+                }
+                if let Ok(url) = dev().check(&raw) {
+                    let loopback = url.host().is_some_and(|h| is_loopback_host(&h));
+                    prop_assert!(url.scheme() == "https" || loopback, "{} accepted", raw);
+                }
+            }
+        }
+    }
 }

@@ -100,6 +100,9 @@ async fn silent_streams_are_deleted_exactly_once_by_racing_reapers() {
         c.store = store.clone();
         c.registry.reap_after = Duration::from_secs(1);
         c.reap_interval = Duration::from_millis(20);
+        // six streams from one address (127.0.0.1): the per-address caps, counted across
+        // instances in Redis, are not what this test is about
+        c.client_limits = dreamgate_gateway::limits::LimitsConfig::unlimited();
     };
     let gws = [gateway(&eng.base, fast).await, gateway(&eng.base, fast).await, gateway(&eng.base, fast).await];
     let mut ids = Vec::new();
@@ -175,4 +178,39 @@ async fn shutdown_during_a_create_records_the_stream_and_another_instance_reaps_
     let _b = gateway(&eng.base, fast).await;
     assert!(eventually(Duration::from_secs(20), || eng.stream_count() == 0).await, "the stream outlived the gateways");
     assert_eq!(eng.deletes_of(&id), 1);
+}
+
+#[tokio::test]
+async fn per_client_limits_are_counted_across_instances() {
+    let Some(store) = redis_store("limits") else { return };
+    let eng = TestEngine::keyed("").await;
+    let limits = dreamgate_gateway::limits::LimitsConfig {
+        live_streams_per_address: 0,
+        creates_per_session: 0,
+        creates_per_address: 2,
+        window: Duration::from_secs(60),
+    };
+    let a = gateway(&eng.base, |c| {
+        c.store = store.clone();
+        c.client_limits = limits;
+    })
+    .await;
+    let b = gateway(&eng.base, |c| {
+        c.store = store.clone();
+        c.client_limits = limits;
+    })
+    .await;
+    // one client address (127.0.0.1), new browsers, balanced A, B, A: the third create is the
+    // address's third in the window, whichever instance answers it
+    for gw in [&a, &b] {
+        let browser = Browser::new(&gw.base_url());
+        let r = browser.post_json("/api/daydream/streams", &create_payload()).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        assert_eq!(browser.delete(&api(&id, "")).await.status, 200);
+    }
+    let r = Browser::new(&a.base_url()).post_json("/api/daydream/streams", &create_payload()).await;
+    r.assert_error(429, "Too many requests");
+    assert!(r.header("retry-after").is_some(), "429 without Retry-After");
+    assert_eq!(eng.stream_count(), 0, "the refused create reached the upstream");
 }

@@ -76,7 +76,10 @@ impl<R: BufRead> Y4mReader<R> {
         }
         let (mut width, mut height, mut fps) = (None, None, None);
         for token in tokens {
-            let (tag, value) = token.split_at(1);
+            // The tag is the token's first character, which may be any character of
+            // the (UTF-8) header: split after it, not after its first byte.
+            let tag_len = token.chars().next().map_or(1, char::len_utf8);
+            let (tag, value) = token.split_at(tag_len);
             match tag {
                 "W" => width = Some(value.parse::<u32>().map_err(|_| bad(format!("bad width {value:?}")))?),
                 "H" => height = Some(value.parse::<u32>().map_err(|_| bad(format!("bad height {value:?}")))?),
@@ -219,6 +222,65 @@ mod tests {
             let err = parse(bytes).unwrap_err().to_string();
             assert!(err.contains(expected), "{:?}: got {err:?}", String::from_utf8_lossy(bytes));
             assert!(err.starts_with("Y4M: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_non_ascii_tag_is_ignored_not_a_panic() {
+        // Found by the property test below: `split_at(1)` inside a multi-byte character.
+        let reader = Y4mReader::new(&"YUV4MPEG2 W2 H2 \u{e9}x\n".as_bytes()[..]).unwrap();
+        assert_eq!((reader.width(), reader.height()), (2, 2));
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A header line built from Y4M-looking tokens and arbitrary text.
+        fn header() -> impl Strategy<Value = Vec<u8>> {
+            let token = prop_oneof![
+                (0u32..40).prop_map(|n| format!("W{n}")),
+                (0u32..40).prop_map(|n| format!("H{n}")),
+                "[FCIAX][0-9a-z:]{0,8}",
+                "\\PC{0,6}",
+            ];
+            (proptest::bool::ANY, proptest::collection::vec(token, 0..8)).prop_map(|(sig, toks)| {
+                let mut line = if sig { "YUV4MPEG2".to_owned() } else { String::new() };
+                for t in toks {
+                    line.push(' ');
+                    line.push_str(&t);
+                }
+                line.push('\n');
+                line.into_bytes()
+            })
+        }
+
+        proptest! {
+            // Outside input (`dreamgate ingest --input clip.y4m`): any bytes are an error or
+            // frames of the header's size, never a panic. PROPTEST_CASES=100000 for a long run.
+            #[test]
+            fn any_bytes_are_frames_or_an_error(head in header(), body in proptest::collection::vec(any::<u8>(), 0..600)) {
+                let mut bytes = head;
+                bytes.extend_from_slice(&body);
+                if let Ok(reader) = Y4mReader::new(&bytes[..]) {
+                    let (w, h) = (reader.width(), reader.height());
+                    for frame in reader.take(8) {
+                        match frame {
+                            Ok(f) => prop_assert_eq!((f.width, f.height), (w, h)),
+                            Err(e) => prop_assert!(e.to_string().starts_with("Y4M: ")),
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn raw_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                if let Ok(reader) = Y4mReader::new(&bytes[..]) {
+                    for frame in reader.take(4) {
+                        let _ = frame;
+                    }
+                }
+            }
         }
     }
 

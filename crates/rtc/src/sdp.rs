@@ -159,4 +159,72 @@ a=end-of-candidates\r\n";
         assert!(candidates("a=end-of-candidates\r\n").unwrap().is_empty());
         assert!(matches!(candidates("a=candidate:garbage"), Err(RtcError::BadCandidate(_))));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// SDP-looking text: real attribute lines, candidate lines with random fields,
+        /// and arbitrary lines, joined by CRLF or LF.
+        fn sdp_text() -> impl Strategy<Value = String> {
+            let line = prop_oneof![
+                Just("v=0".to_owned()),
+                Just("m=audio 9 UDP/TLS/RTP/SAVPF 111".to_owned()),
+                Just("m=video 9 UDP/TLS/RTP/SAVPF 96".to_owned()),
+                "m=[a-z]{0,6} [0-9/]{0,7}( [A-Z/]{0,8})?",
+                Just("a=sendrecv".to_owned()),
+                Just("a=rtpmap:96 H264/90000".to_owned()),
+                "a=rtpmap:[0-9]{0,3} ?[A-Za-z0-9/]{0,10}",
+                "a=mid:\\PC{0,4}",
+                Just("a=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host".to_owned()),
+                "a=candidate:[0-9a-z]{0,4} [0-9]{0,2} (udp|tcp|UDP|x) [0-9]{0,11} [0-9a-f.:]{0,16} [0-9]{0,6} typ (host|srflx|relay|x)( raddr [0-9.]{0,15} rport [0-9]{0,6})?",
+                Just("a=end-of-candidates".to_owned()),
+                "\\PC{0,30}",
+            ];
+            (proptest::collection::vec(line, 0..12), any::<bool>()).prop_map(|(lines, crlf)| lines.join(if crlf { "\r\n" } else { "\n" }))
+        }
+
+        proptest! {
+            // Offers and trickle fragments come from any client: never a panic.
+            // PROPTEST_CASES=100000 for a long run.
+            #[test]
+            fn trickled_candidates_parse_or_fail_cleanly(frag in sdp_text()) {
+                let lines = frag.lines().map(str::trim).filter(|l| l.starts_with("a=candidate:")).count();
+                match candidates(&frag) {
+                    Ok(found) => prop_assert_eq!(found.len(), lines),
+                    Err(e) => prop_assert!(matches!(e, RtcError::BadCandidate(_))),
+                }
+            }
+
+            #[test]
+            fn sections_and_deactivation_keep_their_shape(sdp in sdp_text()) {
+                if let Ok(found) = sections(&sdp) {
+                    prop_assert_eq!(found.len(), sdp.lines().filter(|l| l.starts_with("m=")).count());
+                    for s in &found {
+                        prop_assert!(s.codecs.iter().all(|c| *c == c.to_ascii_uppercase()));
+                    }
+                }
+                let out = deactivate_audio(&sdp);
+                prop_assert!(out.is_empty() || out.ends_with("\r\n"));
+                prop_assert!(out.split_terminator("\r\n").all(|l| !l.is_empty()));
+                // No audio section keeps a direction other than inactive.
+                let mut audio: Vec<Vec<&str>> = Vec::new();
+                let mut in_audio = false;
+                for l in out.lines() {
+                    if let Some(m) = l.strip_prefix("m=") {
+                        in_audio = m.starts_with("audio ");
+                        if in_audio {
+                            audio.push(Vec::new());
+                        }
+                    } else if in_audio {
+                        audio.last_mut().expect("inside an audio section").push(l);
+                    }
+                }
+                for section in audio {
+                    prop_assert!(section.iter().all(|l| !matches!(*l, "a=sendrecv" | "a=sendonly" | "a=recvonly")));
+                    prop_assert!(section.contains(&"a=inactive"));
+                }
+            }
+        }
+    }
 }

@@ -84,4 +84,30 @@ mod tests {
              a=candidate:1 1 udp 2122260223 192.0.2.1 61764 typ host\r\na=end-of-candidates\r\n"
         );
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            // The offer is the browser's or ours and candidates come from the ICE agent:
+            // any text makes a fragment of whole CRLF lines, each an `a=` or `m=` line, with
+            // every candidate once and end-of-candidates last when asked.
+            #[test]
+            fn fragments_are_whole_sdp_lines(
+                offer in "(\\PC{0,20}\r?\n|a=ice-ufrag:[a-z]{0,4}\r\n|m=video 9 X 96\r\n|a=mid:[0-9]\r\n){0,8}",
+                cands in proptest::collection::vec("(a=)?candidate:[0-9a-z .]{0,30}", 0..4),
+                end in any::<bool>(),
+            ) {
+                let ice = OfferIce::from_offer(&offer);
+                let frag = ice.fragment(&cands, end);
+                prop_assert!(frag.is_empty() || frag.ends_with("\r\n"));
+                let lines: Vec<&str> = frag.split("\r\n").filter(|l| !l.is_empty()).collect();
+                prop_assert!(lines.iter().all(|l| l.starts_with("a=") || l.starts_with("m=")), "{:?}", lines);
+                let candidate_lines = lines.iter().filter(|l| l.starts_with("a=candidate:")).count();
+                prop_assert_eq!(candidate_lines, cands.len());
+                prop_assert_eq!(lines.last() == Some(&"a=end-of-candidates"), end);
+            }
+        }
+    }
 }

@@ -32,9 +32,11 @@ use std::path::PathBuf;
 use crate::registry::{Access, Conflict, FailOutcome, Ms, ReapAction, RecordUpdate, RegistryConfig, StreamRecord};
 use crate::session::SessionId;
 
+pub mod counters;
 pub mod memory;
 pub mod redis;
 
+pub use self::counters::RedisCounters;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
@@ -209,6 +211,16 @@ impl Store {
         match self {
             Store::Redis(r) => Some(r.connection()),
             Store::Memory(_) => None,
+        }
+    }
+
+    /// Where the per-client limits count ([`crate::limits`]): in this
+    /// process with the in-process store, in the same Redis (shared by every
+    /// instance) with the Redis store.
+    pub fn counters(&self) -> std::sync::Arc<dyn crate::limits::Counters> {
+        match self {
+            Store::Redis(r) => std::sync::Arc::new(RedisCounters::new(r.connection(), r.prefix())),
+            Store::Memory(_) => std::sync::Arc::new(crate::limits::MemoryCounters::default()),
         }
     }
 
