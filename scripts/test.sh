@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Dreamgate test, from a clean checkout:
-#   1. installs what the tests need (Debian: chromium, iproute2, util-linux, redis-server; npm: web/ dev deps),
+#   1. installs what the tests need (Debian: chromium, iproute2, util-linux, redis-server, nginx; npm: web/ dev deps),
 #   2. Rust: unit and integration tests (real servers on 127.0.0.1; a throwaway redis-server on a free
 #      loopback port for the Redis store's tests, DREAMGATE_TEST_REDIS),
 #   3. web: type check (tsc --noEmit) and unit tests (node --test),
@@ -29,6 +29,7 @@ command -v unshare >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v node >/dev/null || missing+=(nodejs npm)
 command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}"
