@@ -230,6 +230,10 @@ pub struct GatewayConfig {
     pub registry: RegistryConfig,
     /// How often the reaper runs (default 1 s).
     pub reap_interval: Duration,
+    /// How often the deletes parked in the store (given up after their
+    /// retries, or left by a shutdown) are retried while running; also once
+    /// at start (default 5 min).
+    pub parked_retry: Duration,
     /// On [`GatewayHandle::shutdown`]: how long in-flight requests may take,
     /// then creates still awaited, then (in-process store) deleting the
     /// remaining streams upstream (default 10 s each).
@@ -285,6 +289,7 @@ impl GatewayConfig {
             whip_timeout: Duration::from_secs(10),
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
+            parked_retry: Duration::from_secs(300),
             shutdown_timeout: Duration::from_secs(10),
             limits: dreamgate_serve::ServeLimits::default(),
             metrics_listen: None,
@@ -315,6 +320,7 @@ impl GatewayConfig {
             ("reap-after", self.registry.reap_after),
             ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
+            ("parked retry", self.parked_retry),
             ("shutdown timeout", self.shutdown_timeout),
             ("limits window", self.client_limits.window),
         ] {
@@ -548,7 +554,6 @@ pub async fn start(listener: tokio::net::TcpListener, mut cfg: GatewayConfig) ->
         })
     });
     let reaper = tokio::spawn(run_reaper(state.clone()));
-    tokio::spawn(state.clone().retry_parked());
     Ok(GatewayHandle { addr, metrics_addr, ops, state, stop, server: Some(server), reaper: Some(reaper) })
 }
 

@@ -399,7 +399,7 @@ impl AppState {
         if ids.is_empty() {
             return;
         }
-        tracing::info!(streams = ids.len(), "retrying the deletes parked by an earlier run");
+        tracing::info!(streams = ids.len(), "retrying parked deletes");
         let mut tasks = tokio::task::JoinSet::new();
         for id in ids {
             let st = self.clone();
@@ -441,12 +441,17 @@ fn tag(body: &mut Value) {
 
 /// Drives the reaper: every `reap_interval`, claims from the store the
 /// delete attempts due now (each leased to this instance) and performs them
-/// upstream (outcomes go back to the store).
+/// upstream (outcomes go back to the store); at start and every
+/// `parked_retry`, retries the deletes parked in the store.
 pub async fn run_reaper(st: Arc<AppState>) {
     let mut interval = tokio::time::interval(st.cfg.reap_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut parked = crate::registry::ParkedSchedule::new(Ms::now(), st.cfg.parked_retry);
     loop {
         interval.tick().await;
+        if parked.due(Ms::now()) {
+            tokio::spawn(st.clone().retry_parked());
+        }
         let actions = match st.store.claim_due(Ms::now()).await {
             Ok(actions) => actions,
             Err(e) => {

@@ -95,3 +95,29 @@ async fn deletes_that_fail_at_shutdown_are_parked_in_the_file_and_retried_at_the
     assert_eq!(eng.deletes_of(&id), before + 1);
     assert!(eventually(Duration::from_secs(5), || !file.exists()).await, "the pending file still lists it");
 }
+
+#[tokio::test]
+async fn a_delete_given_up_while_running_is_parked_and_retried_by_the_running_instance() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |c| {
+        c.registry.reap_after = Duration::from_millis(300);
+        c.registry.retry_base = Duration::from_millis(20);
+        c.registry.retry_max = Duration::from_millis(20);
+        c.registry.max_attempts = 2;
+        c.reap_interval = Duration::from_millis(20);
+        c.parked_retry = Duration::from_millis(500);
+    })
+    .await;
+    eng.fail_deletes(true); // the upstream refuses deletes for a while
+    let id = Browser::new(&gw.base_url()).create().await["id"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || eng.deletes_of(&id) >= 2).await,
+        "the silent stream was not reaped: {:?}",
+        eng.hits.all()
+    );
+    assert!(eventually(Duration::from_secs(5), || eng.deletes_of(&id) >= 3).await, "the parked delete was not retried");
+    assert_eq!(eng.stream_count(), 1, "deletes still refused");
+    eng.fail_deletes(false); // the upstream is back: the next periodic retry deletes it
+    assert!(eventually(Duration::from_secs(5), || eng.stream_count() == 0).await, "the parked delete was never done");
+    gw.shutdown().await;
+}
