@@ -18,7 +18,7 @@ const LIVE = "Dream is live";
 const enabled = new Set((process.env.DREAMGATE_E2E_FEATURES ?? "").split(",").map((s) => s.trim()).filter(Boolean));
 const FEATURES = {
   /** The gateway's `GET /api/daydream/streams/:id/events` (Server-Sent Events). */
-  events: enabled.has("events"),
+  events: true,
   /** The engine fault knob `stall=3s` (output stops for that long once live). */
   stall: enabled.has("stall"),
   /** The engine fault knob `ice_disconnect=1` (the engine ends the WHIP session when ICE disconnects). */
