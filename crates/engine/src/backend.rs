@@ -124,8 +124,13 @@ pub trait MediaBackend: Send + Sync + 'static {
     fn end_view(&self, stream_id: &str, viewer_id: &str) -> Result<(), MediaError>;
 
     /// The stream's params changed (PATCH): apply them (the whole merged params) to the
-    /// running pipeline.
-    fn params_updated(&self, _stream_id: &str, _params: &StreamParams) {}
+    /// running pipeline. `true`: a running pipeline will switch to them, and reports
+    /// `activity.params_applied(now, hash)` once it has (the status's `last_params_hash`
+    /// moves then); `false` (the default): nothing runs, the control plane counts them
+    /// applied at once (the next pipeline starts with them).
+    fn params_updated(&self, _stream_id: &str, _params: &StreamParams) -> bool {
+        false
+    }
 
     /// The stream was deleted: drop everything it owns.
     fn stream_deleted(&self, _stream_id: &str) {}

@@ -245,6 +245,11 @@ impl Engine {
     /// stream. Closes the ingest when the machine says so.
     pub fn status(&self, id: &str, now: Instant) -> Option<StatusSnapshot> {
         let (stream_id, pipeline, params, last_params, cell) = self.inner.streams.with(id, |r| {
+            // a PATCH's params object is reported once the transform has switched to it
+            let applied = r.activity.with(|a| a.applied_params().map(|(h, _)| h.to_string()));
+            if r.pending_params.as_ref().is_some_and(|(h, _)| Some(h) == applied.as_ref()) {
+                r.last_params = r.pending_params.take().map(|(_, given)| given);
+            }
             (r.id.clone(), r.pipeline.clone(), r.params.clone(), r.last_params.clone(), Arc::clone(&r.activity))
         })?;
         let (evaluation, media) = cell.with(|a| (a.evaluate(now), MediaFigures::from(&*a)));

@@ -416,3 +416,61 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     assert!(media.stats(&id).is_none());
     h.shutdown().await;
 }
+
+/// `last_params_hash` / `last_params_update_time` / `last_params` move when the transform has
+/// switched to the new params (the first frame after the PATCH), not when the PATCH answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_params_hash_moves_when_the_transform_switches_not_when_the_patch_answers() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let h = engine(Some(media.clone())).await;
+    let c = client(&h);
+    let (id, whip, _) = create(&c, 384).await;
+    let inference = |d: &Value| d["inference_status"].clone();
+    let created = inference(&wait_status(&c, &id, Duration::ZERO, |_| true).await);
+    assert_eq!(created["last_params_update_time"], Value::Null, "{created}");
+
+    let (mut publisher, resp) = offer(&whip).await;
+    assert_eq!(resp.status(), 201);
+    publisher.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed = Feed::start(publisher, 384);
+    let live = wait_status(&c, &id, Duration::from_secs(10), |d| fps(d, "inference_status") > 0.0).await;
+    assert!(fps(&live, "inference_status") > 0.0, "{live}");
+    let before = inference(&live);
+    assert_eq!(before["last_params_hash"], created["last_params_hash"], "same params: same hash");
+
+    // no input: the PATCH is accepted, but no frame has been transformed with it
+    let publisher = feed.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut patch = serde_json::Map::new();
+    patch.insert("prompt".into(), json!("a hash that waits"));
+    let sent = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    c.update_stream(&id, &dreamgate_model::update_body("stabilityai/sd-turbo", patch)).await.unwrap();
+    let waiting = inference(&c.stream_status(&id).await.unwrap()["data"]);
+    assert_eq!(waiting["last_params_hash"], before["last_params_hash"], "not applied yet: {waiting}");
+    assert_ne!(waiting["last_params"]["prompt"], "a hash that waits", "{waiting}");
+
+    // frames again: the transform switches, and the status says so
+    let feed = Feed::start(publisher, 384);
+    let applied = inference(
+        &wait_status(&c, &id, Duration::from_secs(10), |d| {
+            d["inference_status"]["last_params_hash"] != before["last_params_hash"]
+        })
+        .await,
+    );
+    assert_ne!(applied["last_params_hash"], before["last_params_hash"], "{applied}");
+    assert_eq!(applied["last_params"]["prompt"], "a hash that waits", "{applied}");
+    assert!(applied["last_params_update_time"].as_u64().unwrap() + 50 >= sent, "{applied}");
+    drop(feed.stop().await);
+
+    // with no transform running, a PATCH is applied at once (the next pipeline starts with it)
+    let (id2, _, _) = create(&c, 384).await;
+    let first = inference(&c.stream_status(&id2).await.unwrap()["data"]);
+    let mut patch = serde_json::Map::new();
+    patch.insert("prompt".into(), json!("no pipeline yet"));
+    c.update_stream(&id2, &dreamgate_model::update_body("stabilityai/sd-turbo", patch)).await.unwrap();
+    let now = inference(&c.stream_status(&id2).await.unwrap()["data"]);
+    assert_ne!(now["last_params_hash"], first["last_params_hash"]);
+    assert_eq!(now["last_params"]["prompt"], "no pipeline yet");
+    h.shutdown().await;
+}

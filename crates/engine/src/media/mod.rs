@@ -351,9 +351,13 @@ impl MediaBackend for WebRtcMedia {
         }
     }
 
-    fn params_updated(&self, stream_id: &str, params: &StreamParams) {
-        if let Some(session) = self.inner.lock().get(stream_id).and_then(|m| m.session.as_ref()) {
-            session.shared.set_params(params.clone());
+    fn params_updated(&self, stream_id: &str, params: &StreamParams) -> bool {
+        match self.inner.lock().get(stream_id).and_then(|m| m.session.as_ref()) {
+            Some(session) => {
+                session.shared.set_params(params.clone());
+                true
+            }
+            None => false,
         }
     }
 

@@ -130,22 +130,33 @@ impl Transform {
                 return;
             }
         };
+        // a PATCH that an earlier session never applied takes effect with this pipeline
+        activity.params_applied(Instant::now(), crate::snapshot::params_hash(&params));
         let mut produced = 0u64;
         while let Ok(unit) = queue.recv() {
             if !shared.is_live() {
                 break; // ended: skip what is still queued
             }
             if let Some(params) = shared.take_params() {
-                if output_size(&params) == pipeline.size() {
+                let switched = if output_size(&params) == pipeline.size() {
                     pipeline.set_params(&params);
+                    true
                 } else {
                     // a new size needs a new encoder (its first frame is an IDR)
                     match build_pipeline(&params) {
-                        Ok(p) => pipeline = p,
+                        Ok(p) => {
+                            pipeline = p;
+                            true
+                        }
                         Err(e) => {
                             activity.record_error(Instant::now(), format!("cannot resize the pipeline: {e}"));
+                            false
                         }
                     }
+                };
+                // the frame about to be transformed is the first with the new params
+                if switched {
+                    activity.params_applied(Instant::now(), crate::snapshot::params_hash(&params));
                 }
             }
             if hub.take_keyframe_request() {
