@@ -20,7 +20,7 @@ const FEATURES = {
   /** The gateway's `GET /api/daydream/streams/:id/events` (Server-Sent Events). */
   events: true,
   /** The engine fault knob `stall=3s` (output stops for that long once live). */
-  stall: enabled.has("stall"),
+  stall: true,
   /** The engine fault knob `ice_disconnect=1` (the engine ends the WHIP session when ICE disconnects). */
   iceDisconnect: enabled.has("ice_disconnect"),
 };
