@@ -278,8 +278,8 @@ async fn run(st: Arc<AppState>, record: StreamRecord, tx: watch::Sender<Latest>)
                 match st.store().latest_status(id, now).await {
                     Ok(Some(p)) if relayed != Some(p.at) => {
                         relayed = Some(p.at);
-                        let ended = serde_json::from_str::<Value>(&p.text)
-                            .is_ok_and(|v| v["phase"] == Phase::Ended.as_str());
+                        let ended =
+                            serde_json::from_str::<Value>(&p.text).is_ok_and(|v| v["phase"] == Phase::Ended.as_str());
                         tx.send_replace(Some(p.text.into()));
                         if ended {
                             break;
@@ -430,7 +430,8 @@ mod tests {
 
     #[test]
     fn the_public_shape_is_live_when_output_flows() {
-        let live = json!({ "success": true, "data": { "inference_status": { "output_fps": 24.5, "last_output_time": 5 } } });
+        let live =
+            json!({ "success": true, "data": { "inference_status": { "output_fps": 24.5, "last_output_time": 5 } } });
         assert_eq!(phase_of_status(&live).0, Phase::Live);
         let waiting = json!({ "data": { "inference_status": { "output_fps": 0, "last_output_time": null } } });
         assert_eq!(phase_of_status(&waiting).0, Phase::Creating);

@@ -234,7 +234,10 @@ async fn with_several_instances_one_polls_and_the_others_relay() {
         assert!(tab.next_status(Duration::from_secs(5)).await.is_some(), "still pushed (relayed)");
     }
     let calls = status_calls(&eng, &id) - before;
-    println!("upstream status calls per stream per minute, 4 tabs on 2 instances: {:.0} ({calls} in 6 s)", calls as f64 * 10.0);
+    println!(
+        "upstream status calls per stream per minute, 4 tabs on 2 instances: {:.0} ({calls} in 6 s)",
+        calls as f64 * 10.0
+    );
     assert!((4..=9).contains(&calls), "{calls} status calls in 6 s: one instance polls");
     // A's tabs leave (A polled: its watcher started first): B takes the lease over and keeps
     // pushing fresh statuses

@@ -229,7 +229,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let (StoreConfig::Memory, Some(file)) = (&store, &args.pending_deletes) {
                 store = StoreConfig::MemoryWithPendingFile(file.clone());
             }
-            let engine = start_local_engine(faults.clone(), args.max_ingest).await.context("cannot start the embedded engine")?;
+            let engine = start_local_engine(faults.clone(), args.max_ingest)
+                .await
+                .context("cannot start the embedded engine")?;
             tracing::info!(
                 engine = %engine.base,
                 faults = %faults,

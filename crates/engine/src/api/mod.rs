@@ -220,8 +220,8 @@ async fn update_stream(
             engine.stream_object(r)
         })
         .ok_or_else(not_found)?; // deleted meanwhile
-    // A running transform reports when it has switched (`last_params_hash` moves then);
-    // with none running, the next pipeline starts with these params: applied now.
+                                 // A running transform reports when it has switched (`last_params_hash` moves then);
+                                 // with none running, the next pipeline starts with these params: applied now.
     if !engine.media().params_updated(&id, &params) {
         if let Some(activity) = engine.streams().activity(&id) {
             activity.params_applied(now, hash);

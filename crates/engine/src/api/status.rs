@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::{api_gate, not_found, random_id, Fail};
 use crate::faults::Call;
-use crate::status::{conn_quality, packet_loss_pct};
 use crate::snapshot::params_hash;
+use crate::status::{conn_quality, packet_loss_pct};
 use crate::{Engine, StatusSnapshot};
 
 pub(super) async fn stream_status(

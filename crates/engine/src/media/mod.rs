@@ -278,7 +278,15 @@ impl WebRtcMedia {
             Arc::downgrade(&self.inner),
             stream_id.clone(),
             session_id.clone(),
-            worker::pump(frames, ingest.clone(), queue_tx, events_rx, transform, offer.activity.clone(), shared.clone()),
+            worker::pump(
+                frames,
+                ingest.clone(),
+                queue_tx,
+                events_rx,
+                transform,
+                offer.activity.clone(),
+                shared.clone(),
+            ),
             offer.activity.clone(),
         ));
         let session =

@@ -187,8 +187,13 @@ pub trait StoreApi: Send + Sync {
     /// is dropped, so another instance takes over at once.
     fn release_poll(&self, id: &str, holder: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// The lease holder publishes stream `id`'s latest status message, fresh for `ttl`.
-    fn publish_status(&self, id: &str, text: &str, now: Ms, ttl: Duration)
-        -> impl Future<Output = StoreResult<()>> + Send;
+    fn publish_status(
+        &self,
+        id: &str,
+        text: &str,
+        now: Ms,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// The status message last published for stream `id`, unless stale at `now`.
     fn latest_status(&self, id: &str, now: Ms) -> impl Future<Output = StoreResult<Option<Published>>> + Send;
 }
