@@ -1,7 +1,7 @@
 // Live truth in Chromium against `dreamgate serve` on the embedded engine: the stats panel,
 // Snapshot and Record, latest-wins prompt updates, status polling when the event stream is
-// missing, and (skipped until the servers have them) pushed phases, the stall knob and the
-// ICE-disconnect knob.
+// missing, pushed phases (the gateway's event stream), the stall knob, and (skipped until the
+// engine has it) the ICE-disconnect knob.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
@@ -18,9 +18,9 @@ const LIVE = "Dream is live";
 const enabled = new Set((process.env.DREAMGATE_E2E_FEATURES ?? "").split(",").map((s) => s.trim()).filter(Boolean));
 const FEATURES = {
   /** The gateway's `GET /api/daydream/streams/:id/events` (Server-Sent Events). */
-  events: enabled.has("events"),
+  events: true,
   /** The engine fault knob `stall=3s` (output stops for that long once live). */
-  stall: enabled.has("stall"),
+  stall: true,
   /** The engine fault knob `ice_disconnect=1` (the engine ends the WHIP session when ICE disconnects). */
   iceDisconnect: enabled.has("ice_disconnect"),
 };

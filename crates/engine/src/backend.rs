@@ -30,6 +30,8 @@ pub struct IngestOffer {
     pub offer_sdp: String,
     /// Where to record media events for this stream.
     pub activity: StreamActivity,
+    /// The per-frame fault knobs (`stall`, `load`).
+    pub faults: crate::faults::MediaFaults,
 }
 
 /// A WHEP (viewer) offer for a stream's output, already checked by the control plane.
@@ -69,6 +71,9 @@ pub enum MediaError {
     /// 429: too many viewers.
     #[error("{0}")]
     TooMany(String),
+    /// 503: the engine runs as many ingest sessions as it may (`--max-ingest`).
+    #[error("{0}")]
+    Busy(String),
     /// 500: anything else.
     #[error("{0}")]
     Internal(String),
@@ -82,6 +87,7 @@ impl MediaError {
             MediaError::BadOffer(_) => 400,
             MediaError::NotFound(_) => 404,
             MediaError::TooMany(_) => 429,
+            MediaError::Busy(_) => 503,
             MediaError::Internal(_) => 500,
         }
     }
@@ -93,6 +99,7 @@ impl MediaError {
             MediaError::BadOffer(_) => "MEDIA/BAD_OFFER",
             MediaError::NotFound(_) => "MEDIA/NOT_FOUND",
             MediaError::TooMany(_) => "MEDIA/TOO_MANY_VIEWERS",
+            MediaError::Busy(_) => "MEDIA/BUSY",
             MediaError::Internal(_) => "MEDIA/INTERNAL",
         }
     }
@@ -124,8 +131,13 @@ pub trait MediaBackend: Send + Sync + 'static {
     fn end_view(&self, stream_id: &str, viewer_id: &str) -> Result<(), MediaError>;
 
     /// The stream's params changed (PATCH): apply them (the whole merged params) to the
-    /// running pipeline.
-    fn params_updated(&self, _stream_id: &str, _params: &StreamParams) {}
+    /// running pipeline. `true`: a running pipeline will switch to them, and reports
+    /// `activity.params_applied(now, hash)` once it has (the status's `last_params_hash`
+    /// moves then); `false` (the default): nothing runs, the control plane counts them
+    /// applied at once (the next pipeline starts with them).
+    fn params_updated(&self, _stream_id: &str, _params: &StreamParams) -> bool {
+        false
+    }
 
     /// The stream was deleted: drop everything it owns.
     fn stream_deleted(&self, _stream_id: &str) {}

@@ -9,6 +9,8 @@
 //! | `trickle=405` | WHIP trickle `PATCH` always answers that status (400-599) |
 //! | `burst=3` | the next 3 authenticated `/v1/streams` calls answer 503 |
 //! | `slow=2s` | every answer of the engine is delayed by that long |
+//! | `stall=3s` | once a stream is live ([`STALL_AFTER`] after its first output frame), its output stops for that long, then resumes (once per stream) |
+//! | `load=5s` | each ingest session's pipeline stays LOADING for that long after its first input frame; meanwhile the WHEP output shows a rendered warm-up frame (the input dimmed, with a progress bar) |
 //!
 //! Durations take `ms`, `s` or `m` (a bare number is seconds).
 //!
@@ -41,6 +43,10 @@ pub struct Faults {
     pub burst: u32,
     /// Delay added before every answer.
     pub slow: Option<Duration>,
+    /// Output stall once live (see [`MediaFaults`]).
+    pub stall: Option<Duration>,
+    /// Pipeline load time, with a warm-up frame as output (see [`MediaFaults`]).
+    pub load: Option<Duration>,
 }
 
 /// A fault spec that cannot be parsed.
@@ -75,7 +81,9 @@ impl FromStr for Faults {
                 "patch" => faults.patch = Some(parse_status(value).map_err(|r| err(&r))?),
                 "trickle" => faults.trickle = Some(parse_status(value).map_err(|r| err(&r))?),
                 "burst" => faults.burst = value.parse().map_err(|_| err("burst takes a whole number of calls"))?,
-                _ => return Err(err("unknown knob (known: warmup, patch, trickle, burst, slow)")),
+                "stall" => faults.stall = Some(parse_duration(value).map_err(|r| err(&r))?),
+                "load" => faults.load = Some(parse_duration(value).map_err(|r| err(&r))?),
+                _ => return Err(err("unknown knob (known: warmup, patch, trickle, burst, slow, stall, load)")),
             }
         }
         Ok(faults)
@@ -99,6 +107,12 @@ impl fmt::Display for Faults {
         }
         if let Some(d) = self.slow {
             parts.push(format!("slow={}", fmt_duration(d)));
+        }
+        if let Some(d) = self.stall {
+            parts.push(format!("stall={}", fmt_duration(d)));
+        }
+        if let Some(d) = self.load {
+            parts.push(format!("load={}", fmt_duration(d)));
         }
         if parts.is_empty() {
             f.write_str("none")
@@ -255,6 +269,57 @@ impl FaultState {
     }
 }
 
+/// How long after a stream's first output frame the `stall` knob stops its output.
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+
+/// The knobs the media side applies per frame (`stall`, `load`), handed to it with each
+/// ingest offer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaFaults {
+    /// Output stall once live.
+    pub stall: Option<Duration>,
+    /// Pipeline load time (warm-up frames as output).
+    pub load: Option<Duration>,
+}
+
+impl From<&Faults> for MediaFaults {
+    fn from(f: &Faults) -> Self {
+        MediaFaults { stall: f.stall.filter(|d| !d.is_zero()), load: f.load.filter(|d| !d.is_zero()) }
+    }
+}
+
+/// What the transform does with one decoded input frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FrameFault {
+    /// Transform it and send it out.
+    Normal,
+    /// Still loading: send the warm-up frame instead, at this progress (0 to 1); no output
+    /// is recorded (the status stays LOADING).
+    Warmup(f64),
+    /// Stalled: nothing goes out.
+    Stall,
+}
+
+impl MediaFaults {
+    /// The decision for a frame: `since_input` is the time since the session's first input
+    /// frame, `since_output` the time since the stream's first output frame (`None`: none
+    /// yet). Loading comes first; the stall starts [`STALL_AFTER`] after the first output
+    /// (plus the load time) and lasts `stall`.
+    pub fn frame(&self, since_input: Duration, since_output: Option<Duration>) -> FrameFault {
+        let load = self.load.unwrap_or_default();
+        if since_input < load {
+            return FrameFault::Warmup(since_input.as_secs_f64() / load.as_secs_f64());
+        }
+        if let (Some(stall), Some(out)) = (self.stall, since_output) {
+            let start = load + STALL_AFTER;
+            if out >= start && out < start + stall {
+                return FrameFault::Stall;
+            }
+        }
+        FrameFault::Normal
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +339,7 @@ mod tests {
                 trickle: Some(409),
                 burst: 3,
                 slow: Some(Duration::from_secs(2)),
+                ..Default::default()
             }
         );
         assert_eq!(f.to_string(), "warmup=1500ms,patch=405,trickle=409,burst=3,slow=2s");
@@ -344,5 +410,39 @@ mod tests {
         assert_eq!(s.on_call(Call::Update, secs(0.0)), Some(Injected::Burst));
         assert_eq!(s.on_call(Call::Update, secs(0.0)), Some(Injected::Status(405)));
         assert_eq!(s.delay(), Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn stall_and_load_parse_and_round_trip() {
+        let f: Faults = "stall=3s,load=1500ms".parse().unwrap();
+        assert_eq!((f.stall, f.load), (Some(Duration::from_secs(3)), Some(Duration::from_millis(1500))));
+        assert_eq!(f.to_string(), "stall=3s,load=1500ms");
+        assert!("stall=soon".parse::<Faults>().is_err());
+    }
+
+    #[test]
+    fn load_shows_the_warmup_frame_with_its_progress_then_the_output() {
+        let m = MediaFaults::from(&"load=4s".parse::<Faults>().unwrap());
+        assert_eq!(m.frame(Duration::ZERO, None), FrameFault::Warmup(0.0));
+        assert_eq!(m.frame(Duration::from_secs(1), None), FrameFault::Warmup(0.25));
+        assert_eq!(m.frame(Duration::from_secs(4), None), FrameFault::Normal);
+        assert_eq!(MediaFaults::default().frame(Duration::ZERO, None), FrameFault::Normal);
+    }
+
+    #[test]
+    fn stall_stops_the_output_once_for_its_length_after_going_live() {
+        let m = MediaFaults::from(&"stall=3s".parse::<Faults>().unwrap());
+        let at = |input: u64, out: Option<u64>| m.frame(Duration::from_secs(input), out.map(Duration::from_secs));
+        assert_eq!(at(1, None), FrameFault::Normal, "no output yet");
+        assert_eq!(at(10, Some(4)), FrameFault::Normal, "live, before the stall");
+        assert_eq!(at(10, Some(5)), FrameFault::Stall);
+        assert_eq!(at(10, Some(7)), FrameFault::Stall);
+        assert_eq!(at(10, Some(8)), FrameFault::Normal, "resumed");
+        assert_eq!(at(100, Some(100)), FrameFault::Normal, "once");
+        // with a load time, the stall comes after it
+        let both = MediaFaults { load: Some(Duration::from_secs(2)), ..m };
+        assert_eq!(both.frame(Duration::from_secs(8), Some(Duration::from_secs(6))), FrameFault::Normal);
+        assert_eq!(both.frame(Duration::from_secs(9), Some(Duration::from_secs(7))), FrameFault::Stall);
+        assert_eq!(MediaFaults::from(&"stall=0s".parse::<Faults>().unwrap()), MediaFaults::default());
     }
 }

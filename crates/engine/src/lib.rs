@@ -88,6 +88,9 @@ pub struct EngineConfig {
     /// The media side (default: [`WebRtcMedia`], real WebRTC ingest, transform and output on
     /// `rtc.bind_ip`; [`NoMedia`] answers every media call with 503 "media not available").
     pub media: Option<Arc<dyn MediaBackend>>,
+    /// Ingest (WHIP) sessions the default media side runs at once, over all streams; one
+    /// more is answered 503 `MEDIA/BUSY` (`--max-ingest`, default [`media::DEFAULT_MAX_INGEST`]).
+    pub max_ingest: usize,
     /// How often the status machine is run for every stream (closing idle ingests). Default 1 s.
     pub tick: Duration,
     /// Connection timeouts and caps (see [`dreamgate_serve::ServeLimits`]).
@@ -102,6 +105,7 @@ impl Default for EngineConfig {
             rtc: RtcConfig::default(),
             faults: Faults::default(),
             media: None,
+            max_ingest: media::DEFAULT_MAX_INGEST,
             tick: Duration::from_secs(1),
             limits: dreamgate_serve::ServeLimits::default(),
         }
@@ -156,7 +160,7 @@ impl Engine {
                 api_key: cfg.api_key.filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned()),
                 base,
                 gateway_host,
-                media: cfg.media.unwrap_or_else(|| WebRtcMedia::new(cfg.rtc.clone())),
+                media: cfg.media.unwrap_or_else(|| WebRtcMedia::with_max_ingest(cfg.rtc.clone(), cfg.max_ingest)),
                 rtc: cfg.rtc,
                 faults: Mutex::new(FaultState::new(cfg.faults)),
                 streams: Arc::new(Streams::default()),
@@ -188,6 +192,11 @@ impl Engine {
     /// The stream store.
     pub fn streams(&self) -> &Arc<Streams> {
         &self.inner.streams
+    }
+
+    /// The per-frame fault knobs the media side applies (`stall`, `load`).
+    pub fn media_faults(&self) -> faults::MediaFaults {
+        faults::MediaFaults::from(self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).faults())
     }
 
     /// The media side.
@@ -245,6 +254,11 @@ impl Engine {
     /// stream. Closes the ingest when the machine says so.
     pub fn status(&self, id: &str, now: Instant) -> Option<StatusSnapshot> {
         let (stream_id, pipeline, params, last_params, cell) = self.inner.streams.with(id, |r| {
+            // a PATCH's params object is reported once the transform has switched to it
+            let applied = r.activity.with(|a| a.applied_params().map(|(h, _)| h.to_string()));
+            if r.pending_params.as_ref().is_some_and(|(h, _)| Some(h) == applied.as_ref()) {
+                r.last_params = r.pending_params.take().map(|(_, given)| given);
+            }
             (r.id.clone(), r.pipeline.clone(), r.params.clone(), r.last_params.clone(), Arc::clone(&r.activity))
         })?;
         let (evaluation, media) = cell.with(|a| (a.evaluate(now), MediaFigures::from(&*a)));

@@ -17,8 +17,10 @@ pub struct MediaFigures {
     pub last_input: Option<Instant>,
     /// Last output frame.
     pub last_output: Option<Instant>,
-    /// Last params update.
+    /// Last params update (PATCH accepted).
     pub last_params_update: Option<Instant>,
+    /// The params hash the transform runs with, and since when (`None`: since creation).
+    pub applied_params: Option<(String, Option<Instant>)>,
     /// Last error, with when it happened.
     pub last_error: Option<(Instant, String)>,
     /// Last restart.
@@ -42,6 +44,7 @@ impl From<&Activity> for MediaFigures {
             last_input: a.last_input(),
             last_output: a.last_output(),
             last_params_update: a.last_params_update(),
+            applied_params: a.applied_params().map(|(h, at)| (h.to_string(), at)),
             last_error: a.last_error.clone(),
             last_restart: a.last_restart(),
             restart_logs: a.restart_logs.clone(),
@@ -70,4 +73,35 @@ pub struct StatusSnapshot {
     pub media: MediaFigures,
     /// When the snapshot was taken.
     pub now: Instant,
+}
+
+/// The hash of a stream's params as the status reports it (`last_params_hash`): FNV-1a of
+/// the params JSON, hex, stable across runs. It changes when the transform switches to
+/// different params.
+pub fn params_hash(params: &StreamParams) -> String {
+    fnv1a_hex(&serde_json::to_string(params).unwrap_or_default())
+}
+
+fn fnv1a_hex(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn params_hash_is_the_hash_of_the_params_json_object() {
+        let mut p = dreamgate_model::default_params();
+        p.extra.insert("future_knob".into(), json!({"b": 1.5, "a": [1, "x"]}));
+        p.guidance_scale = Some(1.0);
+        let as_object = Value::Object(p.to_map()).to_string();
+        assert_eq!(params_hash(&p), fnv1a_hex(&as_object));
+        assert_eq!(params_hash(&p).len(), 16);
+        let mut q = p.clone();
+        q.prompt = Some(dreamgate_model::Prompt::Text("another".into()));
+        assert_ne!(params_hash(&p), params_hash(&q));
+    }
 }

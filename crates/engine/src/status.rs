@@ -195,6 +195,8 @@ pub struct Activity {
     /// Total bytes of output produced.
     pub bytes_sent: u64,
     last_params_update: Option<Instant>,
+    /// The params hash the transform runs with, and since when (`None`: since creation).
+    applied: Option<(String, Option<Instant>)>,
     /// Last error, with when it happened.
     pub last_error: Option<(Instant, String)>,
     last_restart: Option<Instant>,
@@ -222,6 +224,7 @@ impl Activity {
             bytes_received: 0,
             bytes_sent: 0,
             last_params_update: None,
+            applied: None,
             last_error: None,
             last_restart: None,
             restart_logs: Vec::new(),
@@ -266,6 +269,19 @@ impl Activity {
     /// The params were updated (PATCH).
     pub fn record_params_update(&mut self, now: Instant) {
         self.last_params_update = Some(now);
+    }
+
+    /// The transform now runs with the params hashed `hash` (since `now`; `None`: since the
+    /// stream's creation). The same hash again changes nothing (its time stays).
+    pub fn params_applied(&mut self, now: Option<Instant>, hash: String) {
+        if self.applied.as_ref().is_none_or(|(h, _)| *h != hash) {
+            self.applied = Some((hash, now));
+        }
+    }
+
+    /// The params hash the transform runs with, and since when (`None`: since creation).
+    pub fn applied_params(&self) -> Option<(&str, Option<Instant>)> {
+        self.applied.as_ref().map(|(h, at)| (h.as_str(), *at))
     }
 
     /// The pipeline reported an error.

@@ -36,9 +36,13 @@ pub struct StreamRecord {
     pub name: String,
     /// Optional RTMP output given at creation.
     pub output_stream_url: Option<String>,
-    /// The params object of the last update, as the client gave it (echoed in the status
-    /// as `inference_status.last_params`; `None` before the first PATCH).
+    /// The params the transform runs with: the create params, then the params object of
+    /// the last update applied, as the client gave it (echoed in the status as
+    /// `inference_status.last_params`).
     pub last_params: Option<Map<String, Value>>,
+    /// The params object of a PATCH the transform has not switched to yet, with the hash of
+    /// the merged params it asked for: it becomes `last_params` once applied.
+    pub pending_params: Option<(String, Map<String, Value>)>,
     /// Media events and status state, shared with the media side.
     pub activity: Arc<ActivityCell>,
 }
@@ -231,6 +235,12 @@ impl StreamActivity {
     /// The pipeline restarted.
     pub fn record_restart(&self, now: Instant, logs: Vec<String>) -> bool {
         self.on(|a| a.record_restart(now, logs))
+    }
+
+    /// The transform switched to the params hashed `hash` ([`crate::snapshot::params_hash`]):
+    /// the status reports it as `last_params_hash` / `last_params_update_time`.
+    pub fn params_applied(&self, now: Instant, hash: String) -> bool {
+        self.on(|a| a.params_applied(Some(now), hash))
     }
 
     /// Latest transport figures of the ingest peer.

@@ -416,3 +416,172 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     assert!(media.stats(&id).is_none());
     h.shutdown().await;
 }
+
+/// `last_params_hash` / `last_params_update_time` / `last_params` move when the transform has
+/// switched to the new params (the first frame after the PATCH), not when the PATCH answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_params_hash_moves_when_the_transform_switches_not_when_the_patch_answers() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let h = engine(Some(media.clone())).await;
+    let c = client(&h);
+    let (id, whip, _) = create(&c, 384).await;
+    let inference = |d: &Value| d["inference_status"].clone();
+    let created = inference(&wait_status(&c, &id, Duration::ZERO, |_| true).await);
+    assert_eq!(created["last_params_update_time"], Value::Null, "{created}");
+
+    let (mut publisher, resp) = offer(&whip).await;
+    assert_eq!(resp.status(), 201);
+    publisher.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed = Feed::start(publisher, 384);
+    let live = wait_status(&c, &id, Duration::from_secs(10), |d| fps(d, "inference_status") > 0.0).await;
+    assert!(fps(&live, "inference_status") > 0.0, "{live}");
+    let before = inference(&live);
+    assert_eq!(before["last_params_hash"], created["last_params_hash"], "same params: same hash");
+
+    // no input: the PATCH is accepted, but no frame has been transformed with it
+    let publisher = feed.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut patch = serde_json::Map::new();
+    patch.insert("prompt".into(), json!("a hash that waits"));
+    let sent = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    c.update_stream(&id, &dreamgate_model::update_body("stabilityai/sd-turbo", patch)).await.unwrap();
+    let waiting = inference(&c.stream_status(&id).await.unwrap()["data"]);
+    assert_eq!(waiting["last_params_hash"], before["last_params_hash"], "not applied yet: {waiting}");
+    assert_ne!(waiting["last_params"]["prompt"], "a hash that waits", "{waiting}");
+
+    // frames again: the transform switches, and the status says so
+    let feed = Feed::start(publisher, 384);
+    let applied = inference(
+        &wait_status(&c, &id, Duration::from_secs(10), |d| {
+            d["inference_status"]["last_params_hash"] != before["last_params_hash"]
+        })
+        .await,
+    );
+    assert_ne!(applied["last_params_hash"], before["last_params_hash"], "{applied}");
+    assert_eq!(applied["last_params"]["prompt"], "a hash that waits", "{applied}");
+    assert!(applied["last_params_update_time"].as_u64().unwrap() + 50 >= sent, "{applied}");
+    drop(feed.stop().await);
+
+    // with no transform running, a PATCH is applied at once (the next pipeline starts with it)
+    let (id2, _, _) = create(&c, 384).await;
+    let first = inference(&c.stream_status(&id2).await.unwrap()["data"]);
+    let mut patch = serde_json::Map::new();
+    patch.insert("prompt".into(), json!("no pipeline yet"));
+    c.update_stream(&id2, &dreamgate_model::update_body("stabilityai/sd-turbo", patch)).await.unwrap();
+    let now = inference(&c.stream_status(&id2).await.unwrap()["data"]);
+    assert_ne!(now["last_params_hash"], first["last_params_hash"]);
+    assert_eq!(now["last_params"]["prompt"], "no pipeline yet");
+    h.shutdown().await;
+}
+
+/// `--max-ingest`: beyond the cap a WHIP offer is answered 503 `MEDIA/BUSY` before any work;
+/// a stream's new session still replaces its old one; a place frees when a session ends.
+/// And an accepted offer costs no codec thread until its first media arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_sessions_are_capped_and_the_codec_thread_starts_with_the_first_media() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::with_max_ingest(RtcConfig::default(), 2);
+    let h = engine(Some(media.clone())).await;
+    let c = client(&h);
+    let (a, whip_a, _) = create(&c, 384).await;
+    let (b, whip_b, _) = create(&c, 384).await;
+    let (_c, whip_c, _) = create(&c, 384).await;
+
+    let (pa, ra) = offer(&whip_a).await;
+    assert_eq!(ra.status(), 201);
+    let (_pb, rb) = offer(&whip_b).await;
+    assert_eq!(rb.status(), 201);
+    assert_eq!(media.ingest_sessions(), 2);
+    for (id, stats) in [(&a, media.stats(&a).unwrap()), (&b, media.stats(&b).unwrap())] {
+        assert!(!stats.transform_running, "{id}: no codec thread before the first media");
+    }
+
+    let (_pc, rc) = offer(&whip_c).await;
+    assert_eq!(rc.status(), 503);
+    let body: Value = rc.json().await.unwrap();
+    assert_eq!(body["code"], "MEDIA/BUSY", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("at most 2"), "{body}");
+    assert_eq!(media.ingest_sessions(), 2, "the refused offer took no place");
+
+    // a replacement of a's session is not refused at the cap
+    let (pa2, ra2) = offer(&whip_a).await;
+    assert_eq!(ra2.status(), 201);
+    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() == 2).await, "the old one freed its place");
+    drop(pa);
+
+    // media on a's session: its codec thread starts
+    let mut pa2 = pa2;
+    pa2.set_answer(&ra2.text().await.unwrap()).unwrap();
+    let feed = Feed::start(pa2, 384);
+    assert!(
+        wait_until(Duration::from_secs(10), || media.stats(&a).is_some_and(|s| s.transform_running)).await,
+        "the codec thread starts with the first media"
+    );
+    drop(feed.stop().await);
+
+    // b ends: c gets its place
+    c.delete_stream(&b).await.unwrap();
+    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() == 1).await);
+    let (_pc, rc) = offer(&whip_c).await;
+    assert_eq!(rc.status(), 201);
+    h.shutdown().await;
+}
+
+/// `load=2s,stall=2s`: the output first shows warm-up frames (the input dimmed, with the
+/// progress bar) while the status says LOADING, then the transformed output (ONLINE); once
+/// live, the output stops for the stall, then resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_shows_the_warmup_frame_and_stall_stops_the_output_then_resumes() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = EngineConfig {
+        media: Some(media.clone() as Arc<dyn dreamgate_engine::MediaBackend>),
+        faults: "load=2s,stall=2s".parse().unwrap(),
+        ..Default::default()
+    };
+    let h = start(listener, cfg).await;
+    let c = client(&h);
+    let (id, whip, whep) = create(&c, 384).await;
+    let (mut publisher, resp) = offer(&whip).await;
+    publisher.set_answer(&resp.text().await.unwrap()).unwrap();
+    let feed = Feed::start(publisher, 384);
+    assert!(wait_until(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await);
+
+    // warm-up frames while LOADING: the progress bar's outline and dark track are there
+    let mut viewer = Watch::open(&whep).await.expect("WHEP during the load");
+    let (_, picture) = viewer.next(Duration::from_secs(3)).await.expect("a warm-up frame");
+    let loading = c.stream_status(&id).await.unwrap()["data"].clone();
+    assert_eq!(loading["state"], "LOADING", "{loading}");
+    let (x0, y0, x1, y1) = dreamgate_media::bar_box(384, 384);
+    let luma = |x: u32, y: u32| picture.y[(y * 384 + x) as usize];
+    let mid = (y0 + y1) / 2;
+    assert!(luma(x1 - 4, mid) < 70, "dark track at the bar's end: {}", luma(x1 - 4, mid));
+    assert!(luma((x0 + x1) / 2, y0 - 6) < 110, "dimmed input above the bar: {}", luma((x0 + x1) / 2, y0 - 6));
+
+    // then live, then the stall: a gap of about 2 s in the output, then frames again
+    let online = wait_status(&c, &id, Duration::from_secs(10), |d| d["state"] == "ONLINE").await;
+    assert_eq!(online["state"], "ONLINE", "{online}");
+    let mut last = Instant::now();
+    let mut longest = Duration::ZERO;
+    let until = Instant::now() + Duration::from_secs(12);
+    let mut after_gap = 0;
+    while Instant::now() < until && after_gap < 10 {
+        if viewer.next(Duration::from_secs(4)).await.is_some() {
+            let gap = last.elapsed();
+            if gap > longest {
+                longest = gap;
+            }
+            if longest >= Duration::from_millis(1500) {
+                after_gap += 1;
+            }
+            last = Instant::now();
+        }
+    }
+    eprintln!("longest gap in the output: {longest:?}");
+    assert!(longest >= Duration::from_millis(1500), "the output stalled: longest gap {longest:?}");
+    assert_eq!(after_gap, 10, "and resumed by itself");
+    drop(feed.stop().await);
+    h.shutdown().await;
+}

@@ -54,8 +54,9 @@ impl MediaBackend for Recorder {
     fn end_view(&self, _: &str, _: &str) -> Result<(), MediaError> {
         Ok(())
     }
-    fn params_updated(&self, _: &str, params: &StreamParams) {
+    fn params_updated(&self, _: &str, params: &StreamParams) -> bool {
         self.params.lock().unwrap().push(params.clone());
+        false
     }
 }
 

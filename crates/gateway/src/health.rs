@@ -70,7 +70,8 @@ pub async fn store_ready(st: &AppState) -> Result<(), &'static str> {
 
 async fn metrics_route(State(st): State<Arc<AppState>>) -> Response {
     let streams_open = st.open_streams().await.unwrap_or(0);
-    let text = metrics::render(StateGauges { streams_open, sessions: st.live_sessions() });
+    let text =
+        metrics::render(StateGauges { streams_open, sessions: st.live_sessions(), watched: st.watchers().count() });
     no_store(([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 

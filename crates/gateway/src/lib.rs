@@ -13,6 +13,7 @@
 //! | `GET /api/daydream/config` | `{ "configured", "mode", "playback": { "iframeBase": "https://lvpr.tv/" } }` |
 //! | `POST /api/daydream/streams` | validate (400 `Invalid stream configuration` + `details`), create upstream, 201 + stream object; 409 + `activeStreamId` if the session already has a stream |
 //! | `GET /api/daydream/streams/:id/status` | upstream status body, as sent |
+//! | `GET /api/daydream/streams/:id/events` | the status pushed as Server-Sent Events by the stream's one watcher ([`watcher`]) |
 //! | `PATCH /api/daydream/streams/:id/parameters` | `{pipeline, params}`, `{params}`, `{pipeline_params}` or flat params -> upstream `{ "pipeline": "streamdiffusion", "params": { "model_id", ... } }` |
 //! | `DELETE /api/daydream/streams/:id` | upstream `DELETE /v1/streams?id=` (404/405 = already gone = success) |
 //! | `POST\|PATCH\|DELETE /api/daydream/streams/:id/whip` | WHIP proxy to the stream's stored `whip_url` / session resource |
@@ -60,6 +61,8 @@
 //! | [`clock`] | wall-clock milliseconds, the time every pure machine takes |
 //! | [`proxy`] | the WHIP/WHEP legs and how upstream answers are relayed |
 //! | [`upstream`] | the Daydream API client and the WHIP/WHEP signalling client |
+//! | [`watcher`] | one status watcher per watched stream (polls once per interval, pushes Server-Sent Events; one instance polls by lease) |
+//! | [`poll_lease`] | pure rules of the poll lease and the published status |
 //! | [`whip_policy`] | which upstream URLs may be contacted |
 //! | [`error`] | every error the gateway answers, named once |
 //! | [`assets`] | the embedded `web/static` files |
@@ -145,6 +148,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;
+pub mod poll_lease;
 pub mod proxy;
 pub mod registry;
 pub mod routes;
@@ -153,6 +157,7 @@ pub mod session;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod watcher;
 pub mod whip_policy;
 
 pub use error::{HttpError, NOT_OWNED};
@@ -234,6 +239,9 @@ pub struct GatewayConfig {
     /// retries, or left by a shutdown) are retried while running; also once
     /// at start (default 5 min).
     pub parked_retry: Duration,
+    /// How often a watched stream's status is polled upstream, once for
+    /// every tab and instance watching it (default 1 s; see [`watcher`]).
+    pub watch_interval: Duration,
     /// On [`GatewayHandle::shutdown`]: how long in-flight requests may take,
     /// then creates still awaited, then (in-process store) deleting the
     /// remaining streams upstream (default 10 s each).
@@ -290,6 +298,7 @@ impl GatewayConfig {
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
             parked_retry: Duration::from_secs(300),
+            watch_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             limits: dreamgate_serve::ServeLimits::default(),
             metrics_listen: None,
@@ -321,6 +330,7 @@ impl GatewayConfig {
             ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
             ("parked retry", self.parked_retry),
+            ("watch interval", self.watch_interval),
             ("shutdown timeout", self.shutdown_timeout),
             ("limits window", self.client_limits.window),
         ] {
@@ -449,6 +459,8 @@ impl GatewayHandle {
     ///    file, when configured) and retried at the next start.
     pub async fn shutdown(mut self) -> ShutdownReport {
         let limit = self.state.config().shutdown_timeout;
+        // Event streams end first, so that browsers notice at once (and they hold no drain).
+        self.state.watchers().stop();
         let _ = self.stop.send(true);
         if let Some(mut server) = self.server.take() {
             if tokio::time::timeout(limit, &mut server).await.is_err() {
@@ -477,6 +489,7 @@ impl GatewayHandle {
 
 impl Drop for GatewayHandle {
     fn drop(&mut self) {
+        self.state.watchers().stop();
         let _ = self.stop.send(true);
         if let Some(reaper) = &self.reaper {
             reaper.abort();

@@ -17,6 +17,8 @@
 //! | `dreamgate_stream_deletes_failed_total` | counter | upstream deletes that failed (each attempt) |
 //! | `dreamgate_signal_proxy_requests_total` | counter | `leg` (`whip`, `whep`), `action` (`offer`, `trickle`, `teardown`), `result` (`ok`, `rejected`, `not_ready`, `refused`, `upstream_error`, `timeout`, `error`) |
 //! | `dreamgate_rate_limited_total` | counter | requests refused by a rate limit |
+//! | `dreamgate_upstream_status_calls_total` | counter | `caller` (`watcher`: the stream's one watcher, for every tab and instance; `route`: the status route, a page polling) |
+//! | `dreamgate_streams_watched` | gauge | streams this instance has a watcher for (tabs holding an event stream) |
 //!
 //! No label value ever comes from the request or from upstream: routes are
 //! templates, methods and outcomes come from fixed lists, statuses are
@@ -108,6 +110,20 @@ struct UpstreamLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusCallLabels {
+    caller: &'static str,
+}
+
+/// Who called the upstream status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusCaller {
+    /// A stream's watcher (one per stream, however many tabs and instances).
+    Watcher,
+    /// The status route (a page polling).
+    Route,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StoreLabels {
     op: &'static str,
 }
@@ -141,6 +157,7 @@ struct Metrics {
     delete_failed: Counter,
     signal: Family<SignalLabels, Counter>,
     rate_limited: Counter,
+    status_calls: Family<StatusCallLabels, Counter>,
 }
 
 impl Metrics {
@@ -186,7 +203,13 @@ impl Metrics {
         );
         let rate_limited = Counter::default();
         registry.register("dreamgate_rate_limited", "Requests refused by a rate limit", rate_limited.clone());
-        Self { registry, requests, upstream, store, reaped, delete_failed, signal, rate_limited }
+        let status_calls = Family::<StatusCallLabels, Counter>::default();
+        registry.register(
+            "dreamgate_upstream_status_calls",
+            "Upstream status calls, by caller (a stream's watcher, or the status route)",
+            status_calls.clone(),
+        );
+        Self { registry, requests, upstream, store, reaped, delete_failed, signal, rate_limited, status_calls }
     }
 }
 
@@ -209,6 +232,15 @@ pub async fn time_store<T>(op: &'static str, fut: impl Future<Output = T>) -> T 
 /// Counts one request refused by a rate limit. The request limits call this.
 pub fn rate_limited() {
     METRICS.rate_limited.inc();
+}
+
+/// Counts one upstream status call.
+pub fn status_call(caller: StatusCaller) {
+    let caller = match caller {
+        StatusCaller::Watcher => "watcher",
+        StatusCaller::Route => "route",
+    };
+    METRICS.status_calls.get_or_create(&StatusCallLabels { caller }).inc();
 }
 
 /// Counts one stream the reaper decided to delete.
@@ -324,6 +356,8 @@ pub struct StateGauges {
     pub streams_open: usize,
     /// Sessions the gateway remembers (`None`: not known, e.g. a shared store).
     pub sessions: Option<usize>,
+    /// Streams this instance watches.
+    pub watched: usize,
 }
 
 /// The whole exposition: the process-wide metrics plus `gauges`.
@@ -337,6 +371,9 @@ pub fn render(gauges: StateGauges) -> String {
         sessions.set(i64::try_from(n).unwrap_or(i64::MAX));
         local.register("dreamgate_sessions", "Sessions the gateway remembers (in-process store)", sessions);
     }
+    let watched: Gauge = Gauge::default();
+    watched.set(i64::try_from(gauges.watched).unwrap_or(i64::MAX));
+    local.register("dreamgate_streams_watched", "Streams this instance has a status watcher for", watched);
     let mut out = String::with_capacity(8 * 1024);
     // Writing to a String cannot fail.
     let _ = encode_registry(&mut out, &METRICS.registry);
@@ -354,7 +391,8 @@ mod tests {
         observe_store("test_op", Duration::from_millis(2));
         observe_upstream(UpstreamOp::Status, "ok", Duration::from_micros(700));
         rate_limited();
-        let text = render(StateGauges { streams_open: 3, sessions: Some(5) });
+        status_call(StatusCaller::Watcher);
+        let text = render(StateGauges { streams_open: 3, sessions: Some(5), watched: 2 });
         // (a labelled family appears once it has a sample)
         for needle in [
             "# TYPE dreamgate_upstream_request_duration_seconds histogram",
@@ -363,6 +401,8 @@ mod tests {
             "dreamgate_streams_open 3",
             "dreamgate_sessions 5",
             "dreamgate_rate_limited_total ",
+            "dreamgate_upstream_status_calls_total{caller=\"watcher\"}",
+            "dreamgate_streams_watched 2",
             "# TYPE dreamgate_streams_reaped counter",
             "# TYPE dreamgate_stream_deletes_failed counter",
         ] {

@@ -46,6 +46,7 @@ fn app_router(state: Arc<AppState>, edge: Arc<Edge>) -> Router {
         .route("/api/daydream/streams/end", post(end))
         .route("/api/daydream/streams/{id}", delete(delete_stream))
         .route("/api/daydream/streams/{id}/status", get(status))
+        .route("/api/daydream/streams/{id}/events", get(events))
         .route("/api/daydream/streams/{id}/parameters", patch(update_parameters))
         .route("/api/daydream/streams/{id}/whip", post(whip_post).patch(whip_patch).delete(teardown::<Whip>))
         .route("/api/daydream/streams/{id}/whep", post(whep_post).delete(teardown::<Whep>))
@@ -104,7 +105,16 @@ async fn create(
     Ok(resp)
 }
 
+/// The stream's status pushed as Server-Sent Events by its one watcher
+/// ([`crate::watcher`]): owner only, like the status route.
+async fn events(Owned { st, record }: Owned) -> Response {
+    let body = crate::watcher::event_stream(&st, &record);
+    ([(CONTENT_TYPE, "text/event-stream"), (http::header::HeaderName::from_static("x-accel-buffering"), "no")], body)
+        .into_response()
+}
+
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
+    metrics::status_call(metrics::StatusCaller::Route);
     // Relayed as sent, checked to be JSON and its WHEP URL read in one pass,
     // without building a JSON tree (the hot path of a polling page); scrubbed
     // only when it may carry a secret.

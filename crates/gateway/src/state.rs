@@ -41,6 +41,7 @@ use crate::registry::{valid_stream_id, Access, FailOutcome, RecordUpdate, Stream
 use crate::session::SessionId;
 use crate::store::{Store, StoreApi, StoreError};
 use crate::upstream::Upstream;
+use crate::watcher::Watchers;
 use crate::{GatewayConfig, ShutdownReport};
 
 /// The `name` prefix of every stream the gateway creates.
@@ -70,12 +71,14 @@ pub struct AppState {
     upstream: Upstream,
     store: Store,
     in_flight: watch::Sender<usize>,
+    watchers: Watchers,
 }
 
 impl AppState {
     /// State for a gateway with this configuration, upstream and store.
     pub fn new(cfg: GatewayConfig, upstream: Upstream, store: Store) -> Self {
-        Self { cfg, upstream, store, in_flight: watch::channel(0).0 }
+        let watchers = Watchers::new(cfg.watch_interval);
+        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers }
     }
 
     /// The configuration.
@@ -86,6 +89,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The status watchers of the streams watched through this instance.
+    pub fn watchers(&self) -> &Watchers {
+        &self.watchers
     }
 
     /// The upstream clients (API and WHIP/WHEP).

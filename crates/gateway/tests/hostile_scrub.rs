@@ -170,6 +170,24 @@ async fn an_echoing_upstream_never_gets_the_key_into_a_response_or_a_log_line() 
     responses.push(r);
     let r = b.patch_json(&path("/parameters"), &json!({"prompt": "x"})).await;
     responses.push(r);
+    // the event stream relays the same statuses (both the echoing 200 and the echoing 500)
+    let mut events = reqwest::Client::new()
+        .get(format!("{}{}", b.base, path("/events")))
+        .header("cookie", b.cookie().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut pushed = String::new();
+    while pushed.matches("event: status").count() < 3 {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), events.chunk()).await;
+        pushed.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap().unwrap()));
+    }
+    drop(events);
+    assert!(pushed.contains(r#""phase":"error""#), "the failed status is pushed as an error: {pushed}");
+    assert!(pushed.contains(r#""echo":"#), "the echoed status is pushed: {pushed}");
+    assert!(!pushed.contains("TESTKEY"), "event stream contains the key: {pushed}");
+    assert!(!pushed.to_ascii_lowercase().contains("bearer daydream"), "{pushed}");
     let r = b.sdp("POST", &path("/whip"), "v=0\r\n").await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.json()["details"].as_str().is_some_and(|d| d.contains("bad offer")), "{}", r.text());

@@ -334,3 +334,51 @@ async fn concurrent_instances_never_both_reserve_a_slot_or_claim_a_delete() {
         assert_eq!(unique.len(), 20, "{name}");
     }
 }
+
+#[tokio::test]
+async fn one_instance_holds_a_streams_poll_lease_renews_it_and_another_takes_over_when_it_runs_out() {
+    for (name, a, b) in backends("poll_lease").await {
+        let t0 = t0();
+        let lease = S(3);
+        assert!(a.claim_poll("str_w", "inst-a", t0, lease).await.unwrap(), "{name}: free");
+        assert!(!b.claim_poll("str_w", "inst-b", t0 + S(1), lease).await.unwrap(), "{name}: held by a");
+        assert!(a.claim_poll("str_w", "inst-a", t0 + S(2), lease).await.unwrap(), "{name}: renewed");
+        assert!(!b.claim_poll("str_w", "inst-b", t0 + S(4), lease).await.unwrap(), "{name}: renewal counts");
+        assert!(b.claim_poll("str_w", "inst-b", t0 + S(5), lease).await.unwrap(), "{name}: ran out: b takes it");
+        assert!(!a.claim_poll("str_w", "inst-a", t0 + S(6), lease).await.unwrap(), "{name}: now b's");
+        // another stream's lease is its own
+        assert!(a.claim_poll("str_other", "inst-a", t0 + S(6), lease).await.unwrap(), "{name}");
+
+        // the holder publishes; the others read it until it is stale
+        assert_eq!(a.latest_status("str_w", t0 + S(6)).await.unwrap(), None, "{name}: nothing yet");
+        b.publish_status("str_w", r#"{"phase":"live"}"#, t0 + S(6), lease).await.unwrap();
+        let seen = a.latest_status("str_w", t0 + S(8)).await.unwrap().expect("published");
+        assert_eq!((seen.at, seen.text.as_str()), (t0 + S(6), r#"{"phase":"live"}"#), "{name}");
+        assert_eq!(a.latest_status("str_w", t0 + S(9)).await.unwrap(), None, "{name}: stale after its TTL");
+
+        // only the holder releases; then the lease is free at once and its status gone
+        b.publish_status("str_w", "x", t0 + S(7), lease).await.unwrap();
+        a.release_poll("str_w", "inst-a").await.unwrap();
+        assert!(!a.claim_poll("str_w", "inst-a", t0 + S(7), lease).await.unwrap(), "{name}: not a's to release");
+        b.release_poll("str_w", "inst-b").await.unwrap();
+        assert_eq!(a.latest_status("str_w", t0 + S(7)).await.unwrap(), None, "{name}");
+        assert!(a.claim_poll("str_w", "inst-a", t0 + S(7), lease).await.unwrap(), "{name}: released");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_instances_never_both_hold_a_poll_lease() {
+    for (name, a, b) in backends("poll_race").await {
+        let t0 = t0();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let st = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.spawn(async move { st.claim_poll("str_race", &format!("inst-{i}"), t0, S(3)).await.unwrap() });
+        }
+        let mut granted = 0;
+        while let Some(r) = tasks.join_next().await {
+            granted += u32::from(r.unwrap());
+        }
+        assert_eq!(granted, 1, "{name}");
+    }
+}

@@ -41,6 +41,7 @@ mod processor;
 pub mod similar;
 mod stylize;
 mod testpattern;
+mod warmup;
 mod y4m;
 
 pub use error::MediaError;
@@ -53,4 +54,5 @@ pub use processor::{FrameProcessor, Passthrough, Processed};
 pub use similar::SimilarImageFilter;
 pub use stylize::Stylizer;
 pub use testpattern::TestPattern;
+pub use warmup::{bar_box, render_warmup};
 pub use y4m::{write_y4m, Y4mReader};

@@ -235,6 +235,36 @@ impl Pipeline {
         Ok(Some(encoded))
     }
 
+    /// Decodes one input access unit and, if it produced a picture, returns the warm-up
+    /// frame of it ([`crate::render_warmup`] at `progress`), encoded: what the output shows
+    /// while the pipeline loads. The processor is not run; decode errors as for [`push`](Self::push).
+    pub fn push_warmup(&mut self, annexb: &[u8], progress: f64) -> Result<Option<Encoded>, MediaError> {
+        self.stats.units_in += 1;
+        match self.decoder.decode_into(annexb, &mut self.decoded) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                self.stats.decode_errors += 1;
+                return Err(e);
+            }
+        }
+        self.stats.frames_decoded += 1;
+        let frame = if (self.decoded.width, self.decoded.height) == (self.width, self.height) {
+            crate::render_warmup(&self.decoded, progress)
+        } else {
+            self.scaled.reshape(self.width, self.height);
+            self.scaler.scale_into(&self.decoded, &mut self.scaled);
+            crate::render_warmup(&self.scaled, progress)
+        };
+        let encoded = self.encoder.encode(&frame, self.keyframe_requested)?;
+        self.keyframe_requested = false;
+        self.stats.frames_out += 1;
+        if encoded.keyframe {
+            self.stats.keyframes_out += 1;
+        }
+        Ok(Some(encoded))
+    }
+
     /// The most recent output picture (before encoding), if any.
     pub fn last_output(&self) -> Option<&Frame> {
         self.last_output.as_ref()

@@ -21,6 +21,9 @@ const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off 
   trickle=405  WHIP trickle PATCH always answers that status (400-599)
   burst=3      the next 3 authenticated /v1/streams calls answer 503
   slow=2s      every answer is delayed by that long
+  stall=3s     once live (5 s after the first output), the output stops for that long, then resumes
+  load=5s      each ingest stays LOADING that long after its first frame; the output shows a
+               warm-up frame meanwhile (the input dimmed, with a progress bar)
 Durations take ms, s or m (a bare number is seconds).";
 
 /// Arguments of `dreamgate engine`. `Debug` never shows the key (it is an [`ApiKey`]).
@@ -36,6 +39,9 @@ pub struct Args {
     /// Fault injection, e.g. `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`.
     #[arg(long, value_name = "SPEC", long_help = FAULTS_HELP, value_parser = parse_faults)]
     faults: Option<Faults>,
+    /// Ingest (WHIP) sessions run at once over all streams; one more is answered 503.
+    #[arg(long, value_name = "N", default_value_t = dreamgate_engine::media::DEFAULT_MAX_INGEST, value_parser = clap::value_parser!(usize))]
+    max_ingest: usize,
     /// Base URL written into whip_url and WHEP URLs (default: http://<listen address>).
     #[arg(long, value_name = "URL")]
     public_base: Option<String>,
@@ -63,6 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         api_key: args.api_key.map(|k| k.expose().to_owned()),
         public_base: args.public_base,
         faults: faults.clone(),
+        max_ingest: args.max_ingest,
         limits,
         ..Default::default()
     };

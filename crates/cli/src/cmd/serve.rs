@@ -48,6 +48,10 @@ pub struct Args {
     /// Faults for the embedded engine (local mode only), e.g. "warmup=5s,patch=405,slow=2s".
     #[arg(long, value_name = "SPEC")]
     pub engine_faults: Option<String>,
+    /// Ingest (WHIP) sessions the embedded engine runs at once (local mode only); one more
+    /// is answered 503.
+    #[arg(long, value_name = "N", default_value_t = dreamgate_engine::media::DEFAULT_MAX_INGEST)]
+    pub max_ingest: usize,
     /// Delete a stream upstream once its session has been silent (no status poll,
     /// no WHIP/WHEP request) for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
@@ -126,13 +130,14 @@ struct LocalEngine {
 
 /// Starts the engine in-process on a free `127.0.0.1` port, protected by a
 /// fresh random key (so no other local process can use it through the API).
-async fn start_local_engine(faults: Faults) -> std::io::Result<LocalEngine> {
+async fn start_local_engine(faults: Faults, max_ingest: usize) -> std::io::Result<LocalEngine> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let mut raw = [0u8; 24];
     rand::rng().fill_bytes(&mut raw);
     let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     let key = ApiKey::new(format!("dreamgate_local_{key}"));
-    let mut cfg = EngineConfig { api_key: Some(key.expose().to_string()), faults, ..EngineConfig::default() };
+    let mut cfg =
+        EngineConfig { api_key: Some(key.expose().to_string()), faults, max_ingest, ..EngineConfig::default() };
     // Every connection to the embedded engine comes from this process on 127.0.0.1: a per-peer
     // cap below the overall one would refuse the gateway's own upstream calls under load.
     cfg.limits.max_connections_per_ip = cfg.limits.max_connections;
@@ -224,7 +229,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let (StoreConfig::Memory, Some(file)) = (&store, &args.pending_deletes) {
                 store = StoreConfig::MemoryWithPendingFile(file.clone());
             }
-            let engine = start_local_engine(faults.clone()).await.context("cannot start the embedded engine")?;
+            let engine = start_local_engine(faults.clone(), args.max_ingest)
+                .await
+                .context("cannot start the embedded engine")?;
             tracing::info!(
                 engine = %engine.base,
                 faults = %faults,

@@ -66,7 +66,7 @@ pub(super) async fn whip_offer(
     let id = activity.stream_id().to_owned();
     gate(&engine, Call::WhipOffer, Some(activity.age()))?;
     let sdp = check_sdp(&headers, &body)?;
-    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity };
+    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, faults: engine.media_faults() };
     let answer = engine.media().ingest(offer).await.map_err(media_error)?;
     tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
     let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);

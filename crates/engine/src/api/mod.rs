@@ -167,12 +167,17 @@ async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: B
         output_playback_id: Alphanumeric.sample_string(&mut rand::rng(), 16).to_ascii_lowercase(),
         created_at: iso8601_now(),
         pipeline: payload.pipeline.clone(),
-        params: payload.params,
+        params: payload.params.clone(),
         name,
         output_stream_url,
-        last_params: None,
+        // what the pipeline is loaded with, until a PATCH is applied
+        last_params: Some(payload.params.to_map()),
+        pending_params: None,
         activity: Arc::new(ActivityCell::new(now)),
     };
+    // the pipeline will start with the create params
+    let created_hash = crate::snapshot::params_hash(&record.params);
+    record.activity.with(|a| a.params_applied(None, created_hash));
     let object = engine.stream_object(&record);
     engine.streams().insert(record);
     tracing::info!(stream_id = %id, "stream created");
@@ -205,16 +210,23 @@ async fn update_stream(
         return Err(invalid_params(errors));
     }
     let now = Instant::now();
+    let hash = crate::snapshot::params_hash(&params);
     let object = engine
         .streams()
         .with(&id, |r| {
             r.params = params.clone();
-            r.last_params = Some(given.clone());
+            r.pending_params = Some((hash.clone(), given.clone()));
             r.activity.with(|a| a.record_params_update(now));
             engine.stream_object(r)
         })
         .ok_or_else(not_found)?; // deleted meanwhile
-    engine.media().params_updated(&id, &params);
+                                 // A running transform reports when it has switched (`last_params_hash` moves then);
+                                 // with none running, the next pipeline starts with these params: applied now.
+    if !engine.media().params_updated(&id, &params) {
+        if let Some(activity) = engine.streams().activity(&id) {
+            activity.params_applied(now, hash);
+        }
+    }
     tracing::info!(stream_id = %id, fields = ?given.keys().collect::<Vec<_>>(), "stream params updated");
     Ok(axum::Json(object).into_response())
 }

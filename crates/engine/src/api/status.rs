@@ -6,11 +6,11 @@ use std::time::Instant;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use dreamgate_model::StreamParams;
 use serde_json::{json, Value};
 
 use super::{api_gate, not_found, random_id, Fail};
 use crate::faults::Call;
+use crate::snapshot::params_hash;
 use crate::status::{conn_quality, packet_loss_pct};
 use crate::{Engine, StatusSnapshot};
 
@@ -65,9 +65,9 @@ fn status_data(engine: &Engine, s: &StatusSnapshot) -> Value {
         "inference_status": {
             "fps": round2(ev.output_fps),
             "last_output_time": ms(a.last_output),
-            "last_params_update_time": ms(a.last_params_update),
+            "last_params_update_time": ms(a.applied_params.as_ref().and_then(|(_, at)| *at)),
             "last_params": s.last_params.clone().map_or(params, Value::Object),
-            "last_params_hash": params_hash(&s.params),
+            "last_params_hash": a.applied_params.as_ref().map_or_else(|| params_hash(&s.params), |(h, _)| h.clone()),
             "last_error_time": ms(a.last_error.as_ref().map(|e| e.0)),
             "last_error": a.last_error.as_ref().map(|e| e.1.clone()),
             "last_restart_time": ms(a.last_restart),
@@ -94,30 +94,5 @@ fn legacy_pipeline_id(model_id: Option<&str>) -> &'static str {
         Some("stabilityai/sdxl-turbo") => "pip_SDXL-turbo",
         Some("Lykon/dreamshaper-8" | "prompthero/openjourney-v4") => "pip_SD15",
         _ => "pip_SD-turbo",
-    }
-}
-
-/// FNV-1a of the params JSON, hex: stable across runs.
-fn params_hash(params: &StreamParams) -> String {
-    fnv1a_hex(&serde_json::to_string(params).unwrap_or_default())
-}
-
-fn fnv1a_hex(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{hash:016x}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn params_hash_is_the_hash_of_the_params_json_object() {
-        let mut p = dreamgate_model::default_params();
-        p.extra.insert("future_knob".into(), json!({"b": 1.5, "a": [1, "x"]}));
-        p.guidance_scale = Some(1.0);
-        let as_object = Value::Object(p.to_map()).to_string();
-        assert_eq!(params_hash(&p), fnv1a_hex(&as_object));
-        assert_eq!(params_hash(&p).len(), 16);
     }
 }

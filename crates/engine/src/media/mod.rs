@@ -46,7 +46,7 @@ mod hub;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -64,6 +64,9 @@ use worker::{PumpEnd, SessionShared, Transform, WorkerEvent};
 
 /// Viewers per stream; one more gets 429.
 pub const MAX_VIEWERS: usize = 8;
+/// Ingest sessions at once over all streams, by default (each runs a codec thread once its
+/// first media arrives); one more gets 503.
+pub const DEFAULT_MAX_INGEST: usize = 16;
 /// Access units queued for the transform thread; when it is full the transform is behind
 /// and units are dropped (see [`gate`]).
 pub const TRANSFORM_QUEUE: usize = 2;
@@ -85,6 +88,8 @@ pub struct MediaStats {
     pub viewers: usize,
     /// When the stream produced its first output frame.
     pub first_output: Option<Instant>,
+    /// Whether the session's codec thread runs (it starts with the first media).
+    pub transform_running: bool,
 }
 
 /// One live ingest session. Dropping it stops its pump (and so its transform thread) and
@@ -95,6 +100,26 @@ struct Session {
     shared: Arc<SessionShared>,
     pump: JoinHandle<()>,
     activity: StreamActivity,
+    _slot: IngestSlot,
+}
+
+/// One of the `max_ingest` ingest places, held by a session (freed when it is dropped).
+struct IngestSlot(Arc<AtomicUsize>);
+
+impl IngestSlot {
+    /// Takes a place when fewer than `max` are taken, or always when `replacing` (a stream's
+    /// new session replaces its old one, which frees its place right after).
+    fn take(open: &Arc<AtomicUsize>, max: usize, replacing: bool) -> Option<IngestSlot> {
+        open.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (replacing || n < max).then_some(n + 1))
+            .ok()
+            .map(|_| IngestSlot(Arc::clone(open)))
+    }
+}
+
+impl Drop for IngestSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for Session {
@@ -135,6 +160,8 @@ pub struct WebRtcMedia {
     rtc: RtcConfig,
     inner: Arc<Inner>,
     stun: OnceCell<Option<StunServer>>,
+    max_ingest: usize,
+    open_ingest: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for WebRtcMedia {
@@ -158,7 +185,23 @@ fn rtc_error(e: RtcError) -> MediaError {
 impl WebRtcMedia {
     /// A backend whose peers (and STUN responder) bind `rtc.bind_ip`.
     pub fn new(rtc: RtcConfig) -> Arc<Self> {
-        Arc::new(WebRtcMedia { rtc, inner: Arc::default(), stun: OnceCell::new() })
+        Self::with_max_ingest(rtc, DEFAULT_MAX_INGEST)
+    }
+
+    /// A backend running at most `max_ingest` ingest sessions at once (one more: 503).
+    pub fn with_max_ingest(rtc: RtcConfig, max_ingest: usize) -> Arc<Self> {
+        Arc::new(WebRtcMedia {
+            rtc,
+            inner: Arc::default(),
+            stun: OnceCell::new(),
+            max_ingest,
+            open_ingest: Arc::default(),
+        })
+    }
+
+    /// Ingest sessions running now (over all streams).
+    pub fn ingest_sessions(&self) -> usize {
+        self.open_ingest.load(Ordering::SeqCst)
     }
 
     /// ICE servers to advertise (`Link: <stun:...>; rel="ice-server"`): this engine's own
@@ -189,11 +232,20 @@ impl WebRtcMedia {
             stats.frames_received = s.shared.frames_received.load(Ordering::Relaxed);
             stats.frames_dropped = s.shared.frames_dropped.load(Ordering::Relaxed);
             stats.ingest = s.ingest.stats();
+            stats.transform_running = s.shared.transform_started.load(Ordering::SeqCst);
         }
         Some(stats)
     }
 
     async fn start_ingest(&self, offer: IngestOffer) -> Result<SdpAnswer, MediaError> {
+        // Refused before any work: no peer, no pipeline, no thread beyond the cap.
+        let replacing = self.inner.lock().get(&offer.stream_id).is_some_and(|m| m.session.is_some());
+        let slot = IngestSlot::take(&self.open_ingest, self.max_ingest, replacing).ok_or_else(|| {
+            MediaError::Busy(format!(
+                "Too many ingest sessions: this engine runs at most {} at once; try again later",
+                self.max_ingest
+            ))
+        })?;
         let (mut ingest, answer) = accept_ingest(&self.rtc, &offer.offer_sdp).await.map_err(rtc_error)?;
         let frames = std::mem::replace(&mut ingest.frames, mpsc::channel(1).1);
         let ingest = Arc::new(ingest);
@@ -211,25 +263,34 @@ impl WebRtcMedia {
         let (queue_tx, queue_rx) = std::sync::mpsc::sync_channel(TRANSFORM_QUEUE);
         let (events_tx, events_rx) = mpsc::unbounded_channel::<WorkerEvent>();
         let shared = Arc::new(SessionShared::default());
-        Transform {
+        // The codec thread (and its pipeline) starts with the first media, not on the offer.
+        let transform = Transform {
             params: offer.params,
             queue: queue_rx,
             shared: shared.clone(),
             hub,
             activity: offer.activity.clone(),
             events: events_tx,
-        }
-        .spawn()
-        .map_err(|e| MediaError::Unavailable(format!("cannot start the media thread: {e}")))?;
+            faults: offer.faults,
+        };
 
         let pump = tokio::spawn(run_pump(
             Arc::downgrade(&self.inner),
             stream_id.clone(),
             session_id.clone(),
-            worker::pump(frames, ingest.clone(), queue_tx, events_rx, offer.activity.clone(), shared.clone()),
+            worker::pump(
+                frames,
+                ingest.clone(),
+                queue_tx,
+                events_rx,
+                transform,
+                offer.activity.clone(),
+                shared.clone(),
+            ),
             offer.activity.clone(),
         ));
-        let session = Session { id: session_id.clone(), ingest, shared, pump, activity: offer.activity.clone() };
+        let session =
+            Session { id: session_id.clone(), ingest, shared, pump, activity: offer.activity.clone(), _slot: slot };
         let replaced = {
             let mut streams = self.inner.lock();
             match streams.get_mut(&stream_id) {
@@ -351,9 +412,13 @@ impl MediaBackend for WebRtcMedia {
         }
     }
 
-    fn params_updated(&self, stream_id: &str, params: &StreamParams) {
-        if let Some(session) = self.inner.lock().get(stream_id).and_then(|m| m.session.as_ref()) {
-            session.shared.set_params(params.clone());
+    fn params_updated(&self, stream_id: &str, params: &StreamParams) -> bool {
+        match self.inner.lock().get(stream_id).and_then(|m| m.session.as_ref()) {
+            Some(session) => {
+                session.shared.set_params(params.clone());
+                true
+            }
+            None => false,
         }
     }
 

@@ -2,7 +2,7 @@
 //! requests, transport figures) and the transform thread (decode -> stylise -> encode ->
 //! viewers), which owns the codec work so the tokio reactor never runs it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::gate::{Admit, IngestGate};
 use super::hub::Hub;
+use crate::faults::{FrameFault, MediaFaults};
 use crate::status::TransportStats;
 use crate::streams::StreamActivity;
 
@@ -38,6 +39,8 @@ pub(crate) struct SessionShared {
     pub(crate) frames_received: AtomicU64,
     /// Access units dropped before the transform (behind, or waiting for a keyframe).
     pub(crate) frames_dropped: AtomicU64,
+    /// The transform thread was started (by the first media).
+    pub(crate) transform_started: AtomicBool,
 }
 
 impl Default for SessionShared {
@@ -48,6 +51,7 @@ impl Default for SessionShared {
             pipeline: Mutex::default(),
             frames_received: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
+            transform_started: AtomicBool::new(false),
         }
     }
 }
@@ -110,6 +114,7 @@ pub(crate) struct Transform {
     pub(crate) hub: Arc<Hub>,
     pub(crate) activity: StreamActivity,
     pub(crate) events: mpsc::UnboundedSender<WorkerEvent>,
+    pub(crate) faults: MediaFaults,
 }
 
 impl Transform {
@@ -121,7 +126,7 @@ impl Transform {
     }
 
     fn run(self) {
-        let Transform { params, queue, shared, hub, activity, events } = self;
+        let Transform { params, queue, shared, hub, activity, events, faults } = self;
         let mut pipeline = match build_pipeline(&params) {
             Ok(p) => p,
             Err(e) => {
@@ -130,26 +135,79 @@ impl Transform {
                 return;
             }
         };
+        // a PATCH that an earlier session never applied takes effect with this pipeline
+        activity.params_applied(Instant::now(), crate::snapshot::params_hash(&params));
         let mut produced = 0u64;
+        let mut first_input: Option<Instant> = None;
+        let mut stalled = false;
         while let Ok(unit) = queue.recv() {
             if !shared.is_live() {
                 break; // ended: skip what is still queued
             }
             if let Some(params) = shared.take_params() {
-                if output_size(&params) == pipeline.size() {
+                let switched = if output_size(&params) == pipeline.size() {
                     pipeline.set_params(&params);
+                    true
                 } else {
                     // a new size needs a new encoder (its first frame is an IDR)
                     match build_pipeline(&params) {
-                        Ok(p) => pipeline = p,
+                        Ok(p) => {
+                            pipeline = p;
+                            true
+                        }
                         Err(e) => {
                             activity.record_error(Instant::now(), format!("cannot resize the pipeline: {e}"));
+                            false
                         }
                     }
+                };
+                // the frame about to be transformed is the first with the new params
+                if switched {
+                    activity.params_applied(Instant::now(), crate::snapshot::params_hash(&params));
                 }
             }
             if hub.take_keyframe_request() {
                 pipeline.request_keyframe();
+            }
+            let now = Instant::now();
+            let since_input = now.saturating_duration_since(*first_input.get_or_insert(now));
+            let since_output = hub.first_output().map(|t| now.saturating_duration_since(t));
+            let fault = faults.frame(since_input, since_output);
+            if fault == FrameFault::Stall {
+                stalled = true;
+            } else if std::mem::take(&mut stalled) {
+                // the viewers missed the stalled frames: resume on an IDR
+                pipeline.request_keyframe();
+            }
+            if fault != FrameFault::Normal {
+                // loading (the warm-up frame goes out) or stalled (nothing does): input only
+                let result = match fault {
+                    FrameFault::Warmup(progress) => pipeline.push_warmup(&unit.data, progress),
+                    _ => pipeline.push(&unit.data).map(|_| None),
+                };
+                match result {
+                    Ok(out) => {
+                        let now = Instant::now();
+                        {
+                            let live = shared.live.lock().unwrap_or_else(|e| e.into_inner());
+                            if !*live || !activity.record_input(now, unit.data.len()) {
+                                break;
+                            }
+                        }
+                        if let Some(out) = out {
+                            hub.broadcast(out, now);
+                        }
+                    }
+                    Err(MediaError::Decode(_)) => {
+                        let _ = events.send(WorkerEvent::DecodeError);
+                    }
+                    Err(e) => {
+                        if !activity.record_error(Instant::now(), e.to_string()) {
+                            break;
+                        }
+                    }
+                }
+                continue;
             }
             match pipeline.push(&unit.data) {
                 Ok(Some(out)) => {
@@ -196,9 +254,12 @@ pub(crate) async fn pump(
     ingest: Arc<Ingest>,
     queue: SyncSender<MediaFrame>,
     mut events: mpsc::UnboundedReceiver<WorkerEvent>,
+    transform: Transform,
     activity: StreamActivity,
     shared: Arc<SessionShared>,
 ) -> PumpEnd {
+    // started by the first access unit: a peer that never sends media costs no codec thread
+    let mut transform = Some(transform);
     let mut gate = IngestGate::new(Instant::now());
     let mut tick = tokio::time::interval(PUMP_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -206,6 +267,14 @@ pub(crate) async fn pump(
         tokio::select! {
             unit = frames.recv() => {
                 let Some(unit) = unit else { return PumpEnd::PeerGone };
+                if let Some(t) = transform.take() {
+                    if let Err(e) = t.spawn() {
+                        tracing::error!(stream_id = %activity.stream_id(), "cannot start the media thread: {e}");
+                        activity.record_error(Instant::now(), "cannot start the media thread");
+                        return PumpEnd::Stopped;
+                    }
+                    shared.transform_started.store(true, Ordering::SeqCst);
+                }
                 shared.frames_received.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
                 let request = match gate.admit(now, unit.keyframe) {

@@ -11,11 +11,13 @@
 //! { "https://api.daydream.live/": ["str_abc", "str_def"] }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::{StoreApi, StoreError, StoreResult};
+use crate::poll_lease::{PollLease, Published};
 use crate::registry::{
     Access, Conflict, FailOutcome, Ms, ReapAction, RecordUpdate, Registry, RegistryConfig, StreamRecord,
 };
@@ -76,12 +78,27 @@ pub struct MemoryStore {
     pending: Option<PendingFile>,
     /// Ids parked without a file (kept for [`StoreApi::take_parked`] in this process).
     parked: Mutex<Vec<String>>,
+    /// Poll leases and published statuses of watched streams (their own lock:
+    /// the watchers never wait for the ledger).
+    polls: Mutex<PollBook>,
+}
+
+/// Who polls each watched stream, and what it published.
+#[derive(Debug, Default)]
+struct PollBook {
+    leases: HashMap<String, PollLease>,
+    published: HashMap<String, Published>,
 }
 
 impl MemoryStore {
     /// An empty store with these timing rules (no pending-deletes file).
     pub fn new(rules: RegistryConfig) -> Self {
-        Self { ledger: Mutex::new(Ledger::new(rules)), pending: None, parked: Mutex::new(Vec::new()) }
+        Self {
+            ledger: Mutex::new(Ledger::new(rules)),
+            pending: None,
+            parked: Mutex::new(Vec::new()),
+            polls: Mutex::new(PollBook::default()),
+        }
     }
 
     /// Parks ids in `path`, under the entry of `api` (the upstream they belong to).
@@ -94,6 +111,10 @@ impl MemoryStore {
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // The ledger is never left half-updated, so a poisoned lock is still usable.
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn polls(&self) -> MutexGuard<'_, PollBook> {
+        self.polls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> T {
@@ -240,6 +261,36 @@ impl StoreApi for MemoryStore {
 
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
+    }
+
+    async fn claim_poll(&self, id: &str, holder: &str, now: Ms, lease: Duration) -> StoreResult<bool> {
+        let mut polls = self.polls();
+        match PollLease::claim(polls.leases.get(id), holder, now, lease) {
+            Some(granted) => {
+                polls.leases.insert(id.to_string(), granted);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn release_poll(&self, id: &str, holder: &str) -> StoreResult<()> {
+        let mut polls = self.polls();
+        if PollLease::release(polls.leases.get(id), holder) {
+            polls.leases.remove(id);
+            polls.published.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn publish_status(&self, id: &str, text: &str, now: Ms, ttl: Duration) -> StoreResult<()> {
+        let published = Published { at: now, until: now + ttl, text: text.to_string() };
+        self.polls().published.insert(id.to_string(), published);
+        Ok(())
+    }
+
+    async fn latest_status(&self, id: &str, now: Ms) -> StoreResult<Option<Published>> {
+        Ok(Published::fresh(self.polls().published.get(id), now).cloned())
     }
 }
 

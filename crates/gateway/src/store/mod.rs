@@ -8,6 +8,7 @@
 //! | tombstones | `Phase::Gone` entries dropped by the tick | `t:<stream>` with `PEXPIRE tombstone_ttl` |
 //! | the reaper's schedule, delete leases | scanned by the tick | the `due` sorted set (score: when the reaper must look next) |
 //! | deletes given up or not done at shutdown | a JSON file (`--pending-deletes`) | the `parked` set |
+//! | who polls a watched stream's status, the status it published ([`crate::poll_lease`]) | a map under its own lock | `p:<stream>` (lease) and `w:<stream>` (published status) hashes |
 //!
 //! Every transition is one call here, atomic: under one lock in process,
 //! one Lua script in Redis (so two instances can never both reserve a
@@ -29,6 +30,9 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
+use crate::poll_lease::Published;
 use crate::registry::{Access, Conflict, FailOutcome, Ms, ReapAction, RecordUpdate, RegistryConfig, StreamRecord};
 use crate::session::SessionId;
 
@@ -170,6 +174,30 @@ pub trait StoreApi: Send + Sync {
     fn take_parked(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
     /// Whether the store answers (readiness).
     fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// `holder` (a gateway instance) claims or renews the poll lease of stream
+    /// `id` until `now + lease` ([`crate::poll_lease::PollLease::claim`]):
+    /// whether it holds it (and so polls upstream; the others relay).
+    fn claim_poll(
+        &self,
+        id: &str,
+        holder: &str,
+        now: Ms,
+        lease: Duration,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// `holder` stops watching stream `id`: its lease (and what it published)
+    /// is dropped, so another instance takes over at once.
+    fn release_poll(&self, id: &str, holder: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The lease holder publishes stream `id`'s latest status message, fresh for `ttl`.
+    fn publish_status(
+        &self,
+        id: &str,
+        text: &str,
+        now: Ms,
+        ttl: Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The status message last published for stream `id`, unless stale at `now`.
+    fn latest_status(&self, id: &str, now: Ms) -> impl Future<Output = StoreResult<Option<Published>>> + Send;
 }
 
 /// The store the gateway runs with: one of the two backends.
@@ -302,6 +330,18 @@ impl StoreApi for Store {
     }
     async fn ping(&self) -> StoreResult<()> {
         dispatch!(self.ping())
+    }
+    async fn claim_poll(&self, id: &str, holder: &str, now: Ms, lease: Duration) -> StoreResult<bool> {
+        dispatch!(self.claim_poll(id, holder, now, lease))
+    }
+    async fn release_poll(&self, id: &str, holder: &str) -> StoreResult<()> {
+        dispatch!(self.release_poll(id, holder))
+    }
+    async fn publish_status(&self, id: &str, text: &str, now: Ms, ttl: Duration) -> StoreResult<()> {
+        dispatch!(self.publish_status(id, text, now, ttl))
+    }
+    async fn latest_status(&self, id: &str, now: Ms) -> StoreResult<Option<Published>> {
+        dispatch!(self.latest_status(id, now))
     }
 }
 

@@ -12,6 +12,8 @@
 //! | `t:<stream>` | hash `owner`, `model`, `whip`, `whip_res`, `whep`, `whep_res`, `phase` (`live`, `deleting`, `gone`), `seen`, `attempts`, `inflight`, `at` | a stream's record; a tombstone (`gone`) expires after `tombstone_ttl` |
 //! | `due` | sorted set of stream ids | when the reaper must look at each open stream next: `seen + reap_after` (live), the retry time or the end of the current attempt's lease (deleting) |
 //! | `parked` | set of stream ids | deletes given up, retried by the next instance to start |
+//! | `p:<stream>` | hash `holder`, `until` | the poll lease of a watched stream ([`crate::poll_lease`]); expires (as a backstop) 10 leases after its last renewal |
+//! | `w:<stream>` | hash `at`, `until`, `text` | the status message its holder published last; expires (as a backstop) 10 TTLs after |
 //!
 //! Each script takes `now` from the caller (wall-clock milliseconds), like
 //! the pure machines, so the instances' clocks should agree to well under a
@@ -25,6 +27,7 @@ use url::Url;
 
 use super::{StoreApi, StoreError, StoreResult};
 use crate::clock::millis;
+use crate::poll_lease::Published;
 use crate::registry::{
     Access, Conflict, FailOutcome, Ms, ReapAction, ReapReason, RecordUpdate, RegistryConfig, StreamRecord,
 };
@@ -279,6 +282,34 @@ redis.call('del', KEYS[1])
 return ids
 "#;
 
+/// KEYS: lease. ARGV: holder, now, lease. The rule of [`crate::poll_lease::PollLease::claim`].
+const CLAIM_POLL: &str = r#"
+local holder = redis.call('hget', KEYS[1], 'holder')
+local now, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
+if holder and holder ~= ARGV[1] and tonumber(redis.call('hget', KEYS[1], 'until') or '0') > now then
+  return 0
+end
+redis.call('hset', KEYS[1], 'holder', ARGV[1], 'until', now + lease)
+redis.call('pexpire', KEYS[1], lease * 10)
+return 1
+"#;
+
+/// KEYS: lease, published. ARGV: holder.
+const RELEASE_POLL: &str = r#"
+if redis.call('hget', KEYS[1], 'holder') == ARGV[1] then
+  redis.call('del', KEYS[1], KEYS[2])
+end
+return 1
+"#;
+
+/// KEYS: published. ARGV: now, ttl, text.
+const PUBLISH_STATUS: &str = r#"
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('hset', KEYS[1], 'at', now, 'until', now + ttl, 'text', ARGV[3])
+redis.call('pexpire', KEYS[1], ttl * 10)
+return 1
+"#;
+
 #[derive(Debug)]
 struct Scripts {
     issue: Script,
@@ -294,6 +325,9 @@ struct Scripts {
     delete_failed: Script,
     claim_due: Script,
     take_parked: Script,
+    claim_poll: Script,
+    release_poll: Script,
+    publish_status: Script,
 }
 
 impl Scripts {
@@ -312,6 +346,9 @@ impl Scripts {
             delete_failed: Script::new(DELETE_FAILED),
             claim_due: Script::new(CLAIM_DUE),
             take_parked: Script::new(TAKE_PARKED),
+            claim_poll: Script::new(CLAIM_POLL),
+            release_poll: Script::new(RELEASE_POLL),
+            publish_status: Script::new(PUBLISH_STATUS),
         }
     }
 }
@@ -386,6 +423,14 @@ impl RedisStore {
 
     fn due_key(&self) -> String {
         format!("{}due", self.prefix)
+    }
+
+    fn poll_key(&self, id: &str) -> String {
+        format!("{}p:{}", self.prefix, id)
+    }
+
+    fn published_key(&self, id: &str) -> String {
+        format!("{}w:{}", self.prefix, id)
     }
 
     fn parked_key(&self) -> String {
@@ -625,5 +670,41 @@ impl StoreApi for RedisStore {
     async fn ping(&self) -> StoreResult<()> {
         ::redis::cmd("PING").query_async::<String>(&mut self.conn.clone()).await.map_err(err)?;
         Ok(())
+    }
+
+    async fn claim_poll(&self, id: &str, holder: &str, now: Ms, lease: Duration) -> StoreResult<bool> {
+        let mut inv = self.scripts.claim_poll.prepare_invoke();
+        inv.key(self.poll_key(id)).arg(holder).arg(now.0).arg(ms(lease));
+        Ok(inv.invoke_async::<i64>(&mut self.conn.clone()).await.map_err(err)? == 1)
+    }
+
+    async fn release_poll(&self, id: &str, holder: &str) -> StoreResult<()> {
+        let mut inv = self.scripts.release_poll.prepare_invoke();
+        inv.key(self.poll_key(id)).key(self.published_key(id)).arg(holder);
+        inv.invoke_async::<i64>(&mut self.conn.clone()).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn publish_status(&self, id: &str, text: &str, now: Ms, ttl: Duration) -> StoreResult<()> {
+        let mut inv = self.scripts.publish_status.prepare_invoke();
+        inv.key(self.published_key(id)).arg(now.0).arg(ms(ttl)).arg(text);
+        inv.invoke_async::<i64>(&mut self.conn.clone()).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn latest_status(&self, id: &str, now: Ms) -> StoreResult<Option<Published>> {
+        let (at, until, text): (Option<u64>, Option<u64>, Option<String>) = ::redis::cmd("HMGET")
+            .arg(self.published_key(id))
+            .arg("at")
+            .arg("until")
+            .arg("text")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(err)?;
+        let stored = match (at, until, text) {
+            (Some(at), Some(until), Some(text)) => Some(Published { at: Ms(at), until: Ms(until), text }),
+            _ => None,
+        };
+        Ok(Published::fresh(stored.as_ref(), now).cloned())
     }
 }
