@@ -50,7 +50,6 @@ fn sdp_answer(status: StatusCode, answer: &SdpAnswer, location: String, playback
     if let Some(p) = playback {
         put("livepeer-playback-url", &p);
     }
-    put("access-control-expose-headers", "Location, ETag, Link, Livepeer-Playback-URL");
     resp
 }
 

@@ -41,7 +41,41 @@ pub fn router(engine: Engine) -> Router {
         .fallback(|| async { error(404, "NOT_FOUND", "No such route") })
         .method_not_allowed_fallback(|| async { error(405, "METHOD_NOT_ALLOWED", "Method not allowed") })
         .layer(middleware::from_fn_with_state(engine.clone(), slow_fault))
+        .layer(middleware::from_fn(media_cors))
         .with_state(engine)
+}
+
+/// Methods a browser may use on the WHIP/WHEP URLs and their resources.
+const CORS_METHODS: &str = "POST, PATCH, DELETE, OPTIONS";
+/// Request headers a browser may send there.
+const CORS_HEADERS: &str = "content-type, authorization, if-match";
+/// Answer headers a browser's script may read.
+const CORS_EXPOSE: &str = "Location, ETag, Link, Livepeer-Playback-URL";
+
+/// CORS on every WHIP/WHEP endpoint and resource (`/live/...`): a preflight `OPTIONS` answers
+/// 204 with the allowed methods and headers, and every answer (errors included) carries
+/// `Access-Control-Allow-Origin: *` and exposes `Location`, `ETag`, `Link`,
+/// `Livepeer-Playback-URL`. Those URLs are pre-signed (no cookie, no key), so any origin may
+/// call them, as a browser client on the app's page does. `/v1` is not concerned: it needs the
+/// Bearer key, which never belongs in a browser.
+async fn media_cors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/live/") {
+        return next.run(req).await;
+    }
+    let mut resp = if req.method() == axum::http::Method::OPTIONS {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_METHODS));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_HEADERS));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        resp
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
+    resp
 }
 
 /// A Daydream-shaped error answer: `{success:false, error, code, status[, details]}`.
