@@ -148,6 +148,8 @@ pub enum Call {
     Create,
     /// `GET /v1/streams/{id}`
     Get,
+    /// `GET /v1/streams` (the caller's streams)
+    List,
     /// `GET /v1/streams/{id}/status`
     Status,
     /// `PATCH /v1/streams/{id}`
@@ -169,7 +171,7 @@ pub enum Call {
 impl Call {
     /// Whether this is a `/v1/streams` API call (the ones `burst` counts).
     pub fn is_api(self) -> bool {
-        matches!(self, Call::Create | Call::Get | Call::Status | Call::Update | Call::Delete)
+        matches!(self, Call::Create | Call::Get | Call::List | Call::Status | Call::Update | Call::Delete)
     }
 
     /// Whether this call answers "not ready" during a stream's warm-up.

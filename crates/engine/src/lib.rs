@@ -6,7 +6,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/streams` | 201 stream object (`id` `str_…`, `stream_key` `stk_…`, `whip_url`, `output_playback_id`, `created_at`, `pipeline`, `params`, …) |
+//! | `POST /v1/streams` | 201 stream object (`id` `str_…`, `stream_key` `stk_…`, `whip_url`, `output_playback_id`, `created_at`, `pipeline`, `params`, `output_stream_url` (null without `output_rtmp_url`), …) |
+//! | `GET /v1/streams` | 200 `{success:true, data:[stream, ...]}`: the caller's streams (by bearer token), oldest first |
 //! | `GET /v1/streams/{id}` | 200 stream object |
 //! | `PATCH /v1/streams/{id}` | params merged (top level) into the stored ones, validated, 200 stream object |
 //! | `DELETE /v1/streams?id={id}` | 200 `{success:true, data:{}}` |
@@ -16,10 +17,15 @@
 //! | `POST {base}/live/video-to-video/{stream_id}/whep` | WHEP viewer offer, 201 answer |
 //! | `DELETE {whep_url}/{viewer}` | end viewer |
 //!
-//! Errors are Daydream-shaped: `{success:false, error, code, status[, details]}` (e.g. 404
+//! Errors are Daydream-shaped: `{success:false, error, code, status, details, requestId, traceId}` (e.g. 404
 //! `STREAMS/NOT_FOUND`, 400 `STREAMS/INVALID_PARAMS` with `details:[{field, message}]`, 401
 //! `AUTH/UNAUTHORIZED`). `/v1` calls need `Authorization: Bearer <key>`: the configured key, or
-//! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header).
+//! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header) and
+//! answer CORS for any origin (preflight `OPTIONS` 204; `Access-Control-Allow-Origin: *` on
+//! every answer). Params are closed like Daydream's published schema: a key outside it (at any
+//! level, or a field the model's family lacks) is a 400 naming its path, so nothing outside
+//! the schema is stored or echoed. A DELETE of a session or viewer the engine ended within the
+//! last minute succeeds ([`ended`]).
 //!
 //! Stream states come from the pure [`status`] machine. Each stream's record owns its
 //! [`streams::ActivityCell`]; media events reach it through a [`streams::StreamActivity`]
@@ -58,6 +64,7 @@ use tokio::task::JoinHandle;
 
 mod api;
 pub mod backend;
+pub mod ended;
 pub mod faults;
 pub mod media;
 mod snapshot;
@@ -235,9 +242,8 @@ impl Engine {
             "gateway_host": self.inner.gateway_host,
             "is_smoke_test": false,
         });
-        if let Some(url) = &r.output_stream_url {
-            o["output_stream_url"] = json!(url);
-        }
+        // always present (the official SDK needs the key): the RTMP output, or null
+        o["output_stream_url"] = json!(r.output_stream_url);
         o
     }
 

@@ -3,9 +3,9 @@
 //! and DELETEs of resources the engine ended itself.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use dreamgate_engine::{start, EngineConfig, EngineHandle, MediaBackend, NoMedia};
+use dreamgate_engine::{start, EngineConfig, EngineHandle, MediaBackend, NoMedia, RtcConfig};
+use dreamgate_rtc::Publisher;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -104,5 +104,170 @@ async fn whip_and_whep_urls_answer_cors_preflights_and_every_answer_allows_any_o
     let resp = http.get(format!("{}/v1/streams/str_x", h.base_url())).header("origin", ORIGIN).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(header(&resp, "access-control-allow-origin"), "");
+    h.shutdown().await;
+}
+
+/// Keys every error body carries (Daydream's published error schema; the official SDK needs
+/// each of them to parse a typed error).
+fn assert_error_body(body: &Value, status: u16) {
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(body["code"].as_str().is_some(), "{body}");
+    assert!(body.get("details").is_some(), "{body}");
+    assert!(body["requestId"].as_str().is_some_and(|r| r.starts_with("req_")), "{body}");
+    assert!(body["traceId"].as_str().is_some_and(|t| t.len() == 32), "{body}");
+}
+
+#[tokio::test]
+async fn stream_and_error_bodies_carry_every_published_key() {
+    let h = no_media_engine("").await;
+    let (status, plain) = create(&h, KEY, &payload()).await;
+    assert_eq!(status, 201);
+    assert_eq!(plain.get("output_stream_url"), Some(&Value::Null), "present, null without an RTMP output");
+    let mut body = payload();
+    body["output_rtmp_url"] = json!("rtmp://127.0.0.1/live/x");
+    let (_, rtmp) = create(&h, KEY, &body).await;
+    assert_eq!(rtmp["output_stream_url"], "rtmp://127.0.0.1/live/x");
+    let id = plain["id"].as_str().unwrap();
+    let (_, got) = call(Method::GET, &format!("{}/v1/streams/{id}", h.base_url()), Some(KEY), None).await;
+    assert_eq!(got.get("output_stream_url"), Some(&Value::Null));
+
+    let base = h.base_url();
+    let (s, b) = call(Method::GET, &format!("{base}/v1/streams/str_nope"), Some(KEY), None).await;
+    assert_eq!(s, 404);
+    assert_error_body(&b, 404);
+    assert_eq!(b["details"], Value::Null);
+    let (s, b) = call(Method::POST, &format!("{base}/v1/streams"), None, Some(&payload())).await;
+    assert_eq!(s, 401);
+    assert_error_body(&b, 401);
+    let mut bad = payload();
+    bad["params"]["width"] = json!(100);
+    let (s, b) = create(&h, KEY, &bad).await;
+    assert_eq!(s, 400);
+    assert_error_body(&b, 400);
+    assert_eq!(b["details"][0]["field"], "params.width");
+    let (s, b) = call(Method::DELETE, &format!("{base}/v1/streams?id=str_nope"), Some(KEY), None).await;
+    assert_eq!(s, 404);
+    assert_error_body(&b, 404);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_v1_streams_lists_the_callers_streams_only() {
+    // no configured key: every bearer token is accepted, and each is its own caller
+    let media: Arc<dyn MediaBackend> = Arc::new(NoMedia);
+    let h = engine(EngineConfig { media: Some(media), ..Default::default() }).await;
+    let url = format!("{}/v1/streams", h.base_url());
+    let (_, a1) = create(&h, "token_a", &payload()).await;
+    let (_, b1) = create(&h, "token_b", &payload()).await;
+    let (_, a2) = create(&h, "token_a", &payload()).await;
+    let (status, list) = call(Method::GET, &url, Some("token_a"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["success"], true);
+    let ids: Vec<&Value> = list["data"].as_array().unwrap().iter().map(|s| &s["id"]).collect();
+    assert_eq!(ids, [&a1["id"], &a2["id"]], "token_a's streams, oldest first");
+    assert_eq!(list["data"][0], a1, "each item is the stream object");
+    let (_, list) = call(Method::GET, &url, Some("token_b"), None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], b1["id"]);
+    let (_, list) = call(Method::GET, &url, Some("token_c"), None).await;
+    assert_eq!(list, json!({"success": true, "data": []}));
+    let (status, body) = call(Method::GET, &url, None, None).await;
+    assert_eq!(status, 401);
+    assert_error_body(&body, 401);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn params_outside_the_published_schema_are_refused_by_path_and_never_echoed() {
+    let h = no_media_engine("").await;
+    let cases = [
+        (json!({"foo": 1}), "params.foo"),
+        (json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "foo": 1}]}}), "params.image_preprocessing.processors[0].foo"),
+        (json!({"image_postprocessing": {"processors": [], "bar": true}}), "params.image_postprocessing.bar"),
+        (json!({"cached_attention": {"enabled": false, "max_frames": 1, "interval": 1, "foo": 1}}), "params.cached_attention"),
+        (json!({"ip_adapter": {"enabled": false}}), "params.ip_adapter"),
+    ];
+    // create (sd-turbo: no ip_adapter nor cached_attention at all in its schema)
+    for (extra, field) in &cases {
+        let mut body = payload();
+        for (k, v) in extra.as_object().unwrap() {
+            body["params"][k] = v.clone();
+        }
+        let (status, err) = create(&h, KEY, &body).await;
+        assert_eq!(status, 400, "{field}: {err}");
+        assert_error_body(&err, 400);
+        assert!(err["details"].as_array().unwrap().iter().any(|d| d["field"] == *field), "{field}: {err}");
+        assert!(err["error"].as_str().unwrap().contains(field), "the message names it: {err}");
+    }
+    let (_, list) = call(Method::GET, &format!("{}/v1/streams", h.base_url()), Some(KEY), None).await;
+    assert_eq!(list["data"], json!([]), "no refused create made a stream");
+
+    // PATCH, on an sd15 stream (ip_adapter and cached_attention are in its schema)
+    let mut body = payload();
+    body["params"] = json!({"model_id": "Lykon/dreamshaper-8", "prompt": "a fox"});
+    let (status, stream) = create(&h, KEY, &body).await;
+    assert_eq!(status, 201, "{stream}");
+    let url = format!("{}/v1/streams/{}", h.base_url(), stream["id"].as_str().unwrap());
+    for (given, field) in [
+        (json!({"foo": 1}), "params.foo"),
+        (json!({"controlnets": [{"model_id": "lllyasviel/control_v11p_sd15_canny", "conditioning_scale": 0.5, "preprocessor": "canny", "enabled": true, "foo": 2}]}), "params.controlnets[0].foo"),
+        (json!({"ip_adapter": {"enabled": true, "scale": 0.5, "foo": 3}}), "params.ip_adapter.foo"),
+        (json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "enabled": true, "params": {}, "foo": 1}]}}), "params.image_preprocessing.processors[0].foo"),
+    ] {
+        let mut params = given.as_object().unwrap().clone();
+        params.insert("model_id".into(), json!("Lykon/dreamshaper-8"));
+        let body = json!({"pipeline": "streamdiffusion", "params": params});
+        let (status, err) = call(Method::PATCH, &url, Some(KEY), Some(&body)).await;
+        assert_eq!(status, 400, "{field}: {err}");
+        assert!(err["details"].as_array().unwrap().iter().any(|d| d["field"] == field), "{field}: {err}");
+    }
+    // the flat legacy shape too
+    let (status, _) = call(Method::PATCH, &url, Some(KEY), Some(&json!({"prompt": "x", "foo": 1}))).await;
+    assert_eq!(status, 400);
+    let (_, got) = call(Method::GET, &url, Some(KEY), None).await;
+    assert_eq!(got["params"], stream["params"], "refused PATCHes changed nothing");
+    assert!(!got.to_string().contains("foo"), "{got}");
+    // the schema's own nested keys are fine
+    let ok = json!({"pipeline": "streamdiffusion", "params": {"model_id": "Lykon/dreamshaper-8",
+        "ip_adapter": {"type": "regular", "enabled": true, "scale": 0.5, "weight_type": "linear"}}});
+    let (status, body) = call(Method::PATCH, &url, Some(KEY), Some(&ok)).await;
+    assert_eq!(status, 200, "{body}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_whip_session_the_engine_ended_a_moment_ago_succeeds() {
+    let h = engine(EngineConfig { api_key: Some(KEY.into()), ..Default::default() }).await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let whip = stream["whip_url"].as_str().unwrap().to_owned();
+    let post = |offer: String| {
+        let whip = whip.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(&whip)
+                .header("content-type", "application/sdp")
+                .body(offer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            let location = header(&resp, "location");
+            url::Url::parse(&whip).unwrap().join(&location).unwrap().to_string()
+        }
+    };
+    let (_first, offer) = Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
+    let first = post(offer).await;
+    // a second offer replaces the first session: the engine ended it
+    let (_second, offer) = Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
+    let second = post(offer).await;
+    assert_ne!(first, second);
+    let http = reqwest::Client::new();
+    assert_eq!(http.delete(&first).send().await.unwrap().status(), StatusCode::OK, "ended by the engine");
+    assert_eq!(http.delete(&second).send().await.unwrap().status(), StatusCode::OK, "ended by this DELETE");
+    assert_eq!(http.delete(&second).send().await.unwrap().status(), StatusCode::OK, "and again");
+    let never = format!("{whip}/ses_neverIssued000000");
+    assert_eq!(http.delete(&never).send().await.unwrap().status(), StatusCode::NOT_FOUND, "never issued");
     h.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! The WHIP (ingest) and WHEP (viewer) signalling endpoints: HTTP checks, then the offer goes
 //! to the [`MediaBackend`](crate::backend::MediaBackend).
 
+use std::time::Instant;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -110,7 +112,11 @@ pub(super) async fn whip_delete(
 ) -> Result<Response, Fail> {
     let activity = engine.streams().with_key(&key, |r| r.activity()).ok_or_else(not_found)?;
     gate(&engine, Call::WhipDelete, Some(activity.age()))?;
-    engine.media().end_ingest(activity.stream_id(), Some(&session)).map_err(media_error)?;
+    match engine.media().end_ingest(activity.stream_id(), Some(&session)) {
+        // the engine ended it a moment ago (the peer went away first): done all the same
+        Err(MediaError::NotFound(_)) if activity.recently_ended(&session, Instant::now()) => {}
+        other => other.map_err(media_error)?,
+    }
     Ok(StatusCode::OK.into_response())
 }
 
@@ -135,8 +141,11 @@ pub(super) async fn whep_delete(
     State(engine): State<Engine>,
     Path((id, viewer)): Path<(String, String)>,
 ) -> Result<Response, Fail> {
-    let age = engine.stream_age(&id).ok_or_else(not_found)?;
-    gate(&engine, Call::WhepDelete, Some(age))?;
-    engine.media().end_view(&id, &viewer).map_err(media_error)?;
+    let activity = engine.streams().activity(&id).ok_or_else(not_found)?;
+    gate(&engine, Call::WhepDelete, Some(activity.age()))?;
+    match engine.media().end_view(&id, &viewer) {
+        Err(MediaError::NotFound(_)) if activity.recently_ended(&viewer, Instant::now()) => {}
+        other => other.map_err(media_error)?,
+    }
     Ok(StatusCode::OK.into_response())
 }

@@ -31,7 +31,7 @@ use status::stream_status;
 /// Builds the engine's router (every route, JSON fallbacks for unknown paths and methods).
 pub fn router(engine: Engine) -> Router {
     Router::new()
-        .route("/v1/streams", post(create_stream).delete(delete_stream))
+        .route("/v1/streams", post(create_stream).get(list_streams).delete(delete_stream))
         .route("/v1/streams/{id}", get(get_stream).patch(update_stream))
         .route("/v1/streams/{id}/status", get(stream_status))
         .route("/live/video-to-video/{id}/whip", post(whip_offer).patch(whip_patch_root))
@@ -78,7 +78,7 @@ async fn media_cors(req: Request, next: Next) -> Response {
     resp
 }
 
-/// A Daydream-shaped error answer: `{success:false, error, code, status[, details]}`.
+/// A Daydream-shaped error answer: `{success:false, error, code, status, details, requestId, traceId}`.
 #[derive(Debug)]
 pub(crate) struct Fail {
     status: u16,
@@ -95,10 +95,17 @@ impl Fail {
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
-        let mut body = json!({ "success": false, "error": self.message, "code": self.code, "status": self.status });
-        if let Some(d) = self.details {
-            body["details"] = d;
-        }
+        // Daydream's published error body: every key present (`details` null when there is
+        // nothing to add), a request id and a trace id per answer.
+        let body = json!({
+            "success": false,
+            "error": self.message,
+            "code": self.code,
+            "status": self.status,
+            "details": self.details,
+            "requestId": random_id("req_", 16),
+            "traceId": trace_id(),
+        });
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -184,6 +191,11 @@ fn random_id(prefix: &str, len: usize) -> String {
     format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), len))
 }
 
+/// 32 lowercase hex digits, as a W3C trace id.
+fn trace_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 fn iso8601_now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -191,6 +203,7 @@ fn iso8601_now() -> String {
 async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<Response, Fail> {
     api_gate(&engine, &headers, Call::Create, None)?;
     let payload = parse_create(&parse_json(&body)?).map_err(invalid_params)?;
+    closed(&payload.params)?;
     let now = Instant::now();
     let id = random_id("str_", 16);
     let name = payload.extra.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -206,6 +219,7 @@ async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: B
         output_stream_url,
         last_params: None,
         activity: Arc::new(ActivityCell::new(now)),
+        owner: caller(&headers),
     };
     let object = engine.stream_object(&record);
     engine.streams().insert(record);
@@ -234,6 +248,7 @@ async fn update_stream(
     let given = parse_update(&parse_json(&body)?).map_err(invalid_params)?;
     let merged = merge_params(current, &given);
     let params = StreamParams::from_json(&Value::Object(merged)).map_err(invalid_params)?;
+    closed(&params)?;
     let errors = validate_params(&params);
     if !errors.is_empty() {
         return Err(invalid_params(errors));
@@ -251,6 +266,33 @@ async fn update_stream(
     engine.media().params_updated(&id, &params);
     tracing::info!(stream_id = %id, fields = ?given.keys().collect::<Vec<_>>(), "stream params updated");
     Ok(axum::Json(object).into_response())
+}
+
+/// Daydream's params schemas are closed at every level: a key outside them is a 400 naming
+/// its path (the model knows the fields; the engine is the one that refuses), so nothing
+/// outside the schema is ever stored or echoed.
+fn closed(params: &StreamParams) -> Result<(), Fail> {
+    let unknown = params.unknown_fields();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
+    let message = format!("Invalid stream configuration: unknown parameter {}", names.join(", "));
+    Err(Fail { message, ..invalid_params(unknown) })
+}
+
+/// `GET /v1/streams`: the caller's streams, `{success:true, data:[stream, ...]}`.
+async fn list_streams(State(engine): State<Engine>, headers: HeaderMap) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::List, None)?;
+    let data = engine.streams().list(caller(&headers), |r| engine.stream_object(r));
+    Ok(axum::Json(json!({ "success": true, "data": data })).into_response())
+}
+
+/// Who is calling: a fingerprint (FNV-1a) of the bearer token, so that each key lists its
+/// own streams (without a configured key any token is accepted, and each is its own caller).
+fn caller(headers: &HeaderMap) -> u64 {
+    let token = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
+    token.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Shallow merge (JSON, at the edge): each given top-level field replaces the stored one.

@@ -239,6 +239,7 @@ impl WebRtcMedia {
         };
         if let Some(old) = replaced {
             tracing::info!(stream_id = %stream_id, old = %old.id, new = %session_id, "WHIP session replaced");
+            old.activity.resource_ended(&old.id, Instant::now());
         }
         if !offer.activity.exists() {
             self.stream_deleted(&stream_id);
@@ -264,6 +265,7 @@ impl WebRtcMedia {
         hub.request_keyframe();
         let weak = Arc::downgrade(&hub);
         let id = viewer_id.clone();
+        let activity = offer.activity.clone();
         tokio::spawn(async move {
             // PLI/FIR from the viewer (and "connected, start on a keyframe"); ends with its peer
             while requests.recv().await.is_some() {
@@ -275,6 +277,7 @@ impl WebRtcMedia {
             if let Some(hub) = weak.upgrade() {
                 hub.remove_viewer(&id);
             }
+            activity.resource_ended(&id, Instant::now());
         });
         tracing::info!(stream_id = %offer.stream_id, viewer = %viewer_id, "WHEP viewer accepted");
         Ok(SdpAnswer { sdp: answer, resource_id: viewer_id, ice_servers: self.ice_servers().await })
@@ -301,6 +304,7 @@ async fn run_pump(
         if end == PumpEnd::PeerGone {
             activity.ingest_closed(Instant::now());
         }
+        activity.resource_ended(&session_id, Instant::now());
         // Dropping the session aborts this very task: nothing may follow.
         drop(session);
     }
@@ -335,6 +339,7 @@ impl MediaBackend for WebRtcMedia {
         if let Some(session) = ended {
             tracing::info!(stream_id = %stream_id, session = %session.id, "WHIP session ended by request");
             session.activity.ingest_closed(Instant::now());
+            session.activity.resource_ended(&session.id, Instant::now());
         }
         Ok(())
     }
