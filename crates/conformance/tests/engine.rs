@@ -34,3 +34,22 @@ async fn the_engine_reports_zero_deviations() {
     assert_eq!(engine.engine().streams().len(), 0);
     engine.shutdown().await;
 }
+
+/// The check can fail: an engine knob drops `output_stream_url` from every stream body, and
+/// conformance reports exactly that field on every step answering a stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_field_is_reported() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let faults = "drop_field=output_stream_url".parse().unwrap();
+    let engine = start(listener, EngineConfig { api_key: Some(KEY.into()), faults, ..Default::default() }).await;
+    let mut cfg = Config::new(engine.base_url().parse().unwrap(), KEY);
+    cfg.publish_for = std::time::Duration::from_secs(1);
+    let report = run(&cfg).await;
+    let text: Vec<String> = report.deviations.iter().map(ToString::to_string).collect();
+    let found = report.keys();
+    for step in ["create", "get", "update"] {
+        assert!(found.contains(&(step.to_owned(), "$.output_stream_url".to_owned())), "{step}:\n{}", text.join("\n"));
+    }
+    assert!(found.iter().all(|(_, path)| path.ends_with(".output_stream_url")), "nothing else:\n{}", text.join("\n"));
+    engine.shutdown().await;
+}

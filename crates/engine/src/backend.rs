@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 use dreamgate_model::StreamParams;
 
+pub use crate::faults::IcePolicy;
 use crate::streams::StreamActivity;
 
 /// A boxed, sendable future (the trait must stay object-safe).
@@ -30,6 +31,8 @@ pub struct IngestOffer {
     pub offer_sdp: String,
     /// Where to record media events for this stream.
     pub activity: StreamActivity,
+    /// What to do with the session's ICE (the `ice_disconnect` fault knob; default: nothing).
+    pub ice: IcePolicy,
 }
 
 /// A WHEP (viewer) offer for a stream's output, already checked by the control plane.
@@ -41,6 +44,8 @@ pub struct ViewerOffer {
     pub offer_sdp: String,
     /// The stream's activity (read-only use expected).
     pub activity: StreamActivity,
+    /// Viewers allowed on this stream (429 beyond): Livepeer's 5, or the `viewers` knob.
+    pub max_viewers: usize,
 }
 
 /// An accepted offer.

@@ -38,7 +38,7 @@
 //! ## Fault injection
 //!
 //! `EngineConfig::faults` (`dreamgate engine --faults SPEC`) makes the engine misbehave like a
-//! warming-up or flaky Daydream: `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`. See
+//! warming-up or flaky Daydream: `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`, and the Livepeer behaviours `whep_hold=8s,viewers=5,status_shape=public,drop_field=NAME,ice_disconnect=1`. See
 //! [`faults`] for each knob.
 //!
 //! ```no_run
@@ -74,7 +74,7 @@ pub mod streams;
 pub use api::router;
 pub use backend::{MediaBackend, NoMedia};
 pub use dreamgate_rtc::RtcConfig;
-pub use faults::{Faults, FaultsParseError};
+pub use faults::{Faults, FaultsParseError, StatusShape};
 pub use media::WebRtcMedia;
 pub use snapshot::{MediaFigures, StatusSnapshot};
 
@@ -210,6 +210,11 @@ impl Engine {
         self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).on_call(call, stream_age)
     }
 
+    /// Reads the fault knobs' decisions (viewer cap, WHEP hold, ICE policy, shapes).
+    fn faults<R>(&self, f: impl FnOnce(&FaultState) -> R) -> R {
+        f(&self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn fault_delay(&self) -> Option<Duration> {
         self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).delay()
     }
@@ -244,6 +249,9 @@ impl Engine {
         });
         // always present (the official SDK needs the key): the RTMP output, or null
         o["output_stream_url"] = json!(r.output_stream_url);
+        if let (Some(field), Some(map)) = (self.faults(|f| f.faults().drop_field.clone()), o.as_object_mut()) {
+            map.remove(&field);
+        }
         o
     }
 

@@ -45,6 +45,8 @@ pub struct StreamRecord {
     /// Fingerprint of the bearer token that created the stream: `GET /v1/streams` lists the
     /// caller's streams only.
     pub owner: u64,
+    /// WHIP offers accepted so far (the next session's number, for the `ice_disconnect` knob).
+    pub whip_offers: u32,
 }
 
 impl StreamRecord {

@@ -3,6 +3,7 @@
 //! and DELETEs of resources the engine ended itself.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dreamgate_engine::{start, EngineConfig, EngineHandle, MediaBackend, NoMedia, RtcConfig};
 use dreamgate_rtc::Publisher;
@@ -270,4 +271,192 @@ async fn deleting_a_whip_session_the_engine_ended_a_moment_ago_succeeds() {
     let never = format!("{whip}/ses_neverIssued000000");
     assert_eq!(http.delete(&never).send().await.unwrap().status(), StatusCode::NOT_FOUND, "never issued");
     h.shutdown().await;
+}
+
+// ---- the Livepeer-behaviour fault knobs ----
+
+/// The media-heavy tests share 2 cores with everyone: one at a time.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn media_engine(faults: &str) -> (EngineHandle, Arc<dreamgate_engine::WebRtcMedia>) {
+    let media = dreamgate_engine::WebRtcMedia::new(RtcConfig::default());
+    let backend: Arc<dyn MediaBackend> = media.clone();
+    let h = engine(EngineConfig {
+        api_key: Some(KEY.into()),
+        media: Some(backend),
+        faults: faults.parse().unwrap(),
+        ..Default::default()
+    })
+    .await;
+    (h, media)
+}
+
+/// Publishes the test pattern to `whip` with the native client (no STUN on loopback).
+async fn publish(whip: &str) -> dreamgate_whip::WhipClient {
+    let mut options = dreamgate_whip::ClientOptions::new(whip.parse().unwrap());
+    options.whip.ice_servers = Vec::new();
+    let client = dreamgate_whip::WhipClient::new(options).unwrap();
+    let source = dreamgate_whip::EncodingSource::test_pattern(256, 256, 30).unwrap();
+    client.connect(Box::new(source)).await.unwrap();
+    client
+}
+
+async fn wait_until(wait: Duration, ok: impl Fn() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < until {
+        if ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ok()
+}
+
+async fn post_sdp(url: &str, sdp: &str) -> reqwest::Response {
+    reqwest::Client::new().post(url).header("content-type", "application/sdp").body(sdp.to_owned()).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn status_shape_public_answers_daydreams_public_reference_shape() {
+    let h = no_media_engine("status_shape=public").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let url = format!("{}/v1/streams/{}/status", h.base_url(), stream["id"].as_str().unwrap());
+    let (status, body) = call(Method::GET, &url, Some(KEY), None).await;
+    assert_eq!(status, 200);
+    let data = &body["data"];
+    assert!(data.get("state").is_none() && data.get("input_status").is_none(), "{data}");
+    let inference = &data["inference_status"];
+    assert!(inference.get("fps").is_none(), "{inference}");
+    assert_eq!(inference["input_fps"], 0.0);
+    assert_eq!(inference["output_fps"], 0.0);
+    for key in ["last_input_time", "last_output_time", "last_params", "last_params_hash", "restart_count"] {
+        assert!(inference.get(key).is_some(), "{key}: {inference}");
+    }
+    assert!(data["gateway_status"]["whep_url"].is_string());
+    h.shutdown().await;
+
+    let h = no_media_engine("").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let url = format!("{}/v1/streams/{}/status", h.base_url(), stream["id"].as_str().unwrap());
+    let (_, body) = call(Method::GET, &url, Some(KEY), None).await;
+    assert_eq!(body["data"]["state"], "LOADING", "the runner's shape by default");
+    assert!(body["data"]["inference_status"].get("input_fps").is_none());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn drop_field_leaves_that_field_out_of_every_stream_body() {
+    let h = no_media_engine("drop_field=output_stream_url").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    assert!(stream.get("output_stream_url").is_none(), "{stream}");
+    assert!(stream.get("whip_url").is_some());
+    let (_, list) = call(Method::GET, &format!("{}/v1/streams", h.base_url()), Some(KEY), None).await;
+    assert!(list["data"][0].get("output_stream_url").is_none());
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_hold_holds_the_post_until_the_first_output_frame() {
+    let _heavy = HEAVY.lock().await;
+    // without output and a short hold: held, then 404
+    let (h, _media) = media_engine("whep_hold=600ms").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let whep = format!("{}/live/video-to-video/{}/whep", h.base_url(), stream["id"].as_str().unwrap());
+    let (_viewer, offer) = dreamgate_rtc::Viewer::new(&RtcConfig::default()).await.unwrap();
+    let asked = std::time::Instant::now();
+    assert_eq!(post_sdp(&whep, &offer).await.status(), StatusCode::NOT_FOUND);
+    assert!(asked.elapsed() >= Duration::from_millis(600), "held for the whole window");
+    h.shutdown().await;
+
+    // a long hold: the POST sent before any publisher answers 201 once output exists
+    let (h, media) = media_engine("whep_hold=30s").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let whep = format!("{}/live/video-to-video/{id}/whep", h.base_url());
+    let (_viewer, offer) = dreamgate_rtc::Viewer::new(&RtcConfig::default()).await.unwrap();
+    let held = tokio::spawn(async move { post_sdp(&whep, &offer).await.status() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "held while there is no output");
+    let publisher = publish(stream["whip_url"].as_str().unwrap()).await;
+    assert_eq!(held.await.unwrap(), StatusCode::CREATED);
+    assert!(media.stats(&id).unwrap().first_output.is_some());
+    publisher.shutdown().await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_knob_caps_whep_viewers_with_429() {
+    let _heavy = HEAVY.lock().await;
+    let (h, media) = media_engine("viewers=1").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let whep = format!("{}/live/video-to-video/{id}/whep", h.base_url());
+    let publisher = publish(stream["whip_url"].as_str().unwrap()).await;
+    assert!(
+        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
+        "output"
+    );
+    let (_v1, offer) = dreamgate_rtc::Viewer::new(&RtcConfig::default()).await.unwrap();
+    assert_eq!(post_sdp(&whep, &offer).await.status(), StatusCode::CREATED);
+    let (_v2, offer) = dreamgate_rtc::Viewer::new(&RtcConfig::default()).await.unwrap();
+    let resp = post_sdp(&whep, &offer).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "Too many viewers (at most 1 per stream)");
+    publisher.shutdown().await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_disconnect_ends_the_first_whip_session_and_its_delete_still_succeeds() {
+    let _heavy = HEAVY.lock().await;
+    let (h, media) = media_engine("ice_disconnect=1").await;
+    let (_, stream) = create(&h, KEY, &payload()).await;
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let whip = stream["whip_url"].as_str().unwrap().to_owned();
+    // a raw first session, to know its resource
+    let (mut p1, offer) = dreamgate_rtc::Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
+    let resp = post_sdp(&whip, &offer).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resource = url::Url::parse(&whip).unwrap().join(&header(&resp, "location")).unwrap().to_string();
+    p1.set_answer(&resp.text().await.unwrap()).unwrap();
+    let session = resource.rsplit('/').next().unwrap().to_owned();
+    let pattern = tokio::spawn(feed(p1));
+    assert!(
+        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
+        "frames in"
+    );
+    assert_eq!(media.stats(&id).unwrap().session_id.as_deref(), Some(session.as_str()));
+    // cut after its first frames: the engine ends the session by itself
+    assert!(
+        wait_until(Duration::from_secs(10), || media.stats(&id).unwrap().session_id.is_none()).await,
+        "the cut session ended"
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(http.delete(&resource).send().await.unwrap().status(), StatusCode::OK, "ended a moment ago");
+    pattern.abort();
+    // the next session (a new POST) is not cut
+    let publisher = publish(&whip).await;
+    assert!(
+        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
+        "the new session carries frames"
+    );
+    tokio::time::sleep(dreamgate_engine::faults::ICE_CUT_AFTER + Duration::from_secs(1)).await;
+    assert!(media.stats(&id).unwrap().session_id.is_some(), "the second session lives on");
+    publisher.shutdown().await;
+    h.shutdown().await;
+}
+
+/// Sends the test pattern on a raw publisher until aborted.
+async fn feed(mut publisher: dreamgate_rtc::Publisher) {
+    use dreamgate_media::{H264Encoder, TestPattern};
+    let pattern = TestPattern::new(256, 256);
+    let mut encoder = H264Encoder::new(256, 256, 30).unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(33));
+    for i in 0u64.. {
+        tick.tick().await;
+        let force = publisher.keyframe_requests.try_recv().is_ok();
+        let e = encoder.encode(&pattern.frame(i), force).unwrap();
+        publisher.send(dreamgate_rtc::MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
+    }
 }

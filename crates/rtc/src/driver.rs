@@ -41,6 +41,8 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<String>>,
     },
     Close,
+    /// End without a word to the remote (no RTCP BYE, no DTLS close_notify), as a lost path.
+    Abandon,
 }
 
 /// Lock-free counters shared between the task and the handle.
@@ -451,6 +453,7 @@ impl Task {
                 self.probes.push((ReflexiveProbe::new(Instant::now(), &servers, timeout), reply));
             }
             Command::Close => self.close(),
+            Command::Abandon => self.link(LinkEvent::LocalClose),
         }
     }
 

@@ -148,6 +148,13 @@ pub trait Peer: sealed::HasLink {
     fn close(&self) {
         self.link().close();
     }
+
+    /// Ends the task without a word to the remote (no RTCP BYE, no DTLS close_notify) and
+    /// releases the port, as when the network path is lost: the remote's ICE then reports
+    /// "disconnected". For fault injection (the engine's `ice_disconnect` knob).
+    fn abandon(&self) {
+        self.link().send(Command::Abandon);
+    }
 }
 
 impl<T: sealed::HasLink> Peer for T {}

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{gate, not_found, Fail};
 use crate::backend::{IngestOffer, MediaError, SdpAnswer, ViewerOffer};
-use crate::faults::Call;
+use crate::faults::{Call, FaultState};
 use crate::Engine;
 
 fn media_error(e: MediaError) -> Fail {
@@ -67,7 +67,15 @@ pub(super) async fn whip_offer(
     let id = activity.stream_id().to_owned();
     gate(&engine, Call::WhipOffer, Some(activity.age()))?;
     let sdp = check_sdp(&headers, &body)?;
-    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity };
+    let index = engine
+        .streams()
+        .with_key(&key, |r| {
+            r.whip_offers += 1;
+            r.whip_offers - 1
+        })
+        .ok_or_else(not_found)?;
+    let ice = engine.faults(|f| f.ice_policy(index));
+    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, ice };
     let answer = engine.media().ingest(offer).await.map_err(media_error)?;
     tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
     let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);
@@ -130,8 +138,21 @@ pub(super) async fn whep_offer(
     let activity = engine.streams().activity(&id).ok_or_else(not_found)?;
     gate(&engine, Call::WhepOffer, Some(activity.age()))?;
     let sdp = check_sdp(&headers, &body)?;
-    let offer = ViewerOffer { stream_id: id.clone(), offer_sdp: sdp, activity };
-    let answer = engine.media().view(offer).await.map_err(media_error)?;
+    let max_viewers = engine.faults(FaultState::max_viewers);
+    let offer = ViewerOffer { stream_id: id.clone(), offer_sdp: sdp, activity, max_viewers };
+    // `whep_hold`: before the first output frame, hold the POST (bounded) instead of a 404
+    let started = Instant::now();
+    let answer = loop {
+        match engine.media().view(offer.clone()).await {
+            Err(MediaError::NotFound(m)) if offer.activity.exists() => {
+                match engine.faults(|f| f.whep_hold_wait(started, Instant::now())) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(media_error(MediaError::NotFound(m))),
+                }
+            }
+            other => break other.map_err(media_error)?,
+        }
+    };
     let location = format!("{}/{}", engine.whep_url(&id), answer.resource_id);
     Ok(sdp_answer(StatusCode::CREATED, &answer, location, None))
 }

@@ -220,6 +220,7 @@ async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: B
         last_params: None,
         activity: Arc::new(ActivityCell::new(now)),
         owner: caller(&headers),
+        whip_offers: 0,
     };
     let object = engine.stream_object(&record);
     engine.streams().insert(record);

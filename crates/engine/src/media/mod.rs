@@ -18,8 +18,10 @@
 //!   `record_frame` per decoded/produced frame, `record_transport` once a second,
 //!   `ingest_closed` when the peer goes away or the session is ended by request. A `false`
 //!   answer (stream deleted) stops it all.
-//! - WHEP answers 404 until the stream produced its first frame, 429 above
-//!   [`MAX_VIEWERS`] viewers.
+//! - WHEP answers 404 until the stream produced its first frame, 429 above the offer's
+//!   `max_viewers` (Livepeer's 5 by default, [`crate::faults::DEFAULT_VIEWERS`]).
+//! - With the `ice_disconnect` knob ([`crate::faults::IcePolicy`] in the offer) a session ends as soon as its
+//!   ICE reports "disconnected", and a cut session's peer goes silent after its first frames.
 //!
 //! [`WebRtcMedia::stats`] exposes per-stream figures (pipeline timings, drops, viewers) for
 //! benchmarks and diagnostics.
@@ -62,8 +64,6 @@ use crate::streams::StreamActivity;
 use hub::Hub;
 use worker::{PumpEnd, SessionShared, Transform, WorkerEvent};
 
-/// Viewers per stream; one more gets 429.
-pub const MAX_VIEWERS: usize = 8;
 /// Access units queued for the transform thread; when it is full the transform is behind
 /// and units are dropped (see [`gate`]).
 pub const TRANSFORM_QUEUE: usize = 2;
@@ -226,7 +226,7 @@ impl WebRtcMedia {
             Arc::downgrade(&self.inner),
             stream_id.clone(),
             session_id.clone(),
-            worker::pump(frames, ingest.clone(), queue_tx, events_rx, offer.activity.clone(), shared.clone()),
+            worker::pump(frames, ingest.clone(), queue_tx, events_rx, offer.activity.clone(), shared.clone(), offer.ice),
             offer.activity.clone(),
         ));
         let session = Session { id: session_id.clone(), ingest, shared, pump, activity: offer.activity.clone() };
@@ -254,13 +254,14 @@ impl WebRtcMedia {
         let hub = hub
             .filter(|h| h.first_output().is_some())
             .ok_or_else(|| MediaError::NotFound("No output yet: the stream has not produced a frame".into()))?;
-        if hub.viewer_count() >= MAX_VIEWERS {
-            return Err(too_many());
+        let cap = offer.max_viewers;
+        if hub.viewer_count() >= cap {
+            return Err(too_many(cap));
         }
         let (mut egress, answer) = accept_egress(&self.rtc, &offer.offer_sdp).await.map_err(rtc_error)?;
         let mut requests = std::mem::replace(&mut egress.keyframe_requests, mpsc::channel(1).1);
         let viewer_id = random_id("vwr_");
-        hub.add_viewer(viewer_id.clone(), egress, MAX_VIEWERS).map_err(|_| too_many())?;
+        hub.add_viewer(viewer_id.clone(), egress, cap).map_err(|_| too_many(cap))?;
         // a late joiner starts on a fresh IDR rather than waiting for the next one
         hub.request_keyframe();
         let weak = Arc::downgrade(&hub);
@@ -284,8 +285,8 @@ impl WebRtcMedia {
     }
 }
 
-fn too_many() -> MediaError {
-    MediaError::TooMany(format!("Too many viewers (at most {MAX_VIEWERS} per stream)"))
+fn too_many(cap: usize) -> MediaError {
+    MediaError::TooMany(format!("Too many viewers (at most {cap} per stream)"))
 }
 
 /// Runs a session's pump; when the peer goes away on its own, ends the session and tells

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use dreamgate_media::{output_size, MediaError, Pipeline, PipelineStats, Stylizer};
 use dreamgate_model::StreamParams;
-use dreamgate_rtc::{Ingest, MediaFrame};
+use dreamgate_rtc::{Ingest, MediaFrame, Peer as _, PeerState};
 use tokio::sync::mpsc;
 
 use super::gate::{Admit, IngestGate};
 use super::hub::Hub;
+use crate::backend::IcePolicy;
 use crate::status::TransportStats;
 use crate::streams::StreamActivity;
 
@@ -198,8 +199,14 @@ pub(crate) async fn pump(
     mut events: mpsc::UnboundedReceiver<WorkerEvent>,
     activity: StreamActivity,
     shared: Arc<SessionShared>,
+    ice: IcePolicy,
 ) -> PumpEnd {
     let mut gate = IngestGate::new(Instant::now());
+    // `ice_disconnect`: watch the peer's ICE; cut the path once, after the first frame
+    let mut states = ingest.state_changes();
+    let mut watching = ice.end_on_disconnect;
+    let mut cut_after = ice.cut_after_first_frame;
+    let mut cut_at: Option<Instant> = None;
     let mut tick = tokio::time::interval(PUMP_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,6 +215,9 @@ pub(crate) async fn pump(
                 let Some(unit) = unit else { return PumpEnd::PeerGone };
                 shared.frames_received.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
+                if let Some(after) = cut_after.take() {
+                    cut_at = Some(now + after);
+                }
                 let request = match gate.admit(now, unit.keyframe) {
                     Admit::Forward => match queue.try_send(unit) {
                         Ok(()) => false,
@@ -229,6 +239,20 @@ pub(crate) async fn pump(
                 }
                 None => return PumpEnd::Stopped, // the transform thread ended
             },
+            changed = states.changed(), if watching => match changed {
+                // Livepeer ends a WHIP session as soon as ICE reports "disconnected"
+                Ok(()) if *states.borrow() == PeerState::Disconnected => {
+                    tracing::info!(stream_id = %activity.stream_id(), "ICE disconnected: ending the WHIP session");
+                    return PumpEnd::PeerGone;
+                }
+                Ok(()) => {}
+                Err(_) => watching = false,
+            },
+            _ = sleep_until(cut_at), if cut_at.is_some() => {
+                tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: cutting the WHIP session's path");
+                ingest.abandon();
+                return PumpEnd::PeerGone;
+            }
             _ = tick.tick() => {
                 if gate.transport_due(Instant::now()) {
                     let s = ingest.stats();
@@ -239,5 +263,13 @@ pub(crate) async fn pump(
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `at` (forever when `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
