@@ -141,7 +141,8 @@ pub(crate) struct TaskEnds {
 /// Starts the task of `io`, driven through the link whose task ends are `ends`.
 pub(crate) fn spawn(io: PeerIo, cfg: &RtcConfig, ends: TaskEnds) {
     let task = Task {
-        monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout),
+        monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout)
+            .with_silence_timeout(cfg.silence_timeout),
         peer: io,
         cmd: ends.cmd,
         state: ends.state,
@@ -403,6 +404,9 @@ impl Task {
     fn receive(&mut self, datagram: &[u8], source: SocketAddr) {
         if self.probes.iter_mut().any(|(probe, _)| probe.on_datagram(source, datagram)) {
             return;
+        }
+        if let Some(state) = self.monitor.heard(Instant::now()) {
+            self.publish(state);
         }
         // Anything str0m cannot classify (not STUN/DTLS/RTP/RTCP) is dropped here.
         let Ok(contents) = datagram.try_into() else {
