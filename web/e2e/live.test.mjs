@@ -22,7 +22,7 @@ const FEATURES = {
   /** The engine fault knob `stall=3s` (output stops for that long once live). */
   stall: enabled.has("stall"),
   /** The engine fault knob `ice_disconnect=1` (the engine ends the WHIP session when ICE disconnects). */
-  iceDisconnect: enabled.has("ice_disconnect"),
+  iceDisconnect: true,
 };
 
 /** Clicks Dream and waits until live; returns the stream id. */

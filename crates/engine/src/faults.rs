@@ -13,7 +13,7 @@
 //! | `viewers=2` | WHEP viewers per stream (429 beyond); without the knob [`DEFAULT_VIEWERS`], Livepeer's default of 5 |
 //! | `status_shape=public` | the status is answered in Daydream's public reference shape: `inference_status.input_fps` / `output_fps`, no `state`, no `input_status`, no `inference_status.fps` (`runner`, the default, is the runner's shape) |
 //! | `drop_field=output_stream_url` | that top-level field is left out of every stream body (create, get, update, list): a deviation for conformance tests |
-//! | `ice_disconnect=1` | the engine ends a WHIP session as soon as its ICE reports "disconnected", as Livepeer does; and the first N sessions of each stream lose their network path [`ICE_CUT_AFTER`] after their first frame (the engine goes silent: the publisher's ICE goes "disconnected"), so a client must POST a new offer |
+//! | `ice_disconnect=1` | the engine ends a WHIP session as soon as its ICE reports "disconnected", as Livepeer does; and the first N sessions of each stream lose their return path [`ICE_CUT_AFTER`] after their first frame (the engine stops sending anything to the publisher, whose ICE then reports "disconnected"; the engine ends the session [`ICE_CUT_END`] later), so a client must POST a new offer |
 //!
 //! Durations take `ms`, `s` or `m` (a bare number is seconds).
 //!
@@ -62,8 +62,11 @@ pub struct Faults {
 
 /// Livepeer's default WHEP viewer cap per stream (one more gets 429).
 pub const DEFAULT_VIEWERS: usize = 5;
-/// With `ice_disconnect`, how long after its first frame a session's path is cut.
+/// With `ice_disconnect`, how long after its first frame a session's return path is cut.
 pub const ICE_CUT_AFTER: Duration = Duration::from_secs(3);
+/// With `ice_disconnect`, how long after the cut the engine ends the session (the publisher's
+/// ICE reported "disconnected" well before; a client that publishes again replaces it sooner).
+pub const ICE_CUT_END: Duration = Duration::from_secs(10);
 /// How often a held WHEP POST looks for the first output frame.
 pub const WHEP_HOLD_POLL: Duration = Duration::from_millis(100);
 

@@ -41,8 +41,9 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<String>>,
     },
     Close,
-    /// End without a word to the remote (no RTCP BYE, no DTLS close_notify), as a lost path.
-    Abandon,
+    /// Stop sending anything to the remote (STUN answers, RTCP, media), still receiving: a lost
+    /// return path.
+    Mute,
 }
 
 /// Lock-free counters shared between the task and the handle.
@@ -148,6 +149,7 @@ pub(crate) fn spawn(io: PeerIo, cfg: &RtcConfig, ends: TaskEnds) {
         state: ends.state,
         pending_pli: false,
         probes: Vec::new(),
+        muted: false,
     };
     tokio::spawn(task.run());
 }
@@ -161,6 +163,8 @@ struct Task {
     pending_pli: bool,
     /// Reflexive-address probes in progress, with who waits for their candidates.
     probes: Vec<(ReflexiveProbe, oneshot::Sender<Vec<String>>)>,
+    /// Nothing is sent any more (fault injection: a lost return path).
+    muted: bool,
 }
 
 enum Wake {
@@ -241,6 +245,7 @@ impl Task {
         loop {
             match self.peer.rtc.poll_output()? {
                 Output::Timeout(t) => return Ok(t),
+                Output::Transmit(_) if self.muted => {}
                 Output::Transmit(t) => {
                     if let Err(e) = self.peer.socket.send_to(&t.contents, t.destination).await {
                         tracing::debug!("udp send to {} failed: {e}", t.destination);
@@ -457,7 +462,7 @@ impl Task {
                 self.probes.push((ReflexiveProbe::new(Instant::now(), &servers, timeout), reply));
             }
             Command::Close => self.close(),
-            Command::Abandon => self.link(LinkEvent::LocalClose),
+            Command::Mute => self.muted = true,
         }
     }
 

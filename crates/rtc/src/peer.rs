@@ -149,11 +149,12 @@ pub trait Peer: sealed::HasLink {
         self.link().close();
     }
 
-    /// Ends the task without a word to the remote (no RTCP BYE, no DTLS close_notify) and
-    /// releases the port, as when the network path is lost: the remote's ICE then reports
-    /// "disconnected". For fault injection (the engine's `ice_disconnect` knob).
-    fn abandon(&self) {
-        self.link().send(Command::Abandon);
+    /// Stops sending anything to the remote (STUN answers, RTCP, media) while still
+    /// receiving, as when the return path is lost: the remote's ICE then reports
+    /// "disconnected" (its consent checks go unanswered). For fault injection (the engine's
+    /// `ice_disconnect` knob).
+    fn mute(&self) {
+        self.link().send(Command::Mute);
     }
 }
 

@@ -28,8 +28,8 @@ const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off 
                (inference_status.input_fps/output_fps, no state, no input_status)
   drop_field=output_stream_url  that field is left out of every stream body
   ice_disconnect=1  a WHIP session ends as soon as its ICE reports \"disconnected\" (as
-               Livepeer); the first 1 session(s) of each stream lose their path 3 s after
-               their first frame, so the client must POST a new offer
+               Livepeer); the first N sessions of each stream lose their return path 3 s
+               after their first frame, so the client must POST a new offer
 Durations take ms, s or m (a bare number is seconds).";
 
 /// Arguments of `dreamgate engine`. `Debug` never shows the key (it is an [`ApiKey`]).

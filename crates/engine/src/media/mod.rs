@@ -21,7 +21,7 @@
 //! - WHEP answers 404 until the stream produced its first frame, 429 above the offer's
 //!   `max_viewers` (Livepeer's 5 by default, [`crate::faults::DEFAULT_VIEWERS`]).
 //! - With the `ice_disconnect` knob ([`crate::faults::IcePolicy`] in the offer) a session ends as soon as its
-//!   ICE reports "disconnected", and a cut session's peer goes silent after its first frames.
+//!   ICE reports "disconnected", and a cut session's peer stops sending (a lost return path) after its first frames.
 //!
 //! [`WebRtcMedia::stats`] exposes per-stream figures (pipeline timings, drops, viewers) for
 //! benchmarks and diagnostics.

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::gate::{Admit, IngestGate};
 use super::hub::Hub;
 use crate::backend::IcePolicy;
+use crate::faults::ICE_CUT_END;
 use crate::status::TransportStats;
 use crate::streams::StreamActivity;
 
@@ -207,6 +208,7 @@ pub(crate) async fn pump(
     let mut watching = ice.end_on_disconnect;
     let mut cut_after = ice.cut_after_first_frame;
     let mut cut_at: Option<Instant> = None;
+    let mut muted = false;
     let mut tick = tokio::time::interval(PUMP_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -249,9 +251,15 @@ pub(crate) async fn pump(
                 Err(_) => watching = false,
             },
             _ = sleep_until(cut_at), if cut_at.is_some() => {
-                tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: cutting the WHIP session's path");
-                ingest.abandon();
-                return PumpEnd::PeerGone;
+                if muted {
+                    // the publisher's ICE has long reported "disconnected": the session is over
+                    tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: ending the cut WHIP session");
+                    return PumpEnd::PeerGone;
+                }
+                tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: cutting the WHIP session's return path");
+                ingest.mute();
+                muted = true;
+                cut_at = Some(Instant::now() + ICE_CUT_END);
             }
             _ = tick.tick() => {
                 if gate.transport_due(Instant::now()) {
