@@ -1,7 +1,7 @@
 // Live truth in Chromium against `dreamgate serve` on the embedded engine: the stats panel,
 // Snapshot and Record, latest-wins prompt updates, status polling when the event stream is
-// missing, and (skipped until the servers have them) pushed phases, the stall knob and the
-// ICE-disconnect knob.
+// missing, the ICE-disconnect knob, and (skipped until the servers have them) pushed phases
+// and the stall knob.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
