@@ -18,9 +18,9 @@ mod client;
 mod env;
 mod status;
 
-pub use status::StreamStatus;
 pub use client::{body_says_not_ready, error_chain, ApiError, ClientError, DaydreamClient, DEFAULT_TIMEOUT};
 pub use env::{
     host_in_allowlist, is_loopback_host, ApiKey, ConfigError, DaydreamEnv, API_KEY_PREFIX, DEFAULT_GATEWAY,
     DEFAULT_WHIP_ALLOWED_HOSTS,
 };
+pub use status::StreamStatus;

@@ -74,13 +74,16 @@ mod tests {
             "inference_status": {"fps": 11.0, "last_params_hash": "abc"},
             "gateway_status": {"whep_url": "http://x/whep"}
         }}));
-        assert_eq!(s, StreamStatus {
-            state: Some("DEGRADED_INPUT".into()),
-            input_fps: Some(12.5),
-            output_fps: Some(11.0),
-            last_params_hash: Some("abc".into()),
-            whep_url: Some("http://x/whep".into()),
-        });
+        assert_eq!(
+            s,
+            StreamStatus {
+                state: Some("DEGRADED_INPUT".into()),
+                input_fps: Some(12.5),
+                output_fps: Some(11.0),
+                last_params_hash: Some("abc".into()),
+                whep_url: Some("http://x/whep".into()),
+            }
+        );
         assert_eq!(s.summary(), "state DEGRADED_INPUT, input 12.5 fps, output 11.0 fps");
     }
 

@@ -325,7 +325,7 @@ impl FaultState {
         IcePolicy { end_on_disconnect: n > 0, cut_after_first_frame: (index < n).then_some(ICE_CUT_AFTER) }
     }
 
-        /// Decides whether `call` fails. `stream_age` is the time since the target stream was
+    /// Decides whether `call` fails. `stream_age` is the time since the target stream was
     /// created (`None` when the call has no known stream). Consumes one `burst` call when it
     /// fires.
     pub fn on_call(&mut self, call: Call, stream_age: Option<Duration>) -> Option<Injected> {
@@ -390,10 +390,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_the_item() {
-        for bad in
-            ["warmup", "warmup=soon", "patch=200", "patch=abc", "burst=-1", "slow=-1s", "jitter=1", "trickle=600",
-             "viewers=0", "viewers=x", "status_shape=odd", "drop_field=", "drop_field=a.b", "ice_disconnect=yes", "whep_hold=later"]
-        {
+        for bad in [
+            "warmup",
+            "warmup=soon",
+            "patch=200",
+            "patch=abc",
+            "burst=-1",
+            "slow=-1s",
+            "jitter=1",
+            "trickle=600",
+            "viewers=0",
+            "viewers=x",
+            "status_shape=odd",
+            "drop_field=",
+            "drop_field=a.b",
+            "ice_disconnect=yes",
+            "whep_hold=later",
+        ] {
             let err = bad.parse::<Faults>().unwrap_err();
             assert_eq!(err.item, bad, "{bad}");
             assert!(err.to_string().contains("invalid fault spec"), "{err}");

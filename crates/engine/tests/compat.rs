@@ -185,9 +185,15 @@ async fn params_outside_the_published_schema_are_refused_by_path_and_never_echoe
     let h = no_media_engine("").await;
     let cases = [
         (json!({"foo": 1}), "params.foo"),
-        (json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "foo": 1}]}}), "params.image_preprocessing.processors[0].foo"),
+        (
+            json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "foo": 1}]}}),
+            "params.image_preprocessing.processors[0].foo",
+        ),
         (json!({"image_postprocessing": {"processors": [], "bar": true}}), "params.image_postprocessing.bar"),
-        (json!({"cached_attention": {"enabled": false, "max_frames": 1, "interval": 1, "foo": 1}}), "params.cached_attention"),
+        (
+            json!({"cached_attention": {"enabled": false, "max_frames": 1, "interval": 1, "foo": 1}}),
+            "params.cached_attention",
+        ),
         (json!({"ip_adapter": {"enabled": false}}), "params.ip_adapter"),
     ];
     // create (sd-turbo: no ip_adapter nor cached_attention at all in its schema)
@@ -213,9 +219,15 @@ async fn params_outside_the_published_schema_are_refused_by_path_and_never_echoe
     let url = format!("{}/v1/streams/{}", h.base_url(), stream["id"].as_str().unwrap());
     for (given, field) in [
         (json!({"foo": 1}), "params.foo"),
-        (json!({"controlnets": [{"model_id": "lllyasviel/control_v11p_sd15_canny", "conditioning_scale": 0.5, "preprocessor": "canny", "enabled": true, "foo": 2}]}), "params.controlnets[0].foo"),
+        (
+            json!({"controlnets": [{"model_id": "lllyasviel/control_v11p_sd15_canny", "conditioning_scale": 0.5, "preprocessor": "canny", "enabled": true, "foo": 2}]}),
+            "params.controlnets[0].foo",
+        ),
         (json!({"ip_adapter": {"enabled": true, "scale": 0.5, "foo": 3}}), "params.ip_adapter.foo"),
-        (json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "enabled": true, "params": {}, "foo": 1}]}}), "params.image_preprocessing.processors[0].foo"),
+        (
+            json!({"image_preprocessing": {"enabled": true, "processors": [{"type": "blur", "enabled": true, "params": {}, "foo": 1}]}}),
+            "params.image_preprocessing.processors[0].foo",
+        ),
     ] {
         let mut params = given.as_object().unwrap().clone();
         params.insert("model_id".into(), json!("Lykon/dreamshaper-8"));
@@ -313,7 +325,13 @@ async fn wait_until(wait: Duration, ok: impl Fn() -> bool) -> bool {
 }
 
 async fn post_sdp(url: &str, sdp: &str) -> reqwest::Response {
-    reqwest::Client::new().post(url).header("content-type", "application/sdp").body(sdp.to_owned()).send().await.unwrap()
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/sdp")
+        .body(sdp.to_owned())
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -458,6 +476,10 @@ async fn feed(mut publisher: dreamgate_rtc::Publisher) {
         tick.tick().await;
         let force = publisher.keyframe_requests.try_recv().is_ok();
         let e = encoder.encode(&pattern.frame(i), force).unwrap();
-        publisher.send(dreamgate_rtc::MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
+        publisher.send(dreamgate_rtc::MediaFrame {
+            data: e.data.into(),
+            keyframe: e.keyframe,
+            rtp_time: (i * 3000) as u32,
+        });
     }
 }

@@ -665,7 +665,9 @@ async fn cors_for_allowed_origins_only_and_absolute_urls_under_the_public_url() 
         let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         assert_eq!(h("access-control-allow-origin"), "https://app.example");
         assert_eq!(h("access-control-allow-credentials"), "true");
-        assert!(h("access-control-allow-methods").contains("POST") && h("access-control-allow-methods").contains("DELETE"));
+        assert!(
+            h("access-control-allow-methods").contains("POST") && h("access-control-allow-methods").contains("DELETE")
+        );
         assert!(h("access-control-allow-headers").contains("content-type"));
         let r = preflight("https://evil.example", path.clone()).await.unwrap();
         assert_ne!(r.status(), 204, "{path}");

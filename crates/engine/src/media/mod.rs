@@ -53,8 +53,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use dreamgate_media::PipelineStats;
-use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
 use dreamgate_model::StreamParams;
+use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
@@ -226,7 +226,15 @@ impl WebRtcMedia {
             Arc::downgrade(&self.inner),
             stream_id.clone(),
             session_id.clone(),
-            worker::pump(frames, ingest.clone(), queue_tx, events_rx, offer.activity.clone(), shared.clone(), offer.ice),
+            worker::pump(
+                frames,
+                ingest.clone(),
+                queue_tx,
+                events_rx,
+                offer.activity.clone(),
+                shared.clone(),
+                offer.ice,
+            ),
             offer.activity.clone(),
         ));
         let session = Session { id: session_id.clone(), ingest, shared, pump, activity: offer.activity.clone() };
