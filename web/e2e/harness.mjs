@@ -103,6 +103,57 @@ export async function startServe(opts = {}) {
   };
 }
 
+/**
+ * Starts `dreamgate engine` alone on 127.0.0.1 with `key` as its API key.
+ * @param {{ key: string, faults?: string }} opts
+ */
+export async function startEngine(opts) {
+  if (!existsSync(DREAMGATE_BIN)) {
+    throw new Error(`dreamgate binary not found at ${DREAMGATE_BIN} (build it with \`cargo build -p dreamgate\` or set DREAMGATE_BIN)`);
+  }
+  const port = await freePort();
+  const args = ["engine", "--listen", `127.0.0.1:${port}`, "--api-key", opts.key];
+  if (opts.faults) args.push("--faults", opts.faults);
+  const env = { ...process.env, DREAMGATE_LOG: process.env.DREAMGATE_LOG ?? "info,str0m=warn" };
+  delete env.DAYDREAM_API_KEY;
+  const child = spawn(DREAMGATE_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  let exited = null;
+  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  const base = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  for (;;) {
+    if (exited) throw new Error(`dreamgate engine exited early (${JSON.stringify(exited)}):\n${output}`);
+    try {
+      await fetch(`${base}/v1/streams/str_probe`);
+      break; // any answer (401) means it listens
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() - started > 30000) {
+      child.kill("SIGKILL");
+      throw new Error(`dreamgate engine did not answer within 30 s:\n${output}`);
+    }
+    await delay(100);
+  }
+  return {
+    base,
+    port,
+    get output() {
+      return output;
+    },
+    async stop() {
+      if (exited) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** Records every getUserMedia stream and offers pixel sampling helpers (runs before the page's scripts). */
 function initScript() {
   const w = /** @type {any} */ (window);

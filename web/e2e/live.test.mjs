@@ -1,7 +1,6 @@
 // Live truth in Chromium against `dreamgate serve` on the embedded engine: the stats panel,
 // Snapshot and Record, latest-wins prompt updates, status polling when the event stream is
-// missing, pushed phases (the gateway's event stream), the stall knob, and (skipped until the
-// engine has it) the ICE-disconnect knob.
+// missing, pushed phases (the gateway's event stream), the stall knob and the ICE-disconnect knob.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile } from "node:fs/promises";
@@ -22,7 +21,7 @@ const FEATURES = {
   /** The engine fault knob `stall=3s` (output stops for that long once live). */
   stall: true,
   /** The engine fault knob `ice_disconnect=1` (the engine ends the WHIP session when ICE disconnects). */
-  iceDisconnect: enabled.has("ice_disconnect"),
+  iceDisconnect: true,
 };
 
 /** Clicks Dream and waits until live; returns the stream id. */

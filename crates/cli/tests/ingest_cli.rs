@@ -275,3 +275,56 @@ fn an_unreachable_gateway_is_named_with_its_cause() {
     assert!(err.contains(&format!("cannot open a session on {via}: cannot reach the gateway:")), "{err}");
     assert!(err.contains("Connection refused"), "the root cause is shown: {err}");
 }
+
+/// With the engine's `ice_disconnect=1` knob the first WHIP session loses its path a few
+/// seconds after its first frame and the engine ends it (as Livepeer does on "disconnected"):
+/// `dreamgate ingest` says "Connection lost — reconnecting…", POSTs a new offer, and publishes
+/// again on the new session until its duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_reconnects_by_a_new_whip_post_when_the_engine_ends_its_session() {
+    let _heavy = HEAVY.lock().await;
+    let media = WebRtcMedia::new(RtcConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = EngineConfig {
+        api_key: Some(KEY.into()),
+        media: Some(media.clone()),
+        faults: "ice_disconnect=1".parse().unwrap(),
+        ..Default::default()
+    };
+    let h = start(listener, cfg).await;
+    let c = api(&h);
+    let stream = c.create_stream(&create_body()).await.unwrap();
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let whip = stream["whip_url"].as_str().unwrap().to_owned();
+
+    let child = spawn_ingest(&["--whip", &whip, "--duration", "25"]);
+    let session = |media: &WebRtcMedia| media.stats(&id).and_then(|s| s.session_id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(s) = session(&media) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no first session");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // cut by the engine, then a second session from a new POST, carrying frames
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let now = media.stats(&id).unwrap();
+        if now.session_id.as_ref().is_some_and(|s| *s != first) && now.frames_received > 30 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let mut child = child;
+            let _ = child.kill();
+            let (_, err) = finish(child).await;
+            panic!("no second session with frames: {now:?}\n{err}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, err) = finish(child).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Connection lost — reconnecting…"), "{err}");
+    assert!(err.contains("published for 25 s;"), "{err}");
+    h.shutdown().await;
+}

@@ -72,3 +72,29 @@ async fn stream_commands_against_the_engine() {
     h.shutdown().await;
     result.unwrap();
 }
+
+/// `stream status` reads both documented status shapes: the runner's (engine default) and
+/// Daydream's public reference (`status_shape=public`: no state, `inference_status.*_fps`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_status_reads_both_status_shapes() {
+    for (faults, summary) in
+        [("", "state LOADING, input 0.0 fps, output 0.0 fps"), ("status_shape=public", "input 0.0 fps, output 0.0 fps")]
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cfg = EngineConfig { api_key: Some(KEY.into()), faults: faults.parse().unwrap(), ..Default::default() };
+        let h = start(listener, cfg).await;
+        let gw = h.base_url().to_owned();
+        let stderr = tokio::task::spawn_blocking(move || {
+            let created = json_out(&dreamgate(&["stream", "create", "--gateway", &gw]));
+            let id = created["id"].as_str().unwrap().to_owned();
+            let out = dreamgate(&["stream", "status", &id, "--gateway", &gw]);
+            let body = json_out(&out);
+            assert_eq!(body["data"].get("state").is_some(), faults.is_empty(), "{body}");
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        })
+        .await
+        .unwrap();
+        assert_eq!(stderr.trim(), summary, "{faults:?}");
+        h.shutdown().await;
+    }
+}

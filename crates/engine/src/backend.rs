@@ -14,6 +14,7 @@ use std::pin::Pin;
 
 use dreamgate_model::StreamParams;
 
+pub use crate::faults::IcePolicy;
 use crate::streams::StreamActivity;
 
 /// A boxed, sendable future (the trait must stay object-safe).
@@ -32,6 +33,8 @@ pub struct IngestOffer {
     pub activity: StreamActivity,
     /// The per-frame fault knobs (`stall`, `load`).
     pub faults: crate::faults::MediaFaults,
+    /// What to do with the session's ICE (the `ice_disconnect` fault knob; default: nothing).
+    pub ice: IcePolicy,
 }
 
 /// A WHEP (viewer) offer for a stream's output, already checked by the control plane.
@@ -43,6 +46,8 @@ pub struct ViewerOffer {
     pub offer_sdp: String,
     /// The stream's activity (read-only use expected).
     pub activity: StreamActivity,
+    /// Viewers allowed on this stream (429 beyond): Livepeer's 5, or the `viewers` knob.
+    pub max_viewers: usize,
 }
 
 /// An accepted offer.

@@ -11,6 +11,11 @@
 //! | `slow=2s` | every answer of the engine is delayed by that long |
 //! | `stall=3s` | once a stream is live ([`STALL_AFTER`] after its first output frame), its output stops for that long, then resumes (once per stream) |
 //! | `load=5s` | each ingest session's pipeline stays LOADING for that long after its first input frame; meanwhile the WHEP output shows a rendered warm-up frame (the input dimmed, with a progress bar) |
+//! | `whep_hold=8s` | a WHEP POST before the stream's first output frame is held until that frame (at most that long, then 404) instead of answering 404 at once, as Livepeer's native WHEP may |
+//! | `viewers=2` | WHEP viewers per stream (429 beyond); without the knob [`DEFAULT_VIEWERS`], Livepeer's default of 5 |
+//! | `status_shape=public` | the status is answered in Daydream's public reference shape: `inference_status.input_fps` / `output_fps`, no `state`, no `input_status`, no `inference_status.fps` (`runner`, the default, is the runner's shape) |
+//! | `drop_field=output_stream_url` | that top-level field is left out of every stream body (create, get, update, list): a deviation for conformance tests |
+//! | `ice_disconnect=1` | the engine ends a WHIP session as soon as its ICE reports "disconnected", as Livepeer does; and the first N sessions of each stream lose their return path [`ICE_CUT_AFTER`] after their first frame (the engine stops sending anything to the publisher, whose ICE then reports "disconnected"; the engine ends the session [`ICE_CUT_END`] later), so a client must POST a new offer |
 //!
 //! Durations take `ms`, `s` or `m` (a bare number is seconds).
 //!
@@ -28,7 +33,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The fault knobs. `Faults::default()` injects nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +52,47 @@ pub struct Faults {
     pub stall: Option<Duration>,
     /// Pipeline load time, with a warm-up frame as output (see [`MediaFaults`]).
     pub load: Option<Duration>,
+    // Livepeer behaviours (issue 9): whep_hold, viewers, status_shape, drop_field, ice_disconnect.
+    /// How long a WHEP POST before the first output frame is held (instead of a 404 at once).
+    pub whep_hold: Option<Duration>,
+    /// WHEP viewers per stream (default [`DEFAULT_VIEWERS`]).
+    pub viewers: Option<u32>,
+    /// The shape of the status answer.
+    pub status_shape: StatusShape,
+    /// A top-level field left out of stream bodies.
+    pub drop_field: Option<String>,
+    /// WHIP sessions per stream whose network path is cut; any value above 0 also ends a
+    /// session as soon as its ICE reports "disconnected".
+    pub ice_disconnect: u32,
+}
+
+/// Livepeer's default WHEP viewer cap per stream (one more gets 429).
+pub const DEFAULT_VIEWERS: usize = 5;
+/// With `ice_disconnect`, how long after its first frame a session's return path is cut.
+pub const ICE_CUT_AFTER: Duration = Duration::from_secs(3);
+/// With `ice_disconnect`, how long after the cut the engine ends the session (the publisher's
+/// ICE reported "disconnected" well before; a client that publishes again replaces it sooner).
+pub const ICE_CUT_END: Duration = Duration::from_secs(10);
+/// How often a held WHEP POST looks for the first output frame.
+pub const WHEP_HOLD_POLL: Duration = Duration::from_millis(100);
+
+/// The two documented shapes of the status answer's `data`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StatusShape {
+    /// The runner's: `state`, `input_status.fps`, `inference_status.fps`.
+    #[default]
+    Runner,
+    /// Daydream's public reference: `inference_status.input_fps` / `output_fps` only.
+    Public,
+}
+
+/// What the media side does with one WHIP session's ICE (from `ice_disconnect`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IcePolicy {
+    /// End the session as soon as its ICE reports "disconnected" (Livepeer).
+    pub end_on_disconnect: bool,
+    /// Cut the session's network path this long after its first frame (silently).
+    pub cut_after_first_frame: Option<Duration>,
 }
 
 /// A fault spec that cannot be parsed.
@@ -83,7 +129,29 @@ impl FromStr for Faults {
                 "burst" => faults.burst = value.parse().map_err(|_| err("burst takes a whole number of calls"))?,
                 "stall" => faults.stall = Some(parse_duration(value).map_err(|r| err(&r))?),
                 "load" => faults.load = Some(parse_duration(value).map_err(|r| err(&r))?),
-                _ => return Err(err("unknown knob (known: warmup, patch, trickle, burst, slow, stall, load)")),
+                "whep_hold" => faults.whep_hold = Some(parse_duration(value).map_err(|r| err(&r))?),
+                "viewers" => {
+                    faults.viewers = Some(value.parse().ok().filter(|n| *n > 0).ok_or_else(|| err("viewers takes a whole number above 0"))?)
+                }
+                "status_shape" => {
+                    faults.status_shape = match value {
+                        "public" => StatusShape::Public,
+                        "runner" => StatusShape::Runner,
+                        _ => return Err(err("status_shape is public or runner")),
+                    }
+                }
+                "drop_field" => {
+                    let ok = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    faults.drop_field =
+                        Some(Some(value.to_owned()).filter(|_| ok).ok_or_else(|| err("drop_field takes a field name"))?)
+                }
+                "ice_disconnect" => {
+                    faults.ice_disconnect =
+                        value.parse().map_err(|_| err("ice_disconnect takes a whole number of sessions"))?
+                }
+                _ => return Err(err(
+                    "unknown knob (known: warmup, patch, trickle, burst, slow, stall, load, whep_hold, viewers, status_shape, drop_field, ice_disconnect)",
+                )),
             }
         }
         Ok(faults)
@@ -113,6 +181,21 @@ impl fmt::Display for Faults {
         }
         if let Some(d) = self.load {
             parts.push(format!("load={}", fmt_duration(d)));
+        }
+        if let Some(d) = self.whep_hold {
+            parts.push(format!("whep_hold={}", fmt_duration(d)));
+        }
+        if let Some(n) = self.viewers {
+            parts.push(format!("viewers={n}"));
+        }
+        if self.status_shape == StatusShape::Public {
+            parts.push("status_shape=public".into());
+        }
+        if let Some(f) = &self.drop_field {
+            parts.push(format!("drop_field={f}"));
+        }
+        if self.ice_disconnect > 0 {
+            parts.push(format!("ice_disconnect={}", self.ice_disconnect));
         }
         if parts.is_empty() {
             f.write_str("none")
@@ -162,6 +245,8 @@ pub enum Call {
     Create,
     /// `GET /v1/streams/{id}`
     Get,
+    /// `GET /v1/streams` (the caller's streams)
+    List,
     /// `GET /v1/streams/{id}/status`
     Status,
     /// `PATCH /v1/streams/{id}`
@@ -183,7 +268,7 @@ pub enum Call {
 impl Call {
     /// Whether this is a `/v1/streams` API call (the ones `burst` counts).
     pub fn is_api(self) -> bool {
-        matches!(self, Call::Create | Call::Get | Call::Status | Call::Update | Call::Delete)
+        matches!(self, Call::Create | Call::Get | Call::List | Call::Status | Call::Update | Call::Delete)
     }
 
     /// Whether this call answers "not ready" during a stream's warm-up.
@@ -234,6 +319,24 @@ impl FaultState {
     /// Delay to add before answering any call.
     pub fn delay(&self) -> Option<Duration> {
         self.faults.slow.filter(|d| !d.is_zero())
+    }
+
+    /// The WHEP viewer cap per stream.
+    pub fn max_viewers(&self) -> usize {
+        self.faults.viewers.map_or(DEFAULT_VIEWERS, |n| n as usize)
+    }
+
+    /// A WHEP POST that found no output yet, first tried at `started`: how long to wait before
+    /// looking again (`None`: answer 404 now).
+    pub fn whep_hold_wait(&self, started: Instant, now: Instant) -> Option<Duration> {
+        let end = started + self.faults.whep_hold?;
+        (now < end).then(|| WHEP_HOLD_POLL.min(end - now))
+    }
+
+    /// The ICE policy of a stream's WHIP session number `index` (0 for its first).
+    pub fn ice_policy(&self, index: u32) -> IcePolicy {
+        let n = self.faults.ice_disconnect;
+        IcePolicy { end_on_disconnect: n > 0, cut_after_first_frame: (index < n).then_some(ICE_CUT_AFTER) }
     }
 
     /// Decides whether `call` fails. `stream_age` is the time since the target stream was
@@ -339,7 +442,7 @@ mod tests {
                 trickle: Some(409),
                 burst: 3,
                 slow: Some(Duration::from_secs(2)),
-                ..Default::default()
+                ..Faults::default()
             }
         );
         assert_eq!(f.to_string(), "warmup=1500ms,patch=405,trickle=409,burst=3,slow=2s");
@@ -352,9 +455,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_the_item() {
-        for bad in
-            ["warmup", "warmup=soon", "patch=200", "patch=abc", "burst=-1", "slow=-1s", "jitter=1", "trickle=600"]
-        {
+        for bad in [
+            "warmup",
+            "warmup=soon",
+            "patch=200",
+            "patch=abc",
+            "burst=-1",
+            "slow=-1s",
+            "jitter=1",
+            "trickle=600",
+            "viewers=0",
+            "viewers=x",
+            "status_shape=odd",
+            "drop_field=",
+            "drop_field=a.b",
+            "ice_disconnect=yes",
+            "whep_hold=later",
+        ] {
             let err = bad.parse::<Faults>().unwrap_err();
             assert_eq!(err.item, bad, "{bad}");
             assert!(err.to_string().contains("invalid fault spec"), "{err}");
@@ -444,5 +561,44 @@ mod tests {
         assert_eq!(both.frame(Duration::from_secs(8), Some(Duration::from_secs(6))), FrameFault::Normal);
         assert_eq!(both.frame(Duration::from_secs(9), Some(Duration::from_secs(7))), FrameFault::Stall);
         assert_eq!(MediaFaults::from(&"stall=0s".parse::<Faults>().unwrap()), MediaFaults::default());
+    }
+
+    #[test]
+    fn livepeer_knobs_parse_and_round_trip() {
+        let spec = "whep_hold=8s,viewers=2,status_shape=public,drop_field=output_stream_url,ice_disconnect=1";
+        let f: Faults = spec.parse().unwrap();
+        assert_eq!(f.whep_hold, Some(Duration::from_secs(8)));
+        assert_eq!(f.viewers, Some(2));
+        assert_eq!(f.status_shape, StatusShape::Public);
+        assert_eq!(f.drop_field.as_deref(), Some("output_stream_url"));
+        assert_eq!(f.ice_disconnect, 1);
+        assert_eq!(f.to_string(), spec);
+        assert_eq!("status_shape=runner".parse::<Faults>().unwrap(), Faults::default());
+    }
+
+    #[test]
+    fn viewer_cap_is_livepeers_five_unless_set() {
+        assert_eq!(FaultState::new(Faults::default()).max_viewers(), 5);
+        assert_eq!(FaultState::new("viewers=2".parse().unwrap()).max_viewers(), 2);
+    }
+
+    #[test]
+    fn whep_hold_waits_in_short_steps_until_its_end() {
+        let t0 = Instant::now();
+        assert_eq!(FaultState::new(Faults::default()).whep_hold_wait(t0, t0), None, "no knob: 404 at once");
+        let s = FaultState::new("whep_hold=1s".parse().unwrap());
+        assert_eq!(s.whep_hold_wait(t0, t0), Some(WHEP_HOLD_POLL));
+        assert_eq!(s.whep_hold_wait(t0, t0 + Duration::from_millis(950)), Some(Duration::from_millis(50)));
+        assert_eq!(s.whep_hold_wait(t0, t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn ice_disconnect_cuts_the_first_n_sessions_and_ends_any_on_disconnect() {
+        assert_eq!(FaultState::new(Faults::default()).ice_policy(0), IcePolicy::default());
+        let s = FaultState::new("ice_disconnect=2".parse().unwrap());
+        let cut = IcePolicy { end_on_disconnect: true, cut_after_first_frame: Some(ICE_CUT_AFTER) };
+        assert_eq!(s.ice_policy(0), cut);
+        assert_eq!(s.ice_policy(1), cut);
+        assert_eq!(s.ice_policy(2), IcePolicy { end_on_disconnect: true, cut_after_first_frame: None });
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/streams` | 201 stream object (`id` `str_…`, `stream_key` `stk_…`, `whip_url`, `output_playback_id`, `created_at`, `pipeline`, `params`, …) |
+//! | `POST /v1/streams` | 201 stream object (`id` `str_…`, `stream_key` `stk_…`, `whip_url`, `output_playback_id`, `created_at`, `pipeline`, `params`, `output_stream_url` (null without `output_rtmp_url`), …) |
+//! | `GET /v1/streams` | 200 `{success:true, data:[stream, ...]}`: the caller's streams (by bearer token), oldest first |
 //! | `GET /v1/streams/{id}` | 200 stream object |
 //! | `PATCH /v1/streams/{id}` | params merged (top level) into the stored ones, validated, 200 stream object |
 //! | `DELETE /v1/streams?id={id}` | 200 `{success:true, data:{}}` |
@@ -16,10 +17,15 @@
 //! | `POST {base}/live/video-to-video/{stream_id}/whep` | WHEP viewer offer, 201 answer |
 //! | `DELETE {whep_url}/{viewer}` | end viewer |
 //!
-//! Errors are Daydream-shaped: `{success:false, error, code, status[, details]}` (e.g. 404
+//! Errors are Daydream-shaped: `{success:false, error, code, status, details, requestId, traceId}` (e.g. 404
 //! `STREAMS/NOT_FOUND`, 400 `STREAMS/INVALID_PARAMS` with `details:[{field, message}]`, 401
 //! `AUTH/UNAUTHORIZED`). `/v1` calls need `Authorization: Bearer <key>`: the configured key, or
-//! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header).
+//! any non-empty token when none is configured. WHIP/WHEP URLs are pre-signed (no header) and
+//! answer CORS for any origin (preflight `OPTIONS` 204; `Access-Control-Allow-Origin: *` on
+//! every answer). Params are closed like Daydream's published schema: a key outside it (at any
+//! level, or a field the model's family lacks) is a 400 naming its path, so nothing outside
+//! the schema is stored or echoed. A DELETE of a session or viewer the engine ended within the
+//! last minute succeeds ([`ended`]).
 //!
 //! Stream states come from the pure [`status`] machine. Each stream's record owns its
 //! [`streams::ActivityCell`]; media events reach it through a [`streams::StreamActivity`]
@@ -32,7 +38,7 @@
 //! ## Fault injection
 //!
 //! `EngineConfig::faults` (`dreamgate engine --faults SPEC`) makes the engine misbehave like a
-//! warming-up or flaky Daydream: `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`. See
+//! warming-up or flaky Daydream: `warmup=5s,patch=405,trickle=405,burst=3,slow=2s`, and the Livepeer behaviours `whep_hold=8s,viewers=5,status_shape=public,drop_field=NAME,ice_disconnect=1`. See
 //! [`faults`] for each knob.
 //!
 //! ```no_run
@@ -58,6 +64,7 @@ use tokio::task::JoinHandle;
 
 mod api;
 pub mod backend;
+pub mod ended;
 pub mod faults;
 pub mod media;
 mod snapshot;
@@ -67,7 +74,7 @@ pub mod streams;
 pub use api::router;
 pub use backend::{MediaBackend, NoMedia};
 pub use dreamgate_rtc::RtcConfig;
-pub use faults::{Faults, FaultsParseError};
+pub use faults::{Faults, FaultsParseError, StatusShape};
 pub use media::WebRtcMedia;
 pub use snapshot::{MediaFigures, StatusSnapshot};
 
@@ -212,6 +219,11 @@ impl Engine {
         self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).on_call(call, stream_age)
     }
 
+    /// Reads the fault knobs' decisions (viewer cap, WHEP hold, ICE policy, shapes).
+    fn faults<R>(&self, f: impl FnOnce(&FaultState) -> R) -> R {
+        f(&self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn fault_delay(&self) -> Option<Duration> {
         self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).delay()
     }
@@ -244,8 +256,10 @@ impl Engine {
             "gateway_host": self.inner.gateway_host,
             "is_smoke_test": false,
         });
-        if let Some(url) = &r.output_stream_url {
-            o["output_stream_url"] = json!(url);
+        // always present (the official SDK needs the key): the RTMP output, or null
+        o["output_stream_url"] = json!(r.output_stream_url);
+        if let (Some(field), Some(map)) = (self.faults(|f| f.faults().drop_field.clone()), o.as_object_mut()) {
+            map.remove(&field);
         }
         o
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use dreamgate_model::StreamParams;
 use serde_json::{Map, Value};
 
+use crate::ended::RecentlyEnded;
 use crate::status::{Activity, TransportStats};
 
 /// One stream, as stored by the engine.
@@ -45,6 +46,11 @@ pub struct StreamRecord {
     pub pending_params: Option<(String, Map<String, Value>)>,
     /// Media events and status state, shared with the media side.
     pub activity: Arc<ActivityCell>,
+    /// Fingerprint of the bearer token that created the stream: `GET /v1/streams` lists the
+    /// caller's streams only.
+    pub owner: u64,
+    /// WHIP offers accepted so far (the next session's number, for the `ice_disconnect` knob).
+    pub whip_offers: u32,
 }
 
 impl StreamRecord {
@@ -106,6 +112,14 @@ impl Streams {
         Some(record)
     }
 
+    /// Runs `f` on every stream of `owner`, oldest first.
+    pub fn list<R>(&self, owner: u64, mut f: impl FnMut(&StreamRecord) -> R) -> Vec<R> {
+        let inner = self.lock();
+        let mut mine: Vec<&StreamRecord> = inner.by_id.values().filter(|r| r.owner == owner).collect();
+        mine.sort_by_key(|r| r.activity.created());
+        mine.into_iter().map(&mut f).collect()
+    }
+
     /// Ids of every stream.
     pub fn ids(&self) -> Vec<String> {
         self.lock().by_id.keys().cloned().collect()
@@ -139,12 +153,18 @@ pub struct ActivityCell {
     created: Instant,
     activity: Mutex<Activity>,
     deleted: AtomicBool,
+    ended: Mutex<RecentlyEnded>,
 }
 
 impl ActivityCell {
     /// The activity of a stream created at `created`.
     pub fn new(created: Instant) -> Self {
-        ActivityCell { created, activity: Mutex::new(Activity::new(created)), deleted: AtomicBool::new(false) }
+        ActivityCell {
+            created,
+            activity: Mutex::new(Activity::new(created)),
+            deleted: AtomicBool::new(false),
+            ended: Mutex::new(RecentlyEnded::default()),
+        }
     }
 
     /// When the stream was created.
@@ -256,6 +276,17 @@ impl StreamActivity {
     /// The ingest session ended (the media backend: peer gone, or ended by request).
     pub fn ingest_closed(&self, now: Instant) -> bool {
         self.on(|a| a.ingest_closed(now))
+    }
+
+    /// A WHIP session or WHEP viewer of this stream ended (the media backend: peer gone,
+    /// replaced, or ended by request): a DELETE of it shortly after still succeeds.
+    pub fn resource_ended(&self, resource_id: &str, now: Instant) {
+        self.cell.ended.lock().unwrap_or_else(|e| e.into_inner()).record(resource_id, now);
+    }
+
+    /// Whether the session or viewer `resource_id` ended within [`RecentlyEnded::KEEP`].
+    pub fn recently_ended(&self, resource_id: &str, now: Instant) -> bool {
+        self.cell.ended.lock().unwrap_or_else(|e| e.into_inner()).contains(resource_id, now)
     }
 
     /// Runs the status machine at `now` (`None` when the stream was deleted).

@@ -262,13 +262,22 @@ async fn fault_warmup_answers_not_ready_right_after_creation() {
     let c = client(&h, KEY, Duration::from_secs(5));
     let stream = c.create_stream(&payload()).await.unwrap();
     let id = stream["id"].as_str().unwrap();
+    // the body without its per-answer ids (`requestId`, `traceId`)
     let not_ready = |status: u16| {
         json!({
             "success": false,
             "error": "Stream is not ready yet (NOT_READY): warming up",
             "code": "STREAMS/NOT_READY",
             "status": status,
+            "details": null,
         })
+    };
+    let upstream = |e| {
+        let (status, mut body) = upstream(e);
+        for id in ["requestId", "traceId"] {
+            assert!(body.as_object_mut().unwrap().remove(id).is_some_and(|v| v.is_string()), "{id}");
+        }
+        (status, body)
     };
 
     let e = c.stream_status(id).await.unwrap_err();
@@ -277,7 +286,8 @@ async fn fault_warmup_answers_not_ready_right_after_creation() {
     let e = c.update_stream(id, &json!({"params": {"prompt": "x"}})).await.unwrap_err();
     assert!(e.is_warming_up(), "{e:?}");
     assert_eq!(upstream(e), (404, not_ready(404)));
-    let (status, body) = whip_post(stream["whip_url"].as_str().unwrap(), "application/sdp", OFFER).await;
+    let (status, mut body) = whip_post(stream["whip_url"].as_str().unwrap(), "application/sdp", OFFER).await;
+    body.as_object_mut().unwrap().retain(|k, _| k != "requestId" && k != "traceId");
     assert_eq!((status, body), (404, not_ready(404)));
     // GET, create and delete are not affected; an unknown stream is just not found
     c.get_stream(id).await.unwrap();

@@ -20,6 +20,15 @@
 //!   [`GatewayConfig::allowed_origins`] or the origin of
 //!   [`GatewayConfig::public_url`]; otherwise 403 `Forbidden origin`.
 //! * Every response gets the [`crate::headers`]; `/api/` ones also `no-store`.
+//! * CORS, on `/api/` routes, for the origins of [`GatewayConfig::allowed_origins`] only
+//!   (`--allowed-origin`): a preflight `OPTIONS` answers 204 with the methods and headers
+//!   allowed, and every answer to such an origin carries `Access-Control-Allow-Origin: <it>`,
+//!   `Access-Control-Allow-Credentials: true` and exposes `Location`, `ETag`, `Link`,
+//!   `Livepeer-Playback-URL`. Any other origin gets no CORS header at all.
+//! * Every request carries its [`PublicBase`]: the gateway's absolute base URL
+//!   ([`GatewayConfig::public_url`], else `http(s)://<Host>`), so that `Location` and
+//!   `Livepeer-Playback-URL` are answered as absolute URLs (browser clients resolve the
+//!   player's `Location` against them).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, LazyLock};
@@ -28,7 +37,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{HOST, ORIGIN, SET_COOKIE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::edge::{client_address, Edge};
 use crate::error::HttpError;
@@ -92,7 +101,13 @@ pub async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Reque
     let api = path.starts_with("/api/");
     let needs_session = path.starts_with(SESSION_ROUTES);
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let mut resp = if mutating && !origin_ok(cfg, req.headers(), https) {
+    let cors = if api { cors_origin(cfg, req.headers()) } else { None };
+    if let Some(base) = public_base(cfg, req.headers(), https) {
+        req.extensions_mut().insert(base);
+    }
+    let mut resp = if cors.is_some() && req.method() == Method::OPTIONS {
+        preflight()
+    } else if mutating && !origin_ok(cfg, req.headers(), https) {
         tracing::debug!(path = %req.uri().path(), "refused mutating request from a foreign origin");
         HttpError::bad_origin().into_response()
     } else if needs_session {
@@ -108,11 +123,53 @@ pub async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Reque
         next.run(req).await
     };
     headers::apply(resp.headers_mut(), &CSP, api);
+    if let Some(origin) = cors {
+        let h = resp.headers_mut();
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(
+            http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location, ETag, Link, Livepeer-Playback-URL"),
+        );
+        h.append(http::header::VARY, HeaderValue::from_static("Origin"));
+    }
     if let Some(IssuedSession(id)) = resp.extensions_mut().remove::<IssuedSession>() {
         if let Ok(v) = HeaderValue::from_str(&id.set_cookie(https)) {
             resp.headers_mut().append(SET_COOKIE, v);
         }
     }
+    resp
+}
+
+/// The gateway's absolute base URL for this request (no trailing slash): `--public-url`, else
+/// the request's own origin (`Host` is checked on `/api/` routes before this is used).
+#[derive(Debug, Clone)]
+pub struct PublicBase(pub String);
+
+fn public_base(cfg: &GatewayConfig, headers: &HeaderMap, https: bool) -> Option<PublicBase> {
+    if let Some(u) = &cfg.public_url {
+        return Some(PublicBase(u.as_str().trim_end_matches('/').to_owned()));
+    }
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok())?;
+    Some(PublicBase(format!("{}://{host}", if https { "https" } else { "http" })))
+}
+
+/// The request's `Origin` as a header value, when it is one of `--allowed-origin`.
+fn cors_origin(cfg: &GatewayConfig, headers: &HeaderMap) -> Option<HeaderValue> {
+    let origin = normalize_origin(headers.get(ORIGIN)?.to_str().ok()?).ok()?;
+    cfg.allowed_origins.contains(&origin).then(|| HeaderValue::from_str(&origin).ok()).flatten()
+}
+
+/// 204 to a CORS preflight from an allowed origin.
+fn preflight() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(http::header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"));
+    h.insert(
+        http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, authorization, if-match"),
+    );
+    h.insert(http::header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     resp
 }
 

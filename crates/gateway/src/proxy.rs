@@ -241,7 +241,15 @@ async fn send_offer(
 
 /// A WHIP offer: relayed to the stream's WHIP URL (detached: the answer's
 /// session resource and playback URL are recorded even if the browser left).
-pub async fn whip_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
+/// `Location` and `Livepeer-Playback-URL` are the gateway's own routes, absolute under `base`
+/// (the gateway's public base URL) when known.
+pub async fn whip_offer(
+    st: Arc<AppState>,
+    record: StreamRecord,
+    offer: Bytes,
+    base: Option<String>,
+) -> Result<Response, HttpError> {
+    let base = base.unwrap_or_default();
     detached(async move {
         let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer).await?;
         let playback =
@@ -250,9 +258,9 @@ pub async fn whip_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
         st.update_record(&record.id, RecordUpdate::WhipAnswer { resource, playback }).await;
         let mut resp = relay(&reply, SDP);
         let h = resp.headers_mut();
-        insert_path(h, LOCATION, &Leg::Whip.gateway_path(&record.id));
+        insert_path(h, LOCATION, &format!("{base}{}", Leg::Whip.gateway_path(&record.id)));
         if whep_known {
-            insert_path(h, PLAYBACK_URL, &Leg::Whep.gateway_path(&record.id));
+            insert_path(h, PLAYBACK_URL, &format!("{base}{}", Leg::Whep.gateway_path(&record.id)));
         }
         Ok(resp)
     })
@@ -275,7 +283,13 @@ pub async fn whip_trickle(
 /// A WHEP offer: relayed to the stream's WHEP URL (learnt from the WHIP
 /// answer or, failing that, from the stream's status); 404 `Playback not
 /// ready` while none is known.
-pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -> Result<Response, HttpError> {
+pub async fn whep_offer(
+    st: Arc<AppState>,
+    record: StreamRecord,
+    offer: Bytes,
+    base: Option<String>,
+) -> Result<Response, HttpError> {
+    let base = base.unwrap_or_default();
     detached(async move {
         let whep_url = match record.whep_url.clone() {
             Some(u) => Some(u),
@@ -291,7 +305,7 @@ pub async fn whep_offer(st: Arc<AppState>, record: StreamRecord, offer: Bytes) -
         let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
         st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
-        insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_path(&record.id));
+        insert_path(resp.headers_mut(), LOCATION, &format!("{base}{}", Leg::Whep.gateway_path(&record.id)));
         Ok(resp)
     })
     .await

@@ -22,7 +22,7 @@ use crate::error::HttpError;
 use crate::extract::{self, Owned, Proxied, Session, StreamId};
 use crate::limits::{wall_now, ClientAddr};
 use crate::metrics::{self, SignalAction};
-use crate::middleware::IssuedSession;
+use crate::middleware::{IssuedSession, PublicBase};
 use crate::proxy::{self, Leg, LegKind, Whep, Whip, SDP, TRICKLE};
 use crate::session::SessionId;
 use crate::state::AppState;
@@ -162,12 +162,13 @@ async fn end(
 
 async fn whip_post(
     Proxied { st, record, .. }: Proxied<Whip>,
+    base: Option<Extension<PublicBase>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
     counted(Leg::Whip, SignalAction::Offer, async {
         let offer = extract::read_signal_body(&headers, body, SDP).await?;
-        proxy::whip_offer(st, record, offer).await
+        proxy::whip_offer(st, record, offer, base.map(|Extension(b)| b.0)).await
     })
     .await
 }
@@ -187,12 +188,13 @@ async fn whip_patch(
 
 async fn whep_post(
     Proxied { st, record, .. }: Proxied<Whep>,
+    base: Option<Extension<PublicBase>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
     counted(Leg::Whep, SignalAction::Offer, async {
         let offer = extract::read_signal_body(&headers, body, SDP).await?;
-        proxy::whep_offer(st, record, offer).await
+        proxy::whep_offer(st, record, offer, base.map(|Extension(b)| b.0)).await
     })
     .await
 }

@@ -228,7 +228,7 @@ async fn hostile_urls_in_whip_answers_and_status_are_never_used() {
     let (_p, offer) = whip_offer().await;
     let r = b.sdp("POST", &format!("/api/daydream/streams/{id}/whip"), &offer).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.header("location").unwrap(), format!("/api/daydream/streams/{id}/whip"));
+    assert_eq!(r.header("location").unwrap(), format!("{}/api/daydream/streams/{id}/whip", b.base));
     assert_eq!(r.header("etag").as_deref(), Some("\"e1\""));
     assert!(r.header("livepeer-playback-url").is_none(), "a refused WHEP URL was advertised");
 

@@ -130,8 +130,9 @@ async fn whip_offer_is_answered_by_the_engine_through_the_gateway_under_its_own_
     let (id, stream) = created(&b).await;
     let (r, _publisher) = published(&b, &id).await;
     assert_eq!(r.header("content-type").as_deref(), Some("application/sdp"));
-    assert_eq!(r.header("location").unwrap(), api(&id, "/whip"));
-    assert_eq!(r.header("livepeer-playback-url").unwrap(), api(&id, "/whep"));
+    // absolute URLs of the gateway (browser clients resolve the player's Location against them)
+    assert_eq!(r.header("location").unwrap(), format!("{}{}", b.base, api(&id, "/whip")));
+    assert_eq!(r.header("livepeer-playback-url").unwrap(), format!("{}{}", b.base, api(&id, "/whep")));
     assert!(r.header("etag").is_some());
     let link = r.header("link").unwrap();
     assert!(link.starts_with("<stun:127.0.0.1:") && link.ends_with(">; rel=\"ice-server\""), "{link}");
@@ -172,7 +173,7 @@ async fn whep_plays_through_the_gateway_once_there_is_output_and_tears_down_the_
     };
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.header("content-type").as_deref(), Some("application/sdp"));
-    assert_eq!(r.header("location").unwrap(), api(&id, "/whep"));
+    assert_eq!(r.header("location").unwrap(), format!("{}{}", b.base, api(&id, "/whep")));
     assert!(eng.hits.any(&format!("POST /live/video-to-video/{id}/whep")));
     let r = b.delete(&api(&id, "/whep")).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -637,4 +638,55 @@ async fn own_ended_stream_is_404_others_403_malformed_404() {
         b.get("/api/daydream/streams/str.bad/status").await.assert_error(404, "Unknown stream");
         b.delete("/api/daydream/streams/str%20bad").await.assert_error(404, "Unknown stream");
     }
+}
+
+/// `--allowed-origin`: CORS (preflight and answer headers) on the API and WHIP/WHEP routes for
+/// those origins only; `--public-url`: `Location` and `Livepeer-Playback-URL` under it.
+#[tokio::test]
+async fn cors_for_allowed_origins_only_and_absolute_urls_under_the_public_url() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |cfg| {
+        cfg.allowed_origins = vec!["https://app.example".into()];
+        cfg.public_url = Some("https://dream.example".parse().unwrap());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let base = gw.base_url();
+    let preflight = |origin: &'static str, path: String| {
+        http.request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    for path in ["/api/daydream/streams".to_owned(), api("str_x", "/whip"), api("str_x", "/whep")] {
+        let r = preflight("https://app.example", path.clone()).await.unwrap();
+        assert_eq!(r.status(), 204, "{path}");
+        let h = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(h("access-control-allow-origin"), "https://app.example");
+        assert_eq!(h("access-control-allow-credentials"), "true");
+        assert!(
+            h("access-control-allow-methods").contains("POST") && h("access-control-allow-methods").contains("DELETE")
+        );
+        assert!(h("access-control-allow-headers").contains("content-type"));
+        let r = preflight("https://evil.example", path.clone()).await.unwrap();
+        assert_ne!(r.status(), 204, "{path}");
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+    assert_eq!(eng.hits.len(), 0, "preflights never reach the engine");
+
+    // an allowed origin's answers carry the grant; the WHIP answer's URLs are absolute
+    let mut b = Browser::new(&base);
+    b.origin = Some("https://app.example".into());
+    let (id, _) = created(&b).await;
+    let (r, _publisher) = published(&b, &id).await;
+    assert_eq!(r.header("access-control-allow-origin").as_deref(), Some("https://app.example"));
+    assert!(r.header("access-control-expose-headers").unwrap().contains("Livepeer-Playback-URL"));
+    assert_eq!(r.header("location").unwrap(), format!("https://dream.example{}", api(&id, "/whip")));
+    assert_eq!(r.header("livepeer-playback-url").unwrap(), format!("https://dream.example{}", api(&id, "/whep")));
+    // the gateway's own page gets no CORS header (same origin needs none), nor does another origin
+    b.origin = Some(base.clone());
+    assert!(b.get(&api(&id, "/status")).await.header("access-control-allow-origin").is_none());
+    b.origin = Some("https://evil.example".into());
+    assert!(b.get(&api(&id, "/status")).await.header("access-control-allow-origin").is_none());
 }

@@ -41,6 +41,9 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<String>>,
     },
     Close,
+    /// Stop sending anything to the remote (STUN answers, RTCP, media), still receiving: a lost
+    /// return path.
+    Mute,
 }
 
 /// Lock-free counters shared between the task and the handle.
@@ -139,12 +142,14 @@ pub(crate) struct TaskEnds {
 /// Starts the task of `io`, driven through the link whose task ends are `ends`.
 pub(crate) fn spawn(io: PeerIo, cfg: &RtcConfig, ends: TaskEnds) {
     let task = Task {
-        monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout),
+        monitor: ConnectionMonitor::new(Instant::now(), cfg.connect_timeout, cfg.disconnect_timeout)
+            .with_silence_timeout(cfg.silence_timeout),
         peer: io,
         cmd: ends.cmd,
         state: ends.state,
         pending_pli: false,
         probes: Vec::new(),
+        muted: false,
     };
     tokio::spawn(task.run());
 }
@@ -158,6 +163,8 @@ struct Task {
     pending_pli: bool,
     /// Reflexive-address probes in progress, with who waits for their candidates.
     probes: Vec<(ReflexiveProbe, oneshot::Sender<Vec<String>>)>,
+    /// Nothing is sent any more (fault injection: a lost return path).
+    muted: bool,
 }
 
 enum Wake {
@@ -238,6 +245,7 @@ impl Task {
         loop {
             match self.peer.rtc.poll_output()? {
                 Output::Timeout(t) => return Ok(t),
+                Output::Transmit(_) if self.muted => {}
                 Output::Transmit(t) => {
                     if let Err(e) = self.peer.socket.send_to(&t.contents, t.destination).await {
                         tracing::debug!("udp send to {} failed: {e}", t.destination);
@@ -402,6 +410,9 @@ impl Task {
         if self.probes.iter_mut().any(|(probe, _)| probe.on_datagram(source, datagram)) {
             return;
         }
+        if let Some(state) = self.monitor.heard(Instant::now()) {
+            self.publish(state);
+        }
         // Anything str0m cannot classify (not STUN/DTLS/RTP/RTCP) is dropped here.
         let Ok(contents) = datagram.try_into() else {
             return;
@@ -451,6 +462,7 @@ impl Task {
                 self.probes.push((ReflexiveProbe::new(Instant::now(), &servers, timeout), reply));
             }
             Command::Close => self.close(),
+            Command::Mute => self.muted = true,
         }
     }
 

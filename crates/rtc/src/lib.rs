@@ -99,6 +99,11 @@ pub struct RtcConfig {
     pub connect_timeout: Duration,
     /// A connected peer that stays disconnected this long fails. Default 10 s.
     pub disconnect_timeout: Duration,
+    /// A connected peer that hears nothing from the remote (no STUN, DTLS, RTP or RTCP) for
+    /// this long is "disconnected" (until it hears from it again), as a browser's consent
+    /// check says when the remote went silent. `None` (the default): only the ICE agent's
+    /// own verdict counts. For publishers, whose remote sends RTCP and STUN answers steadily.
+    pub silence_timeout: Option<Duration>,
 }
 
 impl RtcConfig {
@@ -114,6 +119,7 @@ impl Default for RtcConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             connect_timeout: Duration::from_secs(20),
             disconnect_timeout: Duration::from_secs(10),
+            silence_timeout: None,
         }
     }
 }

@@ -52,9 +52,32 @@ pub struct ConnectionMonitor {
     ice_up: bool,
     transport_up: bool,
     disconnected_since: Option<Instant>,
+    silence_timeout: Option<Duration>,
+    last_heard: Instant,
+    silent: bool,
 }
 
 impl ConnectionMonitor {
+    /// With `timeout`, a connected peer that hears nothing for that long becomes
+    /// `Disconnected` (see [`ConnectionMonitor::heard`]).
+    pub fn with_silence_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.silence_timeout = timeout;
+        self
+    }
+
+    /// Something arrived from the remote at `now`; returns the new state when it changed
+    /// (back to `Connected` after a silence).
+    pub fn heard(&mut self, now: Instant) -> Option<PeerState> {
+        self.last_heard = now;
+        if self.silent && !self.state.is_terminal() {
+            self.silent = false;
+            if self.ice_up && self.transport_up {
+                return self.set(now, PeerState::Connected);
+            }
+        }
+        None
+    }
+
     /// A monitor for a peer created at `now`.
     pub fn new(now: Instant, connect_timeout: Duration, disconnect_timeout: Duration) -> Self {
         ConnectionMonitor {
@@ -65,6 +88,9 @@ impl ConnectionMonitor {
             ice_up: false,
             transport_up: false,
             disconnected_since: None,
+            silence_timeout: None,
+            last_heard: now,
+            silent: false,
         }
     }
 
@@ -114,6 +140,12 @@ impl ConnectionMonitor {
 
     /// Checks the timeouts at `now`; returns the new state when it changed.
     pub fn poll(&mut self, now: Instant) -> Option<PeerState> {
+        if let Some(silence) = self.silence_timeout.filter(|_| self.state == PeerState::Connected) {
+            if now >= self.last_heard + silence {
+                self.silent = true;
+                return self.set(now, PeerState::Disconnected);
+            }
+        }
         match self.deadline() {
             Some(deadline) if now >= deadline => self.set(now, PeerState::Failed),
             _ => None,
@@ -125,6 +157,7 @@ impl ConnectionMonitor {
         match self.state {
             PeerState::New | PeerState::Connecting if !self.transport_up => Some(self.created + self.connect_timeout),
             PeerState::Disconnected => self.disconnected_since.map(|t| t + self.disconnect_timeout),
+            PeerState::Connected => self.silence_timeout.map(|s| self.last_heard + s),
             _ => None,
         }
     }
@@ -351,5 +384,24 @@ mod tests {
         assert!(g.is_waiting());
         assert!(g.on_dropped(t0 + 3 * S));
         assert!(!g.on_frame(t0 + 3 * S, false, true).deliver);
+    }
+
+    #[test]
+    fn silence_disconnects_a_connected_peer_until_it_hears_again() {
+        let t0 = Instant::now();
+        let mut m = ConnectionMonitor::new(t0, 10 * S, 5 * S).with_silence_timeout(Some(3 * S));
+        assert_eq!(m.handle(t0, LinkEvent::TransportConnected), Some(PeerState::Connected));
+        assert_eq!(m.heard(t0 + S), None);
+        assert_eq!(m.deadline(), Some(t0 + 4 * S));
+        assert_eq!(m.poll(t0 + 3 * S), None);
+        assert_eq!(m.poll(t0 + 4 * S), Some(PeerState::Disconnected));
+        assert_eq!(m.heard(t0 + 5 * S), Some(PeerState::Connected), "heard again");
+        assert_eq!(m.poll(t0 + 8 * S), Some(PeerState::Disconnected));
+        assert_eq!(m.poll(t0 + 13 * S), Some(PeerState::Failed), "then the disconnect timeout");
+        // off by default
+        let mut m = ConnectionMonitor::new(t0, 10 * S, 5 * S);
+        m.handle(t0, LinkEvent::TransportConnected);
+        assert_eq!(m.deadline(), None);
+        assert_eq!(m.poll(t0 + 100 * S), None);
     }
 }

@@ -148,6 +148,14 @@ pub trait Peer: sealed::HasLink {
     fn close(&self) {
         self.link().close();
     }
+
+    /// Stops sending anything to the remote (STUN answers, RTCP, media) while still
+    /// receiving, as when the return path is lost: the remote's ICE then reports
+    /// "disconnected" (its consent checks go unanswered). For fault injection (the engine's
+    /// `ice_disconnect` knob).
+    fn mute(&self) {
+        self.link().send(Command::Mute);
+    }
 }
 
 impl<T: sealed::HasLink> Peer for T {}

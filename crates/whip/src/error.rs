@@ -39,4 +39,8 @@ pub enum WhipError {
     /// WebRTC negotiation failed (unusable answer, DTLS failure, peer error).
     #[error("Peer connection failed")]
     PeerFailed,
+    /// The connected session was lost and is being published again (a new offer POST):
+    /// the error of the `connecting` state during a reconnect.
+    #[error("Connection lost — reconnecting…")]
+    ConnectionLost,
 }

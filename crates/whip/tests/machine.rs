@@ -511,3 +511,85 @@ fn source_errors_use_the_spec_words() {
     assert_eq!(WhipError::NoTracks.to_string(), "MediaStream has no tracks");
     assert_eq!(WhipError::TrackNotLive.to_string(), "Video track is not live");
 }
+
+fn reconnecting(max_reconnects: u32) -> WhipMachine {
+    let mut opts = WhipOptions::new(WHIP_URL.parse().unwrap());
+    opts.enable_trickle_ice = false;
+    opts.max_reconnects = max_reconnects;
+    WhipMachine::new(opts)
+}
+
+const LOST: &str = "Connection lost — reconnecting…";
+
+/// Livepeer ends a WHIP session as soon as ICE reports "disconnected": past the grace, a
+/// session that had connected is published again by a NEW offer POST (old resource deleted,
+/// media source kept), with a fresh warm-up budget; connecting again resets the count.
+#[test]
+fn a_lost_session_is_published_again_by_a_new_offer_within_max_reconnects() {
+    let mut m = reconnecting(2);
+    let t0 = Instant::now();
+    connected(&mut m, t0);
+    let t1 = t0 + Duration::from_secs(30);
+    step(&mut m, t1, Event::PeerStateChanged(PeerState::Disconnected));
+    assert!(step(&mut m, t1 + ms(4_999), Event::Timeout).is_empty(), "still in the grace");
+    let t2 = t1 + ms(5_000);
+    let a = step(&mut m, t2, Event::Timeout);
+    assert_eq!(states(&a), vec![(ConnectionState::Connecting, Some(LOST.to_owned()))]);
+    assert!(a.iter().any(|x| matches!(x, Action::DropPeer)), "{a:?}");
+    assert!(!a.iter().any(|x| matches!(x, Action::ClosePeer)), "the media source is kept: {a:?}");
+    assert_eq!(deletes(&a), vec!["http://127.0.0.1:9/live/video-to-video/sessions/abc"]);
+    assert!(matches!(a.last(), Some(Action::CreatePeer { .. })), "{a:?}");
+    assert_eq!(m.reconnects(), 1);
+    assert!(m.is_active());
+    assert_eq!(m.next_timeout(), Some(t2 + Duration::from_secs(45)), "a fresh connection window");
+    // the new peer's offer goes out as a new POST to the WHIP URL
+    step(&mut m, t2, Event::OfferReady { sdp: OFFER.into() });
+    let a = step(&mut m, t2, Event::GatheringComplete { sdp: None });
+    let req = offer_request(&a);
+    // the endpoint warms up: retried inside the new budget, still "connection lost"
+    let a = step(&mut m, t2, Event::HttpResponse { request: req, reply: HttpReply::status(503) });
+    assert!(matches!(a[0], Action::RetryScheduled { retry: 1, .. }), "{a:?}");
+    assert_eq!(m.state(), ConnectionState::Connecting);
+    let a = step(&mut m, t2 + ms(500), Event::Timeout);
+    let req = offer_request(&a);
+    step(&mut m, t2 + ms(600), Event::HttpResponse { request: req, reply: answer() });
+    let a = step(&mut m, t2 + ms(700), Event::PeerStateChanged(PeerState::Connected));
+    assert_eq!(states(&a), vec![(ConnectionState::Connected, None)]);
+    assert_eq!(m.reconnects(), 0, "connected again: the count starts over");
+    // a peer failure (not only a long "disconnected") is a loss too
+    let a = step(&mut m, t2 + Duration::from_secs(60), Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), vec![(ConnectionState::Connecting, Some(LOST.to_owned()))]);
+}
+
+#[test]
+fn reconnects_stop_at_max_reconnects_in_a_row_then_fail() {
+    let mut m = reconnecting(1);
+    let t0 = Instant::now();
+    connected(&mut m, t0);
+    let a = step(&mut m, t0 + ms(10), Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), vec![(ConnectionState::Connecting, Some(LOST.to_owned()))]);
+    step(&mut m, t0 + ms(10), Event::OfferReady { sdp: OFFER.into() });
+    let a = step(&mut m, t0 + ms(10), Event::GatheringComplete { sdp: None });
+    let req = offer_request(&a);
+    step(&mut m, t0 + ms(20), Event::HttpResponse { request: req, reply: answer() });
+    // the new peer never connects: no reconnect left
+    let a = step(&mut m, t0 + ms(30), Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), failed("Peer connection failed"));
+    assert!(a.iter().any(|x| matches!(x, Action::ClosePeer)));
+    assert!(!m.is_active());
+}
+
+#[test]
+fn without_max_reconnects_a_lost_session_fails_and_a_never_connected_one_never_reconnects() {
+    let mut m = reconnecting(0);
+    let t0 = Instant::now();
+    connected(&mut m, t0);
+    let a = step(&mut m, t0, Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), failed("Peer connection failed"));
+
+    let mut m = reconnecting(5);
+    let req = connect_and_offer(&mut m, t0);
+    step(&mut m, t0, Event::HttpResponse { request: req, reply: answer() });
+    let a = step(&mut m, t0, Event::PeerStateChanged(PeerState::Failed));
+    assert_eq!(states(&a), failed("ICE connection failed"), "never connected: nothing to recover");
+}

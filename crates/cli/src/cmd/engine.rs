@@ -24,6 +24,15 @@ const FAULTS_HELP: &str = "Fault injection, comma-separated knob=value (all off 
   stall=3s     once live (5 s after the first output), the output stops for that long, then resumes
   load=5s      each ingest stays LOADING that long after its first frame; the output shows a
                warm-up frame meanwhile (the input dimmed, with a progress bar)
+  whep_hold=8s a WHEP POST before the first output frame is held until that frame
+               (at most that long, then 404) instead of answering 404 at once
+  viewers=2    WHEP viewers per stream, 429 beyond (default 5, as Livepeer)
+  status_shape=public  status in Daydream's public reference shape
+               (inference_status.input_fps/output_fps, no state, no input_status)
+  drop_field=output_stream_url  that field is left out of every stream body
+  ice_disconnect=1  a WHIP session ends as soon as its ICE reports \"disconnected\" (as
+               Livepeer); the first N sessions of each stream lose their return path 3 s
+               after their first frame, so the client must POST a new offer
 Durations take ms, s or m (a bare number is seconds).";
 
 /// Arguments of `dreamgate engine`. `Debug` never shows the key (it is an [`ApiKey`]).

@@ -118,6 +118,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         options.whip.ice_servers
     };
     options.whip.enable_trickle_ice = args.trickle;
+    // Livepeer ends a WHIP session when ICE reports "disconnected": publish again by a new
+    // offer (each within the warm-up budget), as the official browser client does
+    options.whip.max_reconnects = MAX_RECONNECTS;
     options.whip.warmup_budget = warmup;
     options.whip.connection_timeout = connect_timeout;
 
@@ -198,8 +201,14 @@ async fn publish(
     }
 }
 
+/// Reconnects in a row after a lost session (the official browser client's 5 attempts).
+const MAX_RECONNECTS: u32 = 5;
+
 fn render(s: &ClientStatus, started: Instant, live_since: Option<Instant>, fps: f64, frames: u64) -> String {
     match (s.state.state, &s.retry, live_since) {
+        (ConnectionState::Connecting, _, _) if s.state.error == Some(dreamgate_whip::WhipError::ConnectionLost) => {
+            dreamgate_whip::WhipError::ConnectionLost.to_string()
+        }
         (ConnectionState::Connecting, Some(retry), _) => {
             let next = retry.at.saturating_duration_since(Instant::now()).as_secs_f64();
             format!("warming up (retry {}, next in {next:.1}s): {}", retry.retry, retry.error)

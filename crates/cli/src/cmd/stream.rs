@@ -159,6 +159,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
     };
     match result {
         Ok(value) => {
+            if matches!(command, Command::Status { .. }) {
+                // either documented shape (runner or public reference), summarised for people
+                eprintln!("{}", dreamgate_client::StreamStatus::from_json(&value).summary());
+            }
             println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(ExitCode::SUCCESS)
         }

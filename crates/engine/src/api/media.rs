@@ -1,6 +1,8 @@
 //! The WHIP (ingest) and WHEP (viewer) signalling endpoints: HTTP checks, then the offer goes
 //! to the [`MediaBackend`](crate::backend::MediaBackend).
 
+use std::time::Instant;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -8,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{gate, not_found, Fail};
 use crate::backend::{IngestOffer, MediaError, SdpAnswer, ViewerOffer};
-use crate::faults::Call;
+use crate::faults::{Call, FaultState};
 use crate::Engine;
 
 fn media_error(e: MediaError) -> Fail {
@@ -50,7 +52,6 @@ fn sdp_answer(status: StatusCode, answer: &SdpAnswer, location: String, playback
     if let Some(p) = playback {
         put("livepeer-playback-url", &p);
     }
-    put("access-control-expose-headers", "Location, ETag, Link, Livepeer-Playback-URL");
     resp
 }
 
@@ -66,7 +67,15 @@ pub(super) async fn whip_offer(
     let id = activity.stream_id().to_owned();
     gate(&engine, Call::WhipOffer, Some(activity.age()))?;
     let sdp = check_sdp(&headers, &body)?;
-    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, faults: engine.media_faults() };
+    let index = engine
+        .streams()
+        .with_key(&key, |r| {
+            r.whip_offers += 1;
+            r.whip_offers - 1
+        })
+        .ok_or_else(not_found)?;
+    let ice = engine.faults(|f| f.ice_policy(index));
+    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, ice, faults: engine.media_faults() };
     let answer = engine.media().ingest(offer).await.map_err(media_error)?;
     tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
     let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);
@@ -111,7 +120,11 @@ pub(super) async fn whip_delete(
 ) -> Result<Response, Fail> {
     let activity = engine.streams().with_key(&key, |r| r.activity()).ok_or_else(not_found)?;
     gate(&engine, Call::WhipDelete, Some(activity.age()))?;
-    engine.media().end_ingest(activity.stream_id(), Some(&session)).map_err(media_error)?;
+    match engine.media().end_ingest(activity.stream_id(), Some(&session)) {
+        // the engine ended it a moment ago (the peer went away first): done all the same
+        Err(MediaError::NotFound(_)) if activity.recently_ended(&session, Instant::now()) => {}
+        other => other.map_err(media_error)?,
+    }
     Ok(StatusCode::OK.into_response())
 }
 
@@ -125,8 +138,21 @@ pub(super) async fn whep_offer(
     let activity = engine.streams().activity(&id).ok_or_else(not_found)?;
     gate(&engine, Call::WhepOffer, Some(activity.age()))?;
     let sdp = check_sdp(&headers, &body)?;
-    let offer = ViewerOffer { stream_id: id.clone(), offer_sdp: sdp, activity };
-    let answer = engine.media().view(offer).await.map_err(media_error)?;
+    let max_viewers = engine.faults(FaultState::max_viewers);
+    let offer = ViewerOffer { stream_id: id.clone(), offer_sdp: sdp, activity, max_viewers };
+    // `whep_hold`: before the first output frame, hold the POST (bounded) instead of a 404
+    let started = Instant::now();
+    let answer = loop {
+        match engine.media().view(offer.clone()).await {
+            Err(MediaError::NotFound(m)) if offer.activity.exists() => {
+                match engine.faults(|f| f.whep_hold_wait(started, Instant::now())) {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => return Err(media_error(MediaError::NotFound(m))),
+                }
+            }
+            other => break other.map_err(media_error)?,
+        }
+    };
     let location = format!("{}/{}", engine.whep_url(&id), answer.resource_id);
     Ok(sdp_answer(StatusCode::CREATED, &answer, location, None))
 }
@@ -136,8 +162,11 @@ pub(super) async fn whep_delete(
     State(engine): State<Engine>,
     Path((id, viewer)): Path<(String, String)>,
 ) -> Result<Response, Fail> {
-    let age = engine.stream_age(&id).ok_or_else(not_found)?;
-    gate(&engine, Call::WhepDelete, Some(age))?;
-    engine.media().end_view(&id, &viewer).map_err(media_error)?;
+    let activity = engine.streams().activity(&id).ok_or_else(not_found)?;
+    gate(&engine, Call::WhepDelete, Some(activity.age()))?;
+    match engine.media().end_view(&id, &viewer) {
+        Err(MediaError::NotFound(_)) if activity.recently_ended(&viewer, Instant::now()) => {}
+        other => other.map_err(media_error)?,
+    }
     Ok(StatusCode::OK.into_response())
 }

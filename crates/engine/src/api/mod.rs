@@ -31,7 +31,7 @@ use status::stream_status;
 /// Builds the engine's router (every route, JSON fallbacks for unknown paths and methods).
 pub fn router(engine: Engine) -> Router {
     Router::new()
-        .route("/v1/streams", post(create_stream).delete(delete_stream))
+        .route("/v1/streams", post(create_stream).get(list_streams).delete(delete_stream))
         .route("/v1/streams/{id}", get(get_stream).patch(update_stream))
         .route("/v1/streams/{id}/status", get(stream_status))
         .route("/live/video-to-video/{id}/whip", post(whip_offer).patch(whip_patch_root))
@@ -41,10 +41,44 @@ pub fn router(engine: Engine) -> Router {
         .fallback(|| async { error(404, "NOT_FOUND", "No such route") })
         .method_not_allowed_fallback(|| async { error(405, "METHOD_NOT_ALLOWED", "Method not allowed") })
         .layer(middleware::from_fn_with_state(engine.clone(), slow_fault))
+        .layer(middleware::from_fn(media_cors))
         .with_state(engine)
 }
 
-/// A Daydream-shaped error answer: `{success:false, error, code, status[, details]}`.
+/// Methods a browser may use on the WHIP/WHEP URLs and their resources.
+const CORS_METHODS: &str = "POST, PATCH, DELETE, OPTIONS";
+/// Request headers a browser may send there.
+const CORS_HEADERS: &str = "content-type, authorization, if-match";
+/// Answer headers a browser's script may read.
+const CORS_EXPOSE: &str = "Location, ETag, Link, Livepeer-Playback-URL";
+
+/// CORS on every WHIP/WHEP endpoint and resource (`/live/...`): a preflight `OPTIONS` answers
+/// 204 with the allowed methods and headers, and every answer (errors included) carries
+/// `Access-Control-Allow-Origin: *` and exposes `Location`, `ETag`, `Link`,
+/// `Livepeer-Playback-URL`. Those URLs are pre-signed (no cookie, no key), so any origin may
+/// call them, as a browser client on the app's page does. `/v1` is not concerned: it needs the
+/// Bearer key, which never belongs in a browser.
+async fn media_cors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/live/") {
+        return next.run(req).await;
+    }
+    let mut resp = if req.method() == axum::http::Method::OPTIONS {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(CORS_METHODS));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_HEADERS));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        resp
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
+    resp
+}
+
+/// A Daydream-shaped error answer: `{success:false, error, code, status, details, requestId, traceId}`.
 #[derive(Debug)]
 pub(crate) struct Fail {
     status: u16,
@@ -61,10 +95,17 @@ impl Fail {
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
-        let mut body = json!({ "success": false, "error": self.message, "code": self.code, "status": self.status });
-        if let Some(d) = self.details {
-            body["details"] = d;
-        }
+        // Daydream's published error body: every key present (`details` null when there is
+        // nothing to add), a request id and a trace id per answer.
+        let body = json!({
+            "success": false,
+            "error": self.message,
+            "code": self.code,
+            "status": self.status,
+            "details": self.details,
+            "requestId": random_id("req_", 16),
+            "traceId": trace_id(),
+        });
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
@@ -150,6 +191,11 @@ fn random_id(prefix: &str, len: usize) -> String {
     format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), len))
 }
 
+/// 32 lowercase hex digits, as a W3C trace id.
+fn trace_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 fn iso8601_now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -157,6 +203,7 @@ fn iso8601_now() -> String {
 async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<Response, Fail> {
     api_gate(&engine, &headers, Call::Create, None)?;
     let payload = parse_create(&parse_json(&body)?).map_err(invalid_params)?;
+    closed(&payload.params)?;
     let now = Instant::now();
     let id = random_id("str_", 16);
     let name = payload.extra.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -174,6 +221,8 @@ async fn create_stream(State(engine): State<Engine>, headers: HeaderMap, body: B
         last_params: Some(payload.params.to_map()),
         pending_params: None,
         activity: Arc::new(ActivityCell::new(now)),
+        owner: caller(&headers),
+        whip_offers: 0,
     };
     // the pipeline will start with the create params
     let created_hash = crate::snapshot::params_hash(&record.params);
@@ -205,6 +254,7 @@ async fn update_stream(
     let given = parse_update(&parse_json(&body)?).map_err(invalid_params)?;
     let merged = merge_params(current, &given);
     let params = StreamParams::from_json(&Value::Object(merged)).map_err(invalid_params)?;
+    closed(&params)?;
     let errors = validate_params(&params);
     if !errors.is_empty() {
         return Err(invalid_params(errors));
@@ -229,6 +279,33 @@ async fn update_stream(
     }
     tracing::info!(stream_id = %id, fields = ?given.keys().collect::<Vec<_>>(), "stream params updated");
     Ok(axum::Json(object).into_response())
+}
+
+/// Daydream's params schemas are closed at every level: a key outside them is a 400 naming
+/// its path (the model knows the fields; the engine is the one that refuses), so nothing
+/// outside the schema is ever stored or echoed.
+fn closed(params: &StreamParams) -> Result<(), Fail> {
+    let unknown = params.unknown_fields();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = unknown.iter().map(|e| e.field.as_str()).collect();
+    let message = format!("Invalid stream configuration: unknown parameter {}", names.join(", "));
+    Err(Fail { message, ..invalid_params(unknown) })
+}
+
+/// `GET /v1/streams`: the caller's streams, `{success:true, data:[stream, ...]}`.
+async fn list_streams(State(engine): State<Engine>, headers: HeaderMap) -> Result<Response, Fail> {
+    api_gate(&engine, &headers, Call::List, None)?;
+    let data = engine.streams().list(caller(&headers), |r| engine.stream_object(r));
+    Ok(axum::Json(json!({ "success": true, "data": data })).into_response())
+}
+
+/// Who is calling: a fingerprint (FNV-1a) of the bearer token, so that each key lists its
+/// own streams (without a configured key any token is accepted, and each is its own caller).
+fn caller(headers: &HeaderMap) -> u64 {
+    let token = headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes).unwrap_or_default();
+    token.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Shallow merge (JSON, at the edge): each given top-level field replaces the stored one.

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{api_gate, not_found, random_id, Fail};
-use crate::faults::Call;
 use crate::snapshot::params_hash;
+use crate::faults::{Call, StatusShape};
 use crate::status::{conn_quality, packet_loss_pct};
 use crate::{Engine, StatusSnapshot};
 
@@ -21,7 +21,10 @@ pub(super) async fn stream_status(
 ) -> Result<Response, Fail> {
     api_gate(&engine, &headers, Call::Status, Some(&id))?;
     let snapshot = engine.status(&id, Instant::now()).ok_or_else(not_found)?;
-    let data = status_data(&engine, &snapshot);
+    let mut data = status_data(&engine, &snapshot);
+    if engine.faults(|f| f.faults().status_shape) == StatusShape::Public {
+        data = public_shape(data);
+    }
     Ok(axum::Json(json!({ "success": true, "error": null, "data": data })).into_response())
 }
 
@@ -83,6 +86,22 @@ fn status_data(engine: &Engine, s: &StatusSnapshot) -> Value {
             }},
         },
     })
+}
+
+/// `status_shape=public`: Daydream's public reference shape: `inference_status.input_fps`,
+/// `output_fps` and `last_input_time`; no `state`, no `input_status`, no `inference_status.fps`.
+fn public_shape(mut data: Value) -> Value {
+    let Some(map) = data.as_object_mut() else { return data };
+    map.remove("state");
+    map.remove("last_state_update_time");
+    let input = map.remove("input_status").unwrap_or(Value::Null);
+    if let Some(inference) = map.get_mut("inference_status").and_then(Value::as_object_mut) {
+        let output_fps = inference.remove("fps").unwrap_or(json!(0.0));
+        inference.insert("input_fps".into(), input["fps"].clone());
+        inference.insert("output_fps".into(), output_fps);
+        inference.insert("last_input_time".into(), input["last_input_time"].clone());
+    }
+    data
 }
 
 fn round2(x: f64) -> f64 {

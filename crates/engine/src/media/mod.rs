@@ -18,8 +18,10 @@
 //!   `record_frame` per decoded/produced frame, `record_transport` once a second,
 //!   `ingest_closed` when the peer goes away or the session is ended by request. A `false`
 //!   answer (stream deleted) stops it all.
-//! - WHEP answers 404 until the stream produced its first frame, 429 above
-//!   [`MAX_VIEWERS`] viewers.
+//! - WHEP answers 404 until the stream produced its first frame, 429 above the offer's
+//!   `max_viewers` (Livepeer's 5 by default, [`crate::faults::DEFAULT_VIEWERS`]).
+//! - With the `ice_disconnect` knob ([`crate::faults::IcePolicy`] in the offer) a session ends as soon as its
+//!   ICE reports "disconnected", and a cut session's peer stops sending (a lost return path) after its first frames.
 //!
 //! [`WebRtcMedia::stats`] exposes per-stream figures (pipeline timings, drops, viewers) for
 //! benchmarks and diagnostics.
@@ -51,8 +53,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use dreamgate_media::PipelineStats;
-use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
 use dreamgate_model::StreamParams;
+use dreamgate_rtc::{accept_egress, accept_ingest, Ingest, IngestStats, Peer, RtcConfig, RtcError, StunServer};
 use rand::distr::{Alphanumeric, SampleString};
 use tokio::sync::{mpsc, OnceCell};
 use tokio::task::JoinHandle;
@@ -286,6 +288,7 @@ impl WebRtcMedia {
                 transform,
                 offer.activity.clone(),
                 shared.clone(),
+                offer.ice,
             ),
             offer.activity.clone(),
         ));
@@ -300,6 +303,7 @@ impl WebRtcMedia {
         };
         if let Some(old) = replaced {
             tracing::info!(stream_id = %stream_id, old = %old.id, new = %session_id, "WHIP session replaced");
+            old.activity.resource_ended(&old.id, Instant::now());
         }
         if !offer.activity.exists() {
             self.stream_deleted(&stream_id);
@@ -314,17 +318,19 @@ impl WebRtcMedia {
         let hub = hub
             .filter(|h| h.first_output().is_some())
             .ok_or_else(|| MediaError::NotFound("No output yet: the stream has not produced a frame".into()))?;
-        if hub.viewer_count() >= MAX_VIEWERS {
-            return Err(too_many());
+        let cap = offer.max_viewers;
+        if hub.viewer_count() >= cap {
+            return Err(too_many(cap));
         }
         let (mut egress, answer) = accept_egress(&self.rtc, &offer.offer_sdp).await.map_err(rtc_error)?;
         let mut requests = std::mem::replace(&mut egress.keyframe_requests, mpsc::channel(1).1);
         let viewer_id = random_id("vwr_");
-        hub.add_viewer(viewer_id.clone(), egress, MAX_VIEWERS).map_err(|_| too_many())?;
+        hub.add_viewer(viewer_id.clone(), egress, cap).map_err(|_| too_many(cap))?;
         // a late joiner starts on a fresh IDR rather than waiting for the next one
         hub.request_keyframe();
         let weak = Arc::downgrade(&hub);
         let id = viewer_id.clone();
+        let activity = offer.activity.clone();
         tokio::spawn(async move {
             // PLI/FIR from the viewer (and "connected, start on a keyframe"); ends with its peer
             while requests.recv().await.is_some() {
@@ -336,14 +342,15 @@ impl WebRtcMedia {
             if let Some(hub) = weak.upgrade() {
                 hub.remove_viewer(&id);
             }
+            activity.resource_ended(&id, Instant::now());
         });
         tracing::info!(stream_id = %offer.stream_id, viewer = %viewer_id, "WHEP viewer accepted");
         Ok(SdpAnswer { sdp: answer, resource_id: viewer_id, ice_servers: self.ice_servers().await })
     }
 }
 
-fn too_many() -> MediaError {
-    MediaError::TooMany(format!("Too many viewers (at most {MAX_VIEWERS} per stream)"))
+fn too_many(cap: usize) -> MediaError {
+    MediaError::TooMany(format!("Too many viewers (at most {cap} per stream)"))
 }
 
 /// Runs a session's pump; when the peer goes away on its own, ends the session and tells
@@ -362,6 +369,7 @@ async fn run_pump(
         if end == PumpEnd::PeerGone {
             activity.ingest_closed(Instant::now());
         }
+        activity.resource_ended(&session_id, Instant::now());
         // Dropping the session aborts this very task: nothing may follow.
         drop(session);
     }
@@ -396,6 +404,7 @@ impl MediaBackend for WebRtcMedia {
         if let Some(session) = ended {
             tracing::info!(stream_id = %stream_id, session = %session.id, "WHIP session ended by request");
             session.activity.ingest_closed(Instant::now());
+            session.activity.resource_ended(&session.id, Instant::now());
         }
         Ok(())
     }

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use dreamgate_media::{output_size, MediaError, Pipeline, PipelineStats, Stylizer};
 use dreamgate_model::StreamParams;
-use dreamgate_rtc::{Ingest, MediaFrame};
+use dreamgate_rtc::{Ingest, MediaFrame, Peer as _, PeerState};
 use tokio::sync::mpsc;
 
 use super::gate::{Admit, IngestGate};
 use super::hub::Hub;
 use crate::faults::{FrameFault, MediaFaults};
+use crate::backend::IcePolicy;
+use crate::faults::ICE_CUT_END;
 use crate::status::TransportStats;
 use crate::streams::StreamActivity;
 
@@ -257,10 +259,17 @@ pub(crate) async fn pump(
     transform: Transform,
     activity: StreamActivity,
     shared: Arc<SessionShared>,
+    ice: IcePolicy,
 ) -> PumpEnd {
     // started by the first access unit: a peer that never sends media costs no codec thread
     let mut transform = Some(transform);
     let mut gate = IngestGate::new(Instant::now());
+    // `ice_disconnect`: watch the peer's ICE; cut the path once, after the first frame
+    let mut states = ingest.state_changes();
+    let mut watching = ice.end_on_disconnect;
+    let mut cut_after = ice.cut_after_first_frame;
+    let mut cut_at: Option<Instant> = None;
+    let mut muted = false;
     let mut tick = tokio::time::interval(PUMP_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -277,6 +286,9 @@ pub(crate) async fn pump(
                 }
                 shared.frames_received.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
+                if let Some(after) = cut_after.take() {
+                    cut_at = Some(now + after);
+                }
                 let request = match gate.admit(now, unit.keyframe) {
                     Admit::Forward => match queue.try_send(unit) {
                         Ok(()) => false,
@@ -298,6 +310,26 @@ pub(crate) async fn pump(
                 }
                 None => return PumpEnd::Stopped, // the transform thread ended
             },
+            changed = states.changed(), if watching => match changed {
+                // Livepeer ends a WHIP session as soon as ICE reports "disconnected"
+                Ok(()) if *states.borrow() == PeerState::Disconnected => {
+                    tracing::info!(stream_id = %activity.stream_id(), "ICE disconnected: ending the WHIP session");
+                    return PumpEnd::PeerGone;
+                }
+                Ok(()) => {}
+                Err(_) => watching = false,
+            },
+            _ = sleep_until(cut_at), if cut_at.is_some() => {
+                if muted {
+                    // the publisher's ICE has long reported "disconnected": the session is over
+                    tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: ending the cut WHIP session");
+                    return PumpEnd::PeerGone;
+                }
+                tracing::info!(stream_id = %activity.stream_id(), "ice_disconnect: cutting the WHIP session's return path");
+                ingest.mute();
+                muted = true;
+                cut_at = Some(Instant::now() + ICE_CUT_END);
+            }
             _ = tick.tick() => {
                 if gate.transport_due(Instant::now()) {
                     let s = ingest.stats();
@@ -308,5 +340,13 @@ pub(crate) async fn pump(
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `at` (forever when `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }

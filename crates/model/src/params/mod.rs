@@ -135,6 +135,70 @@ impl StreamParams {
         self.model_id.as_deref().and_then(catalog::model_family)
     }
 
+    /// Every field outside Daydream's published (closed) schema, as
+    /// [`FieldError`]s naming its path: keys this version does not know at any level
+    /// (`params.foo`, `params.image_preprocessing.processors[0].foo`, `params.controlnets[1].foo`,
+    /// `params.ip_adapter.foo`, `params.cached_attention.foo`), and the fields the model's
+    /// family has no place for (`stabilityai/sd-turbo` has no `ip_adapter`,
+    /// `ip_adapter_style_image_url` nor `cached_attention`). Decoding keeps unknown keys (the
+    /// gateway passes them on to Daydream, which judges them); a server that publishes the
+    /// closed schema (the engine) refuses them with this list.
+    ///
+    /// ```
+    /// use dreamgate_model::StreamParams;
+    /// let p = StreamParams::from_json(&serde_json::json!({
+    ///     "model_id": "stabilityai/sd-turbo", "foo": 1, "ip_adapter": {"enabled": false},
+    ///     "image_preprocessing": {"processors": [{"type": "blur", "bar": 2}]}
+    /// })).unwrap();
+    /// let fields: Vec<String> = p.unknown_fields().into_iter().map(|e| e.field).collect();
+    /// assert_eq!(fields, ["params.foo", "params.image_preprocessing.processors[0].bar", "params.ip_adapter"]);
+    /// assert!(dreamgate_model::default_params().unknown_fields().is_empty());
+    /// ```
+    pub fn unknown_fields(&self) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let mut extra = |path: &str, map: &Map<String, Value>| {
+            for key in map.keys() {
+                out.push(FieldError::new(join(path, key), "is not a known parameter"));
+            }
+        };
+        extra("params", &self.extra);
+        for (name, chain) in [
+            ("image_preprocessing", &self.image_preprocessing),
+            ("image_postprocessing", &self.image_postprocessing),
+            ("latent_preprocessing", &self.latent_preprocessing),
+            ("latent_postprocessing", &self.latent_postprocessing),
+        ] {
+            let Some(chain) = chain else { continue };
+            let path = format!("params.{name}");
+            extra(&path, &chain.extra);
+            for (i, processor) in chain.processors.iter().flatten().enumerate() {
+                extra(&format!("{path}.processors[{i}]"), &processor.extra);
+            }
+        }
+        for (i, cn) in self.controlnets.iter().flatten().enumerate() {
+            extra(&format!("params.controlnets[{i}]"), &cn.extra);
+        }
+        if let Some(ip) = &self.ip_adapter {
+            extra("params.ip_adapter", &ip.extra);
+        }
+        if let Some(ca) = &self.cached_attention {
+            extra("params.cached_attention", &ca.extra);
+        }
+        if self.family() == Some(Family::Sd21) {
+            let model = self.model_id.as_deref().unwrap_or_default();
+            for (name, given) in [
+                ("ip_adapter", self.ip_adapter.is_some()),
+                ("ip_adapter_style_image_url", self.ip_adapter_style_image_url.is_some()),
+                ("cached_attention", self.cached_attention.is_some()),
+            ] {
+                if given {
+                    out.push(FieldError::new(format!("params.{name}"), format!("is not a parameter of {model}")));
+                }
+            }
+        }
+        out
+    }
+
     /// The params as a JSON object (absent fields left out, `extra` included).
     pub fn to_map(&self) -> Map<String, Value> {
         match serde_json::to_value(self) {

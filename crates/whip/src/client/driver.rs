@@ -225,6 +225,7 @@ impl Driver {
                 self.status.send_modify(|s| s.retry = Some(RetryStatus { retry, at, error }));
             }
             Action::ClosePeer => self.close_peer(),
+            Action::DropPeer => self.drop_peer(),
             Action::EmitState(state) => {
                 if state.state == ConnectionState::Connected {
                     match (&self.pump, self.source.take()) {
@@ -256,6 +257,11 @@ impl Driver {
         let opts = self.machine.options();
         rtc.connect_timeout = rtc.connect_timeout.max(opts.warmup_budget + opts.connection_timeout);
         rtc.disconnect_timeout = rtc.disconnect_timeout.max(opts.disconnected_grace * 2);
+        // the server answers STUN and sends RTCP steadily: a silence is a lost path (the
+        // browser's consent check says "disconnected" the same way)
+        if opts.max_reconnects > 0 {
+            rtc.silence_timeout = Some(rtc.silence_timeout.unwrap_or(PUBLISHER_SILENCE));
+        }
         match Publisher::new(&rtc, &urls).await {
             Ok((mut publisher, offer)) => {
                 let (_, empty) = mpsc::channel(1);
@@ -283,6 +289,13 @@ impl Driver {
     }
 
     fn close_peer(&mut self) {
+        self.drop_peer();
+        self.pump = None;
+        self.source = None;
+    }
+
+    /// Closes the peer, keeping the media source for the next one (a reconnect).
+    fn drop_peer(&mut self) {
         if let Some(watch) = self.peer_watch.take() {
             watch.abort();
         }
@@ -293,8 +306,6 @@ impl Driver {
             publisher.close();
         }
         self.keyframe_requests = None;
-        self.pump = None;
-        self.source = None;
     }
 
     fn send_frame(&mut self, frame: Encoded) {
@@ -320,6 +331,10 @@ impl Driver {
         })
     }
 }
+
+/// With reconnects on: a connected publisher that hears nothing from the server this long is
+/// "disconnected".
+const PUBLISHER_SILENCE: std::time::Duration = std::time::Duration::from_secs(4);
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {

@@ -37,6 +37,14 @@
 //! * **Disconnected grace** (default 5 s): "disconnected" is transient; the
 //!   session fails with `ICE connection failed` only if the peer does not come
 //!   back within the grace period.
+//! * **Reconnects** (`max_reconnects`, default 0): a session that had connected and is
+//!   then lost (its peer failed, or stayed "disconnected" past the grace: Livepeer ends a
+//!   WHIP session as soon as ICE reports "disconnected", so no ICE restart can save it) is
+//!   published again: the old resource is DELETEd, the peer dropped (the media source kept,
+//!   [`Action::DropPeer`]), a new peer's offer POSTed with a fresh warm-up budget and
+//!   connection window, while the state is `connecting` with the error
+//!   `Connection lost — reconnecting…`. At most `max_reconnects` in a row; connecting
+//!   again resets the count.
 //! * On disconnect, failure or remote close the resource (`Location`, resolved
 //!   against the WHIP URL) is DELETEd; the reply is ignored. An offer still in
 //!   flight at that point has its resource DELETEd as soon as it is answered.

@@ -86,6 +86,8 @@ pub struct WhipMachine {
     pub(super) gathering_link: bool,
     /// Offers in flight when their session ended: DELETE what they create.
     pub(super) orphans: Vec<RequestId>,
+    /// Reconnects in a row since the session last connected.
+    pub(super) reconnects: u32,
 }
 
 impl WhipMachine {
@@ -113,6 +115,7 @@ impl WhipMachine {
             patch_in_flight: None,
             ever_connected: false,
             orphans: Vec::new(),
+            reconnects: 0,
         }
     }
 
@@ -144,6 +147,11 @@ impl WhipMachine {
     /// The ICE servers in use (the options', replaced by `Link` ones when announced).
     pub fn ice_servers(&self) -> &[IceServer] {
         &self.ice_servers
+    }
+
+    /// Reconnects made in a row since the session last connected.
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects
     }
 
     /// Retries made in this session.

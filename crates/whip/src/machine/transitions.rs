@@ -22,7 +22,7 @@ impl WhipMachine {
                 if self.is_active() {
                     return Err(WhipError::AlreadyConnected);
                 }
-                self.start(now, &mut out);
+                self.start(now, None, &mut out);
             }
             Event::OfferReady { sdp } => self.on_offer(now, sdp, &mut out),
             Event::LocalCandidate { candidate } => self.on_local_candidate(candidate, &mut out),
@@ -46,7 +46,8 @@ impl WhipMachine {
         Ok(out)
     }
 
-    fn start(&mut self, now: Instant, out: &mut Vec<Action>) {
+    /// A fresh session (`error`: why, for a reconnect); orphans and request ids are kept.
+    fn start(&mut self, now: Instant, error: Option<WhipError>, out: &mut Vec<Action>) {
         let orphans = std::mem::take(&mut self.orphans);
         let next_request = self.next_request;
         *self = Self::new(self.opts.clone());
@@ -55,7 +56,7 @@ impl WhipMachine {
         self.budget_end = Some(now + self.opts.warmup_budget);
         self.conn_deadline = Some(now + self.opts.connection_timeout);
         self.phase = Phase::AwaitingOffer;
-        self.emit(ConnectionState::Connecting, None, out);
+        self.emit(ConnectionState::Connecting, error, out);
         self.peer_ice_servers = self.ice_servers.clone();
         out.push(Action::CreatePeer { ice_servers: self.ice_servers.clone(), policy: self.opts.ice_transport_policy });
     }
@@ -145,6 +146,7 @@ impl WhipMachine {
             (Phase::Answered | Phase::Disconnected { .. }, PeerState::Connected) => {
                 self.phase = Phase::Connected;
                 self.ever_connected = true;
+                self.reconnects = 0;
                 self.conn_deadline = None;
                 self.emit(ConnectionState::Connected, None, out);
             }
@@ -154,7 +156,7 @@ impl WhipMachine {
             }
             (Phase::Answered | Phase::Connected | Phase::Disconnected { .. }, PeerState::Failed) => {
                 let error = if self.ever_connected { WhipError::PeerFailed } else { WhipError::IceFailed };
-                self.end(ConnectionState::Failed, Some(error), out);
+                self.lost(now, error, out);
             }
             (Phase::Answered | Phase::Connected | Phase::Disconnected { .. }, PeerState::Closed) => {
                 self.end(ConnectionState::Closed, None, out);
@@ -176,11 +178,35 @@ impl WhipMachine {
             Phase::Gathering { deadline } | Phase::RetryWait { at: deadline } if now >= deadline => {
                 self.send_offer(out)
             }
-            Phase::Disconnected { deadline } if now >= deadline => {
-                self.end(ConnectionState::Failed, Some(WhipError::IceFailed), out)
-            }
+            Phase::Disconnected { deadline } if now >= deadline => self.lost(now, WhipError::IceFailed, out),
             _ => {}
         }
+    }
+
+    /// The session's peer failed (or stayed disconnected past the grace). A session that had
+    /// connected is published again by a new offer while `max_reconnects` allows (Livepeer ends
+    /// the session on "disconnected": an ICE restart cannot save it); otherwise it fails.
+    fn lost(&mut self, now: Instant, error: WhipError, out: &mut Vec<Action>) {
+        if !self.ever_connected || self.reconnects >= self.opts.max_reconnects {
+            self.end(ConnectionState::Failed, Some(error), out);
+            return;
+        }
+        let reconnects = self.reconnects + 1;
+        out.push(Action::DropPeer);
+        if let Some(url) = self.resource.take() {
+            let request = self.request_id();
+            out.push(Action::SendDelete { request, url });
+        }
+        let ice_servers = self.ice_servers.clone();
+        self.start(now, Some(WhipError::ConnectionLost), out);
+        // `Link` servers learnt from the lost session still apply to the new one
+        self.ice_servers = ice_servers.clone();
+        self.peer_ice_servers = ice_servers.clone();
+        if let Some(Action::CreatePeer { ice_servers: servers, .. }) = out.last_mut() {
+            *servers = ice_servers;
+        }
+        self.ever_connected = true;
+        self.reconnects = reconnects;
     }
 
     fn retry_or_fail(&mut self, now: Instant, error: WhipError, out: &mut Vec<Action>) {

@@ -55,6 +55,12 @@ pub struct WhipOptions {
     pub backoff_max: Duration,
     /// How long "disconnected" may last before the session fails (default 5 s).
     pub disconnected_grace: Duration,
+    /// A session lost after it was connected (its peer failed, or stayed "disconnected" past
+    /// the grace: Livepeer ends a WHIP session as soon as ICE reports "disconnected") is
+    /// published again by a new offer POST, at most this many times in a row (each with a fresh
+    /// warm-up budget and connection window; a reconnect that connects resets the count).
+    /// Default 0: the session fails, as the spec's client does.
+    pub max_reconnects: u32,
 }
 
 impl WhipOptions {
@@ -71,6 +77,7 @@ impl WhipOptions {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
             disconnected_grace: Duration::from_secs(5),
+            max_reconnects: 0,
         }
     }
 
@@ -278,6 +285,9 @@ pub enum Action {
     },
     /// Close the peer and stop sending media.
     ClosePeer,
+    /// Close the peer but keep the media source: a new peer follows (`CreatePeer`), and the
+    /// media goes to it once connected (a reconnect).
+    DropPeer,
     /// Tell listeners about a state change.
     EmitState(WhipConnectionState),
 }
