@@ -523,9 +523,9 @@ async fn ingest_sessions_are_capped_and_the_codec_thread_starts_with_the_first_m
     );
     drop(feed.stop().await);
 
-    // b ends: c gets its place
+    // b ends: c gets its place (a's session may have ended too, its publisher is gone)
     c.delete_stream(&b).await.unwrap();
-    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() == 1).await);
+    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() <= 1).await, "b freed its place");
     let (_pc, rc) = offer(&whip_c).await;
     assert_eq!(rc.status(), 201);
     h.shutdown().await;
