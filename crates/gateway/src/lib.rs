@@ -140,6 +140,7 @@ use dreamgate_client::ApiKey;
 
 pub mod assets;
 pub mod clock;
+pub mod coalesce;
 pub mod edge;
 pub mod error;
 pub mod extract;

@@ -114,12 +114,11 @@ async fn events(Owned { st, record }: Owned) -> Response {
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    metrics::status_call(metrics::StatusCaller::Route);
-    // Relayed as sent, checked to be JSON and its WHEP URL read in one pass,
-    // without building a JSON tree (the hot path of a polling page); scrubbed
-    // only when it may carry a secret.
-    let (code, body) =
-        st.upstream().api().stream_status_raw(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
+    // Polls of one stream in flight together share one upstream call. Relayed as
+    // sent, checked to be JSON and its WHEP URL read in one pass, without building
+    // a JSON tree (the hot path of a polling page); scrubbed only when it may carry
+    // a secret.
+    let (code, body) = st.stream_status(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
     let whep = proxy::whep_url_in_status(&body)
         .ok_or_else(|| st.upstream().api_error(&dreamgate_client::ApiError::not_json(code)))?;
     if let Some(raw) = whep {

@@ -29,6 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -36,6 +37,7 @@ use dreamgate_client::ApiError as UpstreamError;
 use dreamgate_model::CreatePayload;
 
 use crate::clock::Ms;
+use crate::coalesce::SingleFlight;
 use crate::error::HttpError;
 use crate::registry::{valid_stream_id, Access, FailOutcome, RecordUpdate, StreamRecord};
 use crate::session::SessionId;
@@ -72,13 +74,27 @@ pub struct AppState {
     store: Store,
     in_flight: watch::Sender<usize>,
     watchers: Watchers,
+    status_flight: SingleFlight<Result<(u16, Bytes), UpstreamError>>,
 }
 
 impl AppState {
     /// State for a gateway with this configuration, upstream and store.
     pub fn new(cfg: GatewayConfig, upstream: Upstream, store: Store) -> Self {
         let watchers = Watchers::new(cfg.watch_interval);
-        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers }
+        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers, status_flight: SingleFlight::default() }
+    }
+
+    /// A stream's status from upstream, raw (HTTP status and body): polls of one stream that
+    /// arrive while a call for it is in flight share that call ([`crate::coalesce`]).
+    pub async fn stream_status(&self, id: &str) -> Result<(u16, Bytes), UpstreamError> {
+        let (answer, _) = self
+            .status_flight
+            .run(id, || async {
+                crate::metrics::status_call(crate::metrics::StatusCaller::Route);
+                self.upstream.api().stream_status_raw(id).await
+            })
+            .await;
+        answer
     }
 
     /// The configuration.

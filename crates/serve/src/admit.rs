@@ -105,6 +105,11 @@ impl Slots {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).try_admit(peer, self.max_total, self.max_per_peer)?;
         Ok(Slot { slots: self.clone(), peer })
     }
+
+    /// Open connections overall.
+    pub(crate) fn total(&self) -> usize {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).total()
+    }
 }
 
 /// One admitted connection; dropping it frees the slot.

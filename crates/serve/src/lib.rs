@@ -27,6 +27,9 @@
 //!   closed at once; requests in flight finish within
 //!   [`ServeLimits::shutdown_grace`], then their connections are closed too.
 //!   Dropping the serve future closes every connection.
+//! * **memory after floods**: when open connections fall to a quarter of
+//!   their peak, free memory is handed back to the system ([`trim`]), so a
+//!   connection flood that went away leaves no high RSS behind.
 //!
 //! The timers are the pure [`clock::ConnClock`] machine; [`raise_nofile_limit`]
 //! raises the soft open-file limit at start.
@@ -66,6 +69,7 @@ pub mod admit;
 mod body;
 pub mod clock;
 mod rlimit;
+pub mod trim;
 
 pub use body::{BodyError, BoxError, RequestBody, ResponseBody};
 pub use rlimit::{nofile_limit, raise_nofile_limit, NofileLimit};
@@ -250,14 +254,21 @@ where
     let mut shutdown = pin!(shutdown);
     let mut refusals = Throttle::new(WARN_EVERY);
     let mut failures = Throttle::new(WARN_EVERY);
+    let mut trims = trim::TrimPolicy::default();
 
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(_) = conns.join_next(), if !conns.is_empty() => {
+                if trims.on_open(slots.total()) {
+                    tracing::debug!(open = slots.total(), "connections went away: giving free memory back");
+                    tokio::task::spawn_blocking(trim::trim);
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => match slots.take(peer.ip()) {
                     Ok(slot) => {
+                        trims.on_open(slots.total());
                         conns.spawn(connection(stream, slot, service.clone(), limits.clone(), stop_rx.clone()));
                     }
                     Err(why) => {
