@@ -217,6 +217,20 @@ impl DaydreamClient {
         Ok(unwrap_stream(value))
     }
 
+    /// `GET /v1/streams`: the caller's streams (the `data` array of `{success, data: [...]}`).
+    pub async fn list_streams(&self) -> Result<Vec<Value>, ApiError> {
+        let url = self.url(&[])?;
+        let (status, value) = self.call(Method::GET, url, None).await?;
+        match value {
+            Value::Object(mut o) => match o.remove("data") {
+                Some(Value::Array(items)) => Ok(items),
+                _ => Err(not_a_list(status)),
+            },
+            Value::Array(items) => Ok(items),
+            _ => Err(not_a_list(status)),
+        }
+    }
+
     /// `GET /v1/streams/{id}`: the stream object.
     pub async fn get_stream(&self, id: &str) -> Result<Value, ApiError> {
         let url = self.url(&[id])?;
@@ -381,6 +395,11 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     msg
+}
+
+/// A list answer that is not `{data: [...]}`.
+fn not_a_list(status: StatusCode) -> ApiError {
+    ApiError::InvalidResponse(format!("status {} with a body that is not a list of streams", status.as_u16()))
 }
 
 /// Removes an old `{data:{...}}` wrapper around a stream object.

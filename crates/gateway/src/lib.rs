@@ -157,6 +157,7 @@ pub mod scrub;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod sweep;
 pub mod upstream;
 pub mod watcher;
 pub mod whip_policy;
@@ -240,6 +241,14 @@ pub struct GatewayConfig {
     /// retries, or left by a shutdown) are retried while running; also once
     /// at start (default 5 min).
     pub parked_retry: Duration,
+    /// What the orphan sweep does with tagged streams upstream the store does not know
+    /// (default here `off`; `dreamgate serve` defaults to `report`; see [`sweep`]).
+    pub orphans: sweep::OrphanMode,
+    /// How often the orphan sweep lists the key's streams: at start, then this often
+    /// (default 10 min).
+    pub orphan_sweep: Duration,
+    /// How long an orphan stays unknown before `delete` mode deletes it (default 10 min).
+    pub orphan_grace: Duration,
     /// How often a watched stream's status is polled upstream, once for
     /// every tab and instance watching it (default 1 s; see [`watcher`]).
     pub watch_interval: Duration,
@@ -299,6 +308,9 @@ impl GatewayConfig {
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
             parked_retry: Duration::from_secs(300),
+            orphans: sweep::OrphanMode::Off,
+            orphan_sweep: Duration::from_secs(600),
+            orphan_grace: Duration::from_secs(600),
             watch_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(10),
             limits: dreamgate_serve::ServeLimits::default(),
@@ -331,6 +343,7 @@ impl GatewayConfig {
             ("session idle", self.registry.session_idle),
             ("reap interval", self.reap_interval),
             ("parked retry", self.parked_retry),
+            ("orphan sweep", self.orphan_sweep),
             ("watch interval", self.watch_interval),
             ("shutdown timeout", self.shutdown_timeout),
             ("limits window", self.client_limits.window),

@@ -9,7 +9,7 @@
 //! | metric | type | labels |
 //! |---|---|---|
 //! | `dreamgate_http_requests_total` | counter | `route` (the matched route template, e.g. `/api/daydream/streams/{id}/status`; `fallback` for the page's files and unknown paths), `method`, `status` |
-//! | `dreamgate_upstream_request_duration_seconds` | histogram | `op` (`create`, `get`, `status`, `update`, `delete`, `whip`, `whep`), `outcome` (`ok`, `3xx`, `4xx`, `5xx`, `timeout`, `unreachable`, `invalid`) |
+//! | `dreamgate_upstream_request_duration_seconds` | histogram | `op` (`create`, `get`, `list`, `status`, `update`, `delete`, `whip`, `whep`), `outcome` (`ok`, `3xx`, `4xx`, `5xx`, `timeout`, `unreachable`, `invalid`) |
 //! | `dreamgate_store_operation_duration_seconds` | histogram | `op` (named by the store) |
 //! | `dreamgate_streams_open` | gauge | streams live or being deleted |
 //! | `dreamgate_sessions` | gauge | sessions the gateway remembers |
@@ -19,6 +19,8 @@
 //! | `dreamgate_rate_limited_total` | counter | requests refused by a rate limit |
 //! | `dreamgate_upstream_status_calls_total` | counter | `caller` (`watcher`: the stream's one watcher, for every tab and instance; `route`: the status route, a page polling) |
 //! | `dreamgate_streams_watched` | gauge | streams this instance has a watcher for (tabs holding an event stream) |
+//! | `dreamgate_orphan_streams` | gauge | streams tagged as the gateway's upstream that the store does not know, at this instance's last orphan sweep ([`crate::sweep`]) |
+//! | `dreamgate_orphans_deleted_total` | counter | orphan streams the sweep deleted upstream (`--orphans delete`) |
 //!
 //! No label value ever comes from the request or from upstream: routes are
 //! templates, methods and outcomes come from fixed lists, statuses are
@@ -59,6 +61,8 @@ pub enum UpstreamOp {
     Create,
     /// `GET /v1/streams/{id}` (also the readiness probe).
     Get,
+    /// `GET /v1/streams` (the orphan sweep).
+    List,
     /// `GET /v1/streams/{id}/status`.
     Status,
     /// `PATCH /v1/streams/{id}`.
@@ -76,6 +80,7 @@ impl UpstreamOp {
         match self {
             UpstreamOp::Create => "create",
             UpstreamOp::Get => "get",
+            UpstreamOp::List => "list",
             UpstreamOp::Status => "status",
             UpstreamOp::Update => "update",
             UpstreamOp::Delete => "delete",
@@ -158,6 +163,8 @@ struct Metrics {
     signal: Family<SignalLabels, Counter>,
     rate_limited: Counter,
     status_calls: Family<StatusCallLabels, Counter>,
+    orphans: Gauge,
+    orphans_deleted: Counter,
 }
 
 impl Metrics {
@@ -209,7 +216,31 @@ impl Metrics {
             "Upstream status calls, by caller (a stream's watcher, or the status route)",
             status_calls.clone(),
         );
-        Self { registry, requests, upstream, store, reaped, delete_failed, signal, rate_limited, status_calls }
+        let orphans = Gauge::default();
+        registry.register(
+            "dreamgate_orphan_streams",
+            "Streams tagged as the gateway's upstream that the store does not know, at the last orphan sweep",
+            orphans.clone(),
+        );
+        let orphans_deleted = Counter::default();
+        registry.register(
+            "dreamgate_orphans_deleted",
+            "Orphan streams the sweep deleted upstream",
+            orphans_deleted.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            upstream,
+            store,
+            reaped,
+            delete_failed,
+            signal,
+            rate_limited,
+            status_calls,
+            orphans,
+            orphans_deleted,
+        }
     }
 }
 
@@ -241,6 +272,16 @@ pub fn status_call(caller: StatusCaller) {
         StatusCaller::Route => "route",
     };
     METRICS.status_calls.get_or_create(&StatusCallLabels { caller }).inc();
+}
+
+/// The orphan sweep found `n` orphans.
+pub fn orphans_found(n: usize) {
+    METRICS.orphans.set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// Counts one orphan the sweep deleted.
+pub fn orphan_deleted() {
+    METRICS.orphans_deleted.inc();
 }
 
 /// Counts one stream the reaper decided to delete.

@@ -42,6 +42,7 @@ use crate::error::HttpError;
 use crate::registry::{valid_stream_id, Access, FailOutcome, RecordUpdate, StreamRecord};
 use crate::session::SessionId;
 use crate::store::{Store, StoreApi, StoreError};
+use crate::sweep::{OrphanBook, OrphanMode};
 use crate::upstream::Upstream;
 use crate::watcher::Watchers;
 use crate::{GatewayConfig, ShutdownReport};
@@ -75,13 +76,17 @@ pub struct AppState {
     in_flight: watch::Sender<usize>,
     watchers: Watchers,
     status_flight: SingleFlight<Result<(u16, Bytes), UpstreamError>>,
+    orphans: std::sync::Mutex<OrphanBook>,
 }
 
 impl AppState {
     /// State for a gateway with this configuration, upstream and store.
     pub fn new(cfg: GatewayConfig, upstream: Upstream, store: Store) -> Self {
         let watchers = Watchers::new(cfg.watch_interval);
-        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers, status_flight: SingleFlight::default() }
+        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers,
+            status_flight: SingleFlight::default(),
+            orphans: std::sync::Mutex::new(OrphanBook::default()),
+        }
     }
 
     /// A stream's status from upstream, raw (HTTP status and body): polls of one stream that
@@ -452,6 +457,69 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// One orphan sweep ([`crate::sweep`]), by the instance holding the sweep lease: lists the
+    /// key's streams upstream, asks the store which tagged ones it knows, logs the new orphans,
+    /// and (in `delete` mode) deletes those unknown for the grace period.
+    pub async fn sweep_orphans(self: Arc<Self>) {
+        let mode = self.cfg.orphans;
+        if mode == OrphanMode::Off {
+            return;
+        }
+        let now = Ms::now();
+        let lease = self.cfg.orphan_sweep + self.cfg.orphan_sweep / 2;
+        match self.store.claim_poll(SWEEP_LEASE, self.watchers.instance(), now, lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "orphan sweep: store unavailable");
+                return;
+            }
+        }
+        let listed = match self.upstream.api().list_streams().await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::warn!(error = %self.upstream.log_text(&e), "orphan sweep: cannot list the streams upstream");
+                return;
+            }
+        };
+        let tagged: Vec<String> = listed.iter().filter_map(crate::sweep::tagged_id).map(str::to_string).collect();
+        let known = match self.store.known_streams(&tagged).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "orphan sweep: store unavailable");
+                return;
+            }
+        };
+        let unknown: Vec<String> = tagged.into_iter().zip(known).filter(|(_, k)| !k).map(|(id, _)| id).collect();
+        let outcome = self
+            .orphans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sweep(Ms::now(), &unknown, mode, self.cfg.orphan_grace);
+        crate::metrics::orphans_found(outcome.orphans);
+        for id in &outcome.new {
+            tracing::warn!(
+                stream_id = %id,
+                mode = if mode == OrphanMode::Delete { "delete" } else { "report" },
+                "orphan stream: made by a Dreamgate gateway on this key, unknown to the store (it may be running and billed)"
+            );
+        }
+        for id in outcome.delete {
+            match self.upstream.api().delete_stream(&id).await {
+                Ok(()) | Err(UpstreamError::Upstream { status: 404, .. }) => {
+                    crate::metrics::orphan_deleted();
+                    tracing::info!(stream_id = %id, "orphan stream deleted upstream");
+                }
+                Err(e) => tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), "orphan stream not deleted; next sweep retries"),
+            }
+        }
+    }
+}
+
+/// The store lease that lets one instance sweep at a time (a poll-lease name no stream id can take).
+const SWEEP_LEASE: &str = "sweep:orphans";
+
 /// Tags a create body: its `name` starts with [`STREAM_TAG`].
 fn tag(body: &mut Value) {
     let Some(obj) = body.as_object_mut() else { return };
@@ -466,15 +534,20 @@ fn tag(body: &mut Value) {
 /// Drives the reaper: every `reap_interval`, claims from the store the
 /// delete attempts due now (each leased to this instance) and performs them
 /// upstream (outcomes go back to the store); at start and every
-/// `parked_retry`, retries the deletes parked in the store.
+/// `parked_retry`, retries the deletes parked in the store; at start and every
+/// `orphan_sweep`, sweeps for orphans ([`crate::sweep`]).
 pub async fn run_reaper(st: Arc<AppState>) {
     let mut interval = tokio::time::interval(st.cfg.reap_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut parked = crate::registry::ParkedSchedule::new(Ms::now(), st.cfg.parked_retry);
+    let mut sweep = crate::registry::ParkedSchedule::new(Ms::now(), st.cfg.orphan_sweep);
     loop {
         interval.tick().await;
         if parked.due(Ms::now()) {
             tokio::spawn(st.clone().retry_parked());
+        }
+        if sweep.due(Ms::now()) {
+            tokio::spawn(st.clone().sweep_orphans());
         }
         let actions = match st.store.claim_due(Ms::now()).await {
             Ok(actions) => actions,

@@ -213,6 +213,11 @@ impl Api<'_> {
         timed(UpstreamOp::Get, self.0.get_stream(id)).await
     }
 
+    /// `GET /v1/streams` (see [`DaydreamClient::list_streams`]).
+    pub async fn list_streams(self) -> Result<Vec<Value>, ApiError> {
+        timed(UpstreamOp::List, self.0.list_streams()).await
+    }
+
     /// `GET /v1/streams/{id}/status` (see [`DaydreamClient::stream_status`]).
     pub async fn stream_status(self, id: &str) -> Result<Value, ApiError> {
         timed(UpstreamOp::Status, self.0.stream_status(id)).await

@@ -184,6 +184,11 @@ impl Watchers {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This instance's name as a lease holder (random per process).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Streams watched by this instance now.
     pub fn count(&self) -> usize {
         self.running().len()

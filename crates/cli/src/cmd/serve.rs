@@ -116,6 +116,19 @@ pub struct Args {
     /// Stream creates per minute per client address (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_creates_per_minute_per_ip: u32,
+    /// Streams named `dreamgate-*` upstream that the store does not know (orphans, e.g. left
+    /// by a crash): `report` logs them and counts them in /metrics; `delete` also deletes
+    /// each one still unknown after --orphan-grace (only when this API key serves this
+    /// deployment alone); `off` never lists them.
+    #[arg(long, value_name = "MODE", env = "DREAMGATE_ORPHANS", default_value = "report")]
+    pub orphans: dreamgate_gateway::sweep::OrphanMode,
+    /// How often the upstream stream list is swept for orphans, in seconds (at start, then
+    /// every this often; one instance at a time).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub orphan_sweep: u64,
+    /// How long an orphan must stay unknown before `--orphans delete` deletes it, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub orphan_grace: u64,
 }
 
 /// The embedded engine of `local` mode and how the gateway reaches it.
@@ -254,6 +267,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.store = store;
     cfg.whip_timeout = whip_timeout;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
+    cfg.orphans = args.orphans;
+    cfg.orphan_sweep = Duration::from_secs(args.orphan_sweep);
+    cfg.orphan_grace = Duration::from_secs(args.orphan_grace);
     cfg.limits = limits;
     cfg.metrics_listen = args.metrics_listen;
     cfg.validate().context("invalid configuration; refusing to start")?;

@@ -229,6 +229,11 @@ impl StoreApi for MemoryStore {
         Ok(self.ledger().registry.open_streams())
     }
 
+    async fn known_streams(&self, ids: &[String]) -> StoreResult<Vec<bool>> {
+        let ledger = self.ledger();
+        Ok(ids.iter().map(|id| ledger.registry.phase(id).is_some()).collect())
+    }
+
     async fn park(&self, ids: &[String]) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());

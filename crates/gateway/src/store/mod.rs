@@ -167,6 +167,8 @@ pub trait StoreApi: Send + Sync {
     fn drain(&self, now: Ms) -> impl Future<Output = StoreResult<Vec<ReapAction>>> + Send;
     /// Streams live or being deleted.
     fn open_streams(&self) -> impl Future<Output = StoreResult<usize>> + Send;
+    /// Which of `ids` the store knows (a record, live or tombstoned): the orphan sweep's question.
+    fn known_streams(&self, ids: &[String]) -> impl Future<Output = StoreResult<Vec<bool>>> + Send;
 
     /// Remembers stream ids still to delete upstream (given up, or not done at shutdown).
     fn park(&self, ids: &[String]) -> impl Future<Output = StoreResult<()>> + Send;
@@ -321,6 +323,9 @@ impl StoreApi for Store {
     }
     async fn open_streams(&self) -> StoreResult<usize> {
         dispatch!(self.open_streams())
+    }
+    async fn known_streams(&self, ids: &[String]) -> StoreResult<Vec<bool>> {
+        dispatch!(self.known_streams(ids))
     }
     async fn park(&self, ids: &[String]) -> StoreResult<()> {
         dispatch!(self.park(ids))

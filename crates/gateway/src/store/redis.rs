@@ -642,6 +642,17 @@ impl StoreApi for RedisStore {
         self.claim(now, -1, "+inf".into(), true).await
     }
 
+    async fn known_streams(&self, ids: &[String]) -> StoreResult<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for id in ids {
+            pipe.exists(self.stream_key(id));
+        }
+        pipe.query_async(&mut self.conn.clone()).await.map_err(err)
+    }
+
     async fn open_streams(&self) -> StoreResult<usize> {
         let n: usize =
             ::redis::cmd("ZCARD").arg(self.due_key()).query_async(&mut self.conn.clone()).await.map_err(err)?;
