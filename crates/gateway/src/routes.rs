@@ -114,18 +114,13 @@ async fn events(Owned { st, record }: Owned) -> Response {
 }
 
 async fn status(Owned { st, record }: Owned) -> Result<Response, HttpError> {
-    // Polls of one stream in flight together share one upstream call. Relayed as
-    // sent, checked to be JSON and its WHEP URL read in one pass, without building
-    // a JSON tree (the hot path of a polling page); scrubbed only when it may carry
-    // a secret.
-    let (code, body) = st.stream_status(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
-    let whep = proxy::whep_url_in_status(&body)
-        .ok_or_else(|| st.upstream().api_error(&dreamgate_client::ApiError::not_json(code)))?;
-    if let Some(raw) = whep {
-        proxy::learn_whep_url(&st, &record, &raw).await;
+    // Polls of one stream in flight together share one upstream call (checked,
+    // scrubbed once).
+    let answer = st.stream_status(&record.id).await.map_err(|e| st.upstream().api_error(&e))?;
+    if let Some(raw) = &answer.whep {
+        proxy::learn_whep_url(&st, &record, raw).await;
     }
-    let body = st.upstream().scrubber().json_bytes(body);
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(([(CONTENT_TYPE, "application/json")], answer.body).into_response())
 }
 
 async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body: Body) -> Result<Response, HttpError> {

@@ -34,6 +34,8 @@
 
 use std::fmt;
 
+use aho_corasick::AhoCorasick;
+
 use serde_json::{Map, Value};
 
 /// Largest `details` relayed (bytes of JSON or text).
@@ -57,7 +59,16 @@ pub const KNOWN_ERROR_FIELDS: [&str; 9] =
 #[derive(Clone, Default)]
 pub struct Scrubber {
     secrets: Vec<String>,
+    /// Finds, in one pass and in any case, any credential-like word or secret
+    /// ([`Scrubber::json_bytes`]'s question); `None`: every body is suspect.
+    alarm: Option<AhoCorasick>,
 }
+
+/// Words that make a relayed JSON body suspect of carrying a credential.
+/// (`api_key`, `api-key`, `apikey` rather than any `api`, so that ordinary text such as
+/// "rapid" does not make every body suspect.)
+const CREDENTIAL_WORDS: [&str; 9] =
+    ["authorization", "bearer", "cookie", "api_key", "api-key", "apikey", "token", "secret", "password"];
 
 impl fmt::Debug for Scrubber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,7 +87,12 @@ impl Scrubber {
             secrets.into_iter().map(|s| s.as_ref().to_string()).filter(|s| s.len() >= MIN_SECRET).collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Self { secrets }
+        let alarm = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(CREDENTIAL_WORDS.iter().copied().chain(secrets.iter().map(String::as_str)))
+            .ok();
+        Self { secrets, alarm }
     }
 
     /// `text` without secrets (credential values and the scrubber's secrets).
@@ -113,9 +129,10 @@ impl Scrubber {
     /// (a scrubber secret, or a credential-like word in any case); then it is
     /// parsed and scrubbed like [`Scrubber::value`] (or as text when it is not JSON).
     pub fn json_bytes(&self, body: bytes::Bytes) -> bytes::Bytes {
-        const WORDS: [&[u8]; 7] = [b"authorization", b"bearer", b"cookie", b"api", b"token", b"secret", b"password"];
-        let suspicious = WORDS.iter().any(|w| contains_ignore_case(&body, w))
-            || self.secrets.iter().any(|s| contains_ignore_case(&body, s.as_bytes()));
+        let suspicious = match &self.alarm {
+            Some(alarm) => alarm.is_match(&body[..]),
+            None => true,
+        };
         if !suspicious {
             return body;
         }
@@ -194,10 +211,6 @@ fn json_len(v: &Value) -> usize {
 }
 
 /// Whether a JSON key names a credential.
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
-}
-
 fn credential_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase().replace(['-', '_'], "");
     [
@@ -385,6 +398,27 @@ mod tests {
     use serde_json::json;
 
     const KEY: &str = "daydream_live_SECRETKEY_123456";
+
+    #[test]
+    fn relayed_json_is_passed_as_is_unless_it_may_carry_a_credential() {
+        let s = Scrubber::new([KEY]);
+        let clean = bytes::Bytes::from_static(br#"{"success":true,"data":{"state":"ONLINE","fps":30}}"#);
+        let out = s.json_bytes(clean.clone());
+        assert_eq!(out.as_ptr(), clean.as_ptr(), "no copy");
+        // The key, a credential word in any case: parsed and scrubbed.
+        for body in [
+            format!(r#"{{"data":{{"echo":"{KEY}"}}}}"#),
+            r#"{"data":{"AUTHORIZATION":"Bearer abc"}}"#.to_string(),
+            r#"{"data":{"x":"bEaReR abcdef"}}"#.to_string(),
+            r#"{"data":{"X-Api-Key":"abcdef"}}"#.to_string(),
+            r#"{"data":{"apiKey":"abcdef"}}"#.to_string(),
+        ] {
+            let out = s.json_bytes(bytes::Bytes::from(body.clone()));
+            let text = String::from_utf8_lossy(&out).to_string();
+            assert!(!text.contains("SECRETKEY") && !text.contains("abc"), "{body} -> {text}");
+            assert!(serde_json::from_str::<Value>(&text).is_ok(), "still JSON: {text}");
+        }
+    }
 
     #[test]
     fn secrets_and_credential_values_are_redacted() {

@@ -47,6 +47,15 @@ use crate::upstream::Upstream;
 use crate::watcher::Watchers;
 use crate::{GatewayConfig, ShutdownReport};
 
+/// A stream's status as the status route relays it ([`AppState::stream_status`]).
+#[derive(Debug, Clone)]
+pub struct StatusAnswer {
+    /// The upstream body, JSON, scrubbed.
+    pub body: Bytes,
+    /// The WHEP URL it names (`/data/gateway_status/whep_url`), as sent.
+    pub whep: Option<Arc<str>>,
+}
+
 /// The `name` prefix of every stream the gateway creates.
 pub const STREAM_TAG: &str = "dreamgate-";
 
@@ -75,7 +84,7 @@ pub struct AppState {
     store: Store,
     in_flight: watch::Sender<usize>,
     watchers: Watchers,
-    status_flight: SingleFlight<Result<(u16, Bytes), UpstreamError>>,
+    status_flight: SingleFlight<Result<StatusAnswer, UpstreamError>>,
     orphans: std::sync::Mutex<OrphanBook>,
 }
 
@@ -89,14 +98,21 @@ impl AppState {
         }
     }
 
-    /// A stream's status from upstream, raw (HTTP status and body): polls of one stream that
-    /// arrive while a call for it is in flight share that call ([`crate::coalesce`]).
-    pub async fn stream_status(&self, id: &str) -> Result<(u16, Bytes), UpstreamError> {
+    /// A stream's status from upstream, checked to be JSON, its WHEP URL read and its body
+    /// scrubbed: polls of one stream that arrive while a call for it is in flight share that
+    /// call and that work ([`crate::coalesce`]).
+    pub async fn stream_status(&self, id: &str) -> Result<StatusAnswer, UpstreamError> {
         let (answer, _) = self
             .status_flight
             .run(id, || async {
                 crate::metrics::status_call(crate::metrics::StatusCaller::Route);
-                self.upstream.api().stream_status_raw(id).await
+                // Checked to be JSON and its WHEP URL read in one pass, without building a
+                // JSON tree (the hot path of a polling page); scrubbed only when it may
+                // carry a secret.
+                let (code, body) = self.upstream.api().stream_status_raw(id).await?;
+                let whep = crate::proxy::whep_url_in_status(&body).ok_or_else(|| UpstreamError::not_json(code))?;
+                let body = self.upstream.scrubber().json_bytes(body);
+                Ok(StatusAnswer { body, whep: whep.map(Arc::from) })
             })
             .await;
         answer
