@@ -52,6 +52,32 @@ impl Sub<Ms> for Ms {
     }
 }
 
+/// When the deletes parked in the store are retried: at once (at start), then
+/// every `every` while the gateway runs, so a delete given up while the
+/// upstream was down is done by a running instance once it is back, not only
+/// by the next one to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParkedSchedule {
+    next: Ms,
+    every: Duration,
+}
+
+impl ParkedSchedule {
+    /// The first retry is due at `start`.
+    pub fn new(start: Ms, every: Duration) -> Self {
+        Self { next: start, every: every.max(Duration::from_millis(1)) }
+    }
+
+    /// Whether a retry is due at `now`; when it is, the next one is due `every` later.
+    pub fn due(&mut self, now: Ms) -> bool {
+        if now < self.next {
+            return false;
+        }
+        self.next = now + self.every;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,7 +49,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use url::Url;
 
 pub use crate::clock::Ms;
 use crate::session::SessionId;
@@ -97,66 +96,8 @@ impl Default for RegistryConfig {
     }
 }
 
-/// What the gateway remembers about a stream it created.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamRecord {
-    /// Upstream stream id.
-    pub id: String,
-    /// The session that created it.
-    pub owner: SessionId,
-    /// The model the stream was created with (always sent with updates).
-    pub model_id: String,
-    /// Checked upstream WHIP URL from the create response.
-    pub whip_url: Url,
-    /// Checked upstream WHIP session resource (from the WHIP answer's `Location`).
-    pub whip_resource: Option<Url>,
-    /// Checked upstream WHEP URL (WHIP answer `Livepeer-Playback-URL` or status).
-    pub whep_url: Option<Url>,
-    /// Checked upstream WHEP viewer resource.
-    pub whep_resource: Option<Url>,
-}
-
-/// A change to a stream's stored upstream URLs (after a WHIP/WHEP answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RecordUpdate {
-    /// A WHIP answer: its session resource (replacing the old one) and, when
-    /// it named one, the playback (WHEP) URL.
-    WhipAnswer {
-        /// The WHIP session resource (`Location`), if any.
-        resource: Option<Url>,
-        /// The WHEP URL (`Livepeer-Playback-URL`), if named.
-        playback: Option<Url>,
-    },
-    /// The WHEP URL (learnt from the stream's status).
-    WhepUrl(Url),
-    /// The WHIP session resource (`None`: torn down).
-    WhipResource(Option<Url>),
-    /// The WHEP viewer resource (`None`: torn down).
-    WhepResource(Option<Url>),
-}
-
-impl RecordUpdate {
-    /// Applies the change to `r`.
-    pub fn apply(&self, r: &mut StreamRecord) {
-        match self {
-            RecordUpdate::WhipAnswer { resource, playback } => {
-                r.whip_resource = resource.clone();
-                if playback.is_some() {
-                    r.whep_url = playback.clone();
-                }
-            }
-            RecordUpdate::WhepUrl(u) => r.whep_url = Some(u.clone()),
-            RecordUpdate::WhipResource(u) => r.whip_resource = u.clone(),
-            RecordUpdate::WhepResource(u) => r.whep_resource = u.clone(),
-        }
-    }
-}
-
-/// Whether `id` can be a stream id: upstream ids look like `str_...`;
-/// anything outside `[A-Za-z0-9_-]{1,128}` is not an id.
-pub fn valid_stream_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
+pub use crate::record::{valid_stream_id, RecordUpdate, StreamRecord};
+pub use crate::clock::ParkedSchedule;
 
 /// Where a stream's current delete attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -568,34 +509,9 @@ impl Registry {
     }
 }
 
-/// When the deletes parked in the store are retried: at once (at start), then
-/// every `every` while the gateway runs, so a delete given up while the
-/// upstream was down is done by a running instance once it is back, not only
-/// by the next one to start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParkedSchedule {
-    next: Ms,
-    every: Duration,
-}
-
-impl ParkedSchedule {
-    /// The first retry is due at `start`.
-    pub fn new(start: Ms, every: Duration) -> Self {
-        Self { next: start, every: every.max(Duration::from_millis(1)) }
-    }
-
-    /// Whether a retry is due at `now`; when it is, the next one is due `every` later.
-    pub fn due(&mut self, now: Ms) -> bool {
-        if now < self.next {
-            return false;
-        }
-        self.next = now + self.every;
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use url::Url;
 
     #[test]
     fn parked_deletes_are_retried_at_start_then_every_interval() {

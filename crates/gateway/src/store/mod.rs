@@ -39,6 +39,7 @@ use crate::session::SessionId;
 pub mod counters;
 pub mod memory;
 pub mod redis;
+mod redis_scripts;
 
 pub use self::counters::RedisCounters;
 pub use self::memory::MemoryStore;
