@@ -125,8 +125,8 @@ const SWEEP_LEASE: &str = "sweep:orphans";
 pub async fn run_reaper(st: Arc<AppState>) {
     let mut interval = tokio::time::interval(st.cfg.reap_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut parked = crate::registry::ParkedSchedule::new(Ms::now(), st.cfg.parked_retry);
-    let mut sweep = crate::registry::ParkedSchedule::new(Ms::now(), st.cfg.orphan_sweep);
+    let mut parked = crate::clock::ParkedSchedule::new(Ms::now(), st.cfg.parked_retry);
+    let mut sweep = crate::clock::ParkedSchedule::new(Ms::now(), st.cfg.orphan_sweep);
     loop {
         interval.tick().await;
         if parked.due(Ms::now()) {
