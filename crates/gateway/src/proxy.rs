@@ -64,6 +64,12 @@ impl Leg {
         }
     }
 
+    /// The gateway's own URL for this leg of stream `id`: absolute under `base` (the
+    /// gateway's public base URL), or just the path when `base` is empty.
+    pub fn gateway_url(self, base: &str, id: &str) -> String {
+        format!("{base}{}", self.gateway_path(id))
+    }
+
     /// The stored upstream endpoint URL.
     pub fn endpoint(self, r: &StreamRecord) -> Option<&Url> {
         match self {
@@ -258,9 +264,9 @@ pub async fn whip_offer(
         st.update_record(&record.id, RecordUpdate::WhipAnswer { resource, playback }).await;
         let mut resp = relay(&reply, SDP);
         let h = resp.headers_mut();
-        insert_path(h, LOCATION, &format!("{base}{}", Leg::Whip.gateway_path(&record.id)));
+        insert_path(h, LOCATION, &Leg::Whip.gateway_url(&base, &record.id));
         if whep_known {
-            insert_path(h, PLAYBACK_URL, &format!("{base}{}", Leg::Whep.gateway_path(&record.id)));
+            insert_path(h, PLAYBACK_URL, &Leg::Whep.gateway_url(&base, &record.id));
         }
         Ok(resp)
     })
@@ -305,7 +311,7 @@ pub async fn whep_offer(
         let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
         st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
-        insert_path(resp.headers_mut(), LOCATION, &format!("{base}{}", Leg::Whep.gateway_path(&record.id)));
+        insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_url(&base, &record.id));
         Ok(resp)
     })
     .await
