@@ -80,7 +80,6 @@ impl<T: Clone> SingleFlight<T> {
         map.insert(key.to_owned(), cell.clone());
         cell
     }
-
 }
 
 impl<T> SingleFlight<T> {

@@ -236,7 +236,8 @@ mod tests {
                 Just("dream.example.com"),
                 Just("LOCALHOST."),
             ];
-            let port = prop_oneof![Just(String::new()), Just(":3000".to_owned()), (0u32..70000).prop_map(|p| format!(":{p}"))];
+            let port =
+                prop_oneof![Just(String::new()), Just(":3000".to_owned()), (0u32..70000).prop_map(|p| format!(":{p}"))];
             let tail = prop_oneof![Just(String::new()), "[@/?# \\\\:.\\[\\]]\\PC{0,6}"];
             prop_oneof![(host, port, tail).prop_map(|(h, p, t)| format!("{h}{p}{t}")), "\\PC{0,30}"]
         }

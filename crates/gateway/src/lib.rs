@@ -136,11 +136,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use url::Url;
 
-
 pub mod assets;
 pub mod clock;
-pub mod config;
 pub mod coalesce;
+pub mod config;
 pub mod edge;
 pub mod error;
 pub mod extract;

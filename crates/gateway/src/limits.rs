@@ -554,12 +554,27 @@ mod tests {
         let s = SessionId::from_bytes([7; 16]);
         let addr = ClientAddr::of("192.0.2.1".parse().unwrap());
         let t = Duration::from_secs(1_000_000);
-        assert!(limiter.admit_create(&s, addr, t, |_: String| -> HoldsFuture { Box::pin(async { false }) }).await.is_ok());
-        assert!(limiter.admit_create(&s, addr, t + 40 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) }).await.is_ok());
-        let refused = limiter.admit_create(&s, addr, t + 45 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) }).await.unwrap_err();
+        assert!(limiter
+            .admit_create(&s, addr, t, |_: String| -> HoldsFuture { Box::pin(async { false }) })
+            .await
+            .is_ok());
+        assert!(limiter
+            .admit_create(&s, addr, t + 40 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) })
+            .await
+            .is_ok());
+        let refused = limiter
+            .admit_create(&s, addr, t + 45 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) })
+            .await
+            .unwrap_err();
         assert_eq!(refused.status, http::StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.retry_after, Some(15));
-        assert!(limiter.admit_create(&s, addr, t + 60 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) }).await.is_ok(), "a new window");
+        assert!(
+            limiter
+                .admit_create(&s, addr, t + 60 * S, |_: String| -> HoldsFuture { Box::pin(async { false }) })
+                .await
+                .is_ok(),
+            "a new window"
+        );
     }
 
     #[test]

@@ -49,7 +49,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-
 pub use crate::clock::Ms;
 use crate::session::SessionId;
 
@@ -96,8 +95,8 @@ impl Default for RegistryConfig {
     }
 }
 
-pub use crate::record::{valid_stream_id, RecordUpdate, StreamRecord};
 pub use crate::clock::ParkedSchedule;
+pub use crate::record::{valid_stream_id, RecordUpdate, StreamRecord};
 
 /// Where a stream's current delete attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -75,7 +75,8 @@ pub(super) async fn whip_offer(
         })
         .ok_or_else(not_found)?;
     let ice = engine.faults(|f| f.ice_policy(index));
-    let offer = IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, ice, faults: engine.media_faults() };
+    let offer =
+        IngestOffer { stream_id: id.clone(), params, offer_sdp: sdp, activity, ice, faults: engine.media_faults() };
     let answer = engine.media().ingest(offer).await.map_err(media_error)?;
     tracing::info!(stream_id = %id, session = %answer.resource_id, "WHIP ingest accepted");
     let location = format!("{}/{}", engine.whip_url(&key), answer.resource_id);

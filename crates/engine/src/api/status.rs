@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{api_gate, not_found, random_id, Fail};
-use crate::snapshot::params_hash;
 use crate::faults::{Call, StatusShape};
+use crate::snapshot::params_hash;
 use crate::status::{conn_quality, packet_loss_pct};
 use crate::{Engine, StatusSnapshot};
 

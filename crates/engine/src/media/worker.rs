@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 
 use super::gate::{Admit, IngestGate};
 use super::hub::Hub;
-use crate::faults::{FrameFault, MediaFaults};
 use crate::backend::IcePolicy;
 use crate::faults::ICE_CUT_END;
+use crate::faults::{FrameFault, MediaFaults};
 use crate::status::TransportStats;
 use crate::streams::StreamActivity;
 

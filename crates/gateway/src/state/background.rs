@@ -89,11 +89,12 @@ impl AppState {
             }
         };
         let unknown: Vec<String> = tagged.into_iter().zip(known).filter(|(_, k)| !k).map(|(id, _)| id).collect();
-        let outcome = self
-            .orphans
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .sweep(Ms::now(), &unknown, mode, self.cfg.orphan_grace);
+        let outcome = self.orphans.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sweep(
+            Ms::now(),
+            &unknown,
+            mode,
+            self.cfg.orphan_grace,
+        );
         crate::metrics::orphans_found(outcome.orphans);
         for id in &outcome.new {
             tracing::warn!(
@@ -108,7 +109,9 @@ impl AppState {
                     crate::metrics::orphan_deleted();
                     tracing::info!(stream_id = %id, "orphan stream deleted upstream");
                 }
-                Err(e) => tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), "orphan stream not deleted; next sweep retries"),
+                Err(e) => {
+                    tracing::warn!(stream_id = %id, error = %self.upstream.log_text(&e), "orphan stream not deleted; next sweep retries")
+                }
             }
         }
     }

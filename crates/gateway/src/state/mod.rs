@@ -95,7 +95,12 @@ impl AppState {
     /// State for a gateway with this configuration, upstream and store.
     pub fn new(cfg: GatewayConfig, upstream: Upstream, store: Store) -> Self {
         let watchers = Watchers::new(cfg.watch_interval);
-        Self { cfg, upstream, store, in_flight: watch::channel(0).0, watchers,
+        Self {
+            cfg,
+            upstream,
+            store,
+            in_flight: watch::channel(0).0,
+            watchers,
             status_flight: SingleFlight::default(),
             orphans: std::sync::Mutex::new(OrphanBook::default()),
         }
@@ -432,7 +437,6 @@ impl AppState {
         }
         report
     }
-
 }
 
 /// Tags a create body: its `name` starts with [`STREAM_TAG`].
