@@ -5,27 +5,20 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use dreamgate_testkit::{eventually, Hits, Recorder};
 use serde_json::{json, Value};
 
 const KEY: &str = "daydream_live_INSTANCES_TESTKEY_0123456789";
 
-/// The engine behind a recorder of `"METHOD /path?query"` lines.
+/// The engine behind the test kit's recorder (`"METHOD /path?query"` lines).
 struct Engine {
     engine: dreamgate_engine::Engine,
     base: String,
-    hits: Arc<Mutex<Vec<String>>>,
-}
-
-async fn record(State(hits): State<Arc<Mutex<Vec<String>>>>, req: Request, next: Next) -> Response {
-    hits.lock().unwrap().push(format!("{} {}", req.method(), req.uri()));
-    next.run(req).await
+    hits: Hits,
 }
 
 impl Engine {
@@ -34,12 +27,12 @@ impl Engine {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let cfg = dreamgate_engine::EngineConfig { api_key: Some(KEY.into()), ..Default::default() };
         let engine = dreamgate_engine::Engine::new(cfg, &base);
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(hits.clone(), record));
+        let recorder = Recorder::new();
+        let app = recorder.wrap(dreamgate_engine::router(engine.clone()));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { engine, base, hits }
+        Self { engine, base, hits: recorder.hits() }
     }
 
     fn streams(&self) -> usize {
@@ -48,7 +41,7 @@ impl Engine {
 
     fn deletes_of(&self, id: &str) -> usize {
         let want = format!("DELETE /v1/streams?id={id}");
-        self.hits.lock().unwrap().iter().filter(|h| **h == want).count()
+        self.hits.all().iter().filter(|h| **h == want).count()
     }
 }
 
@@ -172,17 +165,6 @@ fn redis() -> Option<String> {
 
 fn prefix(test: &str) -> String {
     format!("dgcli:{test}:{}:{}:", std::process::id(), rand::random::<u64>())
-}
-
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !cond() {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use dreamgate_engine::{start, EngineConfig, EngineHandle, MediaBackend, NoMedia, RtcConfig};
 use dreamgate_rtc::Publisher;
+use dreamgate_testkit::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -313,17 +314,6 @@ async fn publish(whip: &str) -> dreamgate_whip::WhipClient {
     client
 }
 
-async fn wait_until(wait: Duration, ok: impl Fn() -> bool) -> bool {
-    let until = tokio::time::Instant::now() + wait;
-    while tokio::time::Instant::now() < until {
-        if ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    ok()
-}
-
 async fn post_sdp(url: &str, sdp: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(url)
@@ -411,7 +401,7 @@ async fn viewers_knob_caps_whep_viewers_with_429() {
     let whep = format!("{}/live/video-to-video/{id}/whep", h.base_url());
     let publisher = publish(stream["whip_url"].as_str().unwrap()).await;
     assert!(
-        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
+        eventually(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
         "output"
     );
     let (_v1, offer) = dreamgate_rtc::Viewer::new(&RtcConfig::default()).await.unwrap();
@@ -441,14 +431,14 @@ async fn ice_disconnect_ends_the_first_whip_session_and_its_delete_still_succeed
     let session = resource.rsplit('/').next().unwrap().to_owned();
     let pattern = tokio::spawn(feed(p1));
     assert!(
-        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
+        eventually(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
         "frames in"
     );
     assert_eq!(media.stats(&id).unwrap().session_id.as_deref(), Some(session.as_str()));
     // cut after its first frames, then ended by the engine by itself
     let cut = dreamgate_engine::faults::ICE_CUT_AFTER + dreamgate_engine::faults::ICE_CUT_END;
     assert!(
-        wait_until(cut + Duration::from_secs(10), || media.stats(&id).unwrap().session_id.is_none()).await,
+        eventually(cut + Duration::from_secs(10), || media.stats(&id).unwrap().session_id.is_none()).await,
         "the cut session ended"
     );
     let http = reqwest::Client::new();
@@ -457,7 +447,7 @@ async fn ice_disconnect_ends_the_first_whip_session_and_its_delete_still_succeed
     // the next session (a new POST) is not cut
     let publisher = publish(&whip).await;
     assert!(
-        wait_until(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
+        eventually(Duration::from_secs(20), || media.stats(&id).is_some_and(|s| s.frames_received > 0)).await,
         "the new session carries frames"
     );
     tokio::time::sleep(dreamgate_engine::faults::ICE_CUT_AFTER + Duration::from_secs(1)).await;

@@ -2,19 +2,23 @@
 //! publisher, the per-frame transform, WHEP output to `rtc::Viewer`s, and the status the
 //! media drives. Every wait is bounded.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dreamgate_client::{ApiKey, DaydreamClient};
 use dreamgate_engine::media::WebRtcMedia;
 use dreamgate_engine::{start, EngineConfig, EngineHandle, RtcConfig};
-use dreamgate_media::{Frame, H264Decoder, H264Encoder, TestPattern};
+use dreamgate_media::{Frame, H264Decoder, TestPattern};
 use dreamgate_rtc::{MediaFrame, Peer, PeerState, Publisher, Viewer};
+use dreamgate_testkit::status::wait_status;
+use dreamgate_testkit::{eventually, Feed};
 use dreamgate_whip::{ClientOptions, EncodingSource, WhipClient};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use tokio::time::timeout;
+
+/// Frames a test's feed sends at most: 20 s at 30 fps.
+const FEED_FRAMES: u64 = 30 * 20;
 
 /// The media-heavy tests share 2 cores with everyone: run them one at a time.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -113,18 +117,6 @@ impl Watch {
             last = Some(self.next(Duration::from_secs(3)).await.expect("output keeps flowing").1);
         }
         last.expect("frames > 0")
-    }
-}
-
-/// Polls the status (every 200 ms, at most `wait`) until `ok(data)`; returns the last data.
-async fn wait_status(c: &DaydreamClient, id: &str, wait: Duration, ok: impl Fn(&Value) -> bool) -> Value {
-    let until = Instant::now() + wait;
-    loop {
-        let data = c.stream_status(id).await.unwrap()["data"].clone();
-        if ok(&data) || Instant::now() >= until {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -245,60 +237,10 @@ async fn published_pattern_goes_online_and_viewers_get_the_transformed_output() 
     h.shutdown().await;
 }
 
-/// A bare publisher driven by the test: 30 fps of the test pattern, IDR on request.
-struct Feed {
-    stop: Arc<AtomicBool>,
-    /// Frames handed to the publisher so far.
-    sent: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<Publisher>,
-}
-
-impl Feed {
-    fn start(mut publisher: Publisher, size: u32) -> Feed {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let sent = Arc::new(AtomicU64::new(0));
-        let counter = sent.clone();
-        let task = tokio::spawn(async move {
-            let pattern = TestPattern::new(size, size);
-            let mut encoder = H264Encoder::new(size, size, 30).unwrap();
-            let mut tick = tokio::time::interval(Duration::from_millis(33));
-            for i in 0..30 * 20u64 {
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                tick.tick().await;
-                let force = publisher.keyframe_requests.try_recv().is_ok();
-                let e = encoder.encode(&pattern.frame(i), force).unwrap();
-                publisher.send(MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            publisher
-        });
-        Feed { stop, sent, task }
-    }
-
-    async fn stop(self) -> Publisher {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap()
-    }
-}
-
 /// POSTs a publisher's offer; returns the response (answer not applied yet).
 async fn offer(whip: &str) -> (Publisher, reqwest::Response) {
     let (publisher, offer) = Publisher::new(&RtcConfig::default(), &[]).await.unwrap();
     (publisher, post_sdp(whip, &offer).await)
-}
-
-async fn wait_until(wait: Duration, ok: impl Fn() -> bool) -> bool {
-    let until = Instant::now() + wait;
-    while !ok() {
-        if Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,9 +291,9 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     assert_eq!(Watch::open(&whep).await.err().map(|e| e.0), Some(404));
 
     p1.set_answer(&resp.text().await.unwrap()).unwrap();
-    let feed1 = Feed::start(p1, 384);
+    let feed1 = Feed::start_limited(p1, 384, 384, FEED_FRAMES);
     assert!(
-        wait_until(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
+        eventually(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await,
         "no output from the first session"
     );
     let s1 = loc1.rsplit('/').next().unwrap().to_owned();
@@ -365,9 +307,9 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     let s2 = loc2.rsplit('/').next().unwrap().to_owned();
     assert_eq!(media.stats(&id).unwrap().session_id.as_deref(), Some(s2.as_str()));
     p2.set_answer(&resp.text().await.unwrap()).unwrap();
-    let feed2 = Feed::start(p2, 384);
+    let feed2 = Feed::start_limited(p2, 384, 384, FEED_FRAMES);
     let flowing = || media.stats(&id).is_some_and(|s| s.pipeline.frames_out >= 10);
-    assert!(wait_until(Duration::from_secs(10), flowing).await, "the second session produces no output");
+    assert!(eventually(Duration::from_secs(10), flowing).await, "the second session produces no output");
     let mut w = Watch::open(&whep).await.expect("output of the replacing session");
     assert!(w.next(Duration::from_secs(5)).await.expect("frames").0.keyframe);
     // at most 5 viewers per stream, Livepeer's default (offers answered but not connected count too)
@@ -394,8 +336,8 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     let last_input = |d: &Value| d["input_status"]["last_input_time"].as_u64();
     let t1 = last_input(&c.stream_status(&id).await.unwrap()["data"]);
     // the publisher keeps sending: ten more frames, none of them recorded
-    let sent = feed2.sent.load(Ordering::Relaxed);
-    assert!(wait_until(Duration::from_secs(5), || feed2.sent.load(Ordering::Relaxed) >= sent + 10).await);
+    let sent = feed2.sent();
+    assert!(eventually(Duration::from_secs(5), || feed2.sent() >= sent + 10).await);
     assert_eq!(last_input(&c.stream_status(&id).await.unwrap()["data"]), t1, "input still recorded after DELETE");
     feed2.stop().await;
 
@@ -403,13 +345,13 @@ async fn whip_sessions_replace_each_other_and_end_on_delete_or_peer_close() {
     let (mut p3, resp) = offer(&whip).await;
     assert_eq!(resp.status(), 201);
     p3.set_answer(&resp.text().await.unwrap()).unwrap();
-    let feed3 = Feed::start(p3, 384);
+    let feed3 = Feed::start_limited(p3, 384, 384, FEED_FRAMES);
     let has_session = || media.stats(&id).is_some_and(|s| s.session_id.is_some() && s.frames_received > 5);
-    assert!(wait_until(Duration::from_secs(10), has_session).await);
+    assert!(eventually(Duration::from_secs(10), has_session).await);
     let p3 = feed3.stop().await;
     p3.close();
     assert!(
-        wait_until(Duration::from_secs(8), || media.stats(&id).is_some_and(|s| s.session_id.is_none())).await,
+        eventually(Duration::from_secs(8), || media.stats(&id).is_some_and(|s| s.session_id.is_none())).await,
         "the session outlived its peer"
     );
     assert_eq!(p3.state(), PeerState::Closed);
@@ -436,7 +378,7 @@ async fn the_params_hash_moves_when_the_transform_switches_not_when_the_patch_an
     let (mut publisher, resp) = offer(&whip).await;
     assert_eq!(resp.status(), 201);
     publisher.set_answer(&resp.text().await.unwrap()).unwrap();
-    let feed = Feed::start(publisher, 384);
+    let feed = Feed::start_limited(publisher, 384, 384, FEED_FRAMES);
     let live = wait_status(&c, &id, Duration::from_secs(10), |d| fps(d, "inference_status") > 0.0).await;
     assert!(fps(&live, "inference_status") > 0.0, "{live}");
     let before = inference(&live);
@@ -454,7 +396,7 @@ async fn the_params_hash_moves_when_the_transform_switches_not_when_the_patch_an
     assert_ne!(waiting["last_params"]["prompt"], "a hash that waits", "{waiting}");
 
     // frames again: the transform switches, and the status says so
-    let feed = Feed::start(publisher, 384);
+    let feed = Feed::start_limited(publisher, 384, 384, FEED_FRAMES);
     let applied = inference(
         &wait_status(&c, &id, Duration::from_secs(10), |d| {
             d["inference_status"]["last_params_hash"] != before["last_params_hash"]
@@ -510,22 +452,22 @@ async fn ingest_sessions_are_capped_and_the_codec_thread_starts_with_the_first_m
     // a replacement of a's session is not refused at the cap
     let (pa2, ra2) = offer(&whip_a).await;
     assert_eq!(ra2.status(), 201);
-    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() == 2).await, "the old one freed its place");
+    assert!(eventually(Duration::from_secs(2), || media.ingest_sessions() == 2).await, "the old one freed its place");
     drop(pa);
 
     // media on a's session: its codec thread starts
     let mut pa2 = pa2;
     pa2.set_answer(&ra2.text().await.unwrap()).unwrap();
-    let feed = Feed::start(pa2, 384);
+    let feed = Feed::start_limited(pa2, 384, 384, FEED_FRAMES);
     assert!(
-        wait_until(Duration::from_secs(10), || media.stats(&a).is_some_and(|s| s.transform_running)).await,
+        eventually(Duration::from_secs(10), || media.stats(&a).is_some_and(|s| s.transform_running)).await,
         "the codec thread starts with the first media"
     );
     drop(feed.stop().await);
 
     // b ends: c gets its place (a's session may have ended too, its publisher is gone)
     c.delete_stream(&b).await.unwrap();
-    assert!(wait_until(Duration::from_secs(2), || media.ingest_sessions() <= 1).await, "b freed its place");
+    assert!(eventually(Duration::from_secs(2), || media.ingest_sessions() <= 1).await, "b freed its place");
     let (_pc, rc) = offer(&whip_c).await;
     assert_eq!(rc.status(), 201);
     h.shutdown().await;
@@ -549,8 +491,8 @@ async fn load_shows_the_warmup_frame_and_stall_stops_the_output_then_resumes() {
     let (id, whip, whep) = create(&c, 384).await;
     let (mut publisher, resp) = offer(&whip).await;
     publisher.set_answer(&resp.text().await.unwrap()).unwrap();
-    let feed = Feed::start(publisher, 384);
-    assert!(wait_until(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await);
+    let feed = Feed::start_limited(publisher, 384, 384, FEED_FRAMES);
+    assert!(eventually(Duration::from_secs(10), || media.stats(&id).is_some_and(|s| s.first_output.is_some())).await);
 
     // warm-up frames while LOADING: the progress bar's outline and dark track are there
     let mut viewer = Watch::open(&whep).await.expect("WHEP during the load");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use dreamgate_gateway::StoreConfig;
+use dreamgate_testkit::eventually;
 
 /// The stores to run a scenario with.
 fn stores(test: &str) -> Vec<StoreConfig> {

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use dreamgate_testkit::eventually;
 use serde_json::Value;
 
 fn events_path(id: &str) -> String {

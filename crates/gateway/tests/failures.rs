@@ -5,6 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use dreamgate_testkit::eventually;
 
 #[tokio::test]
 async fn upstream_down_is_502() {

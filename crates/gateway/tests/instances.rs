@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use dreamgate_testkit::{eventually, eventually_async};
 use serde_json::json;
 
 fn api(id: &str, tail: &str) -> String {

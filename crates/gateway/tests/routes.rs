@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use dreamgate_client::{ApiKey, DaydreamClient};
+use dreamgate_testkit::{eventually, eventually_async, Feed};
 use serde_json::{json, Value};
 
 fn api(id: &str, tail: &str) -> String {

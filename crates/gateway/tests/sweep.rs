@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use dreamgate_gateway::sweep::OrphanMode;
+use dreamgate_testkit::eventually;
 use serde_json::Value;
 
 /// A stream made on the engine directly with the key, as a crashed gateway (or

@@ -87,8 +87,11 @@ impl Hits {
 /// * once answered, the whole [`Exchange`] (request headers and body, response status and
 ///   headers: [`Recorder::exchanges`]);
 ///
-/// and holds the requests of a given method and path, after logging their arrival, while
-/// [`Recorder::hold`] is in force (to test what happens while one is in flight).
+/// and, to test what happens while one is in flight or fails, for a given method and path:
+/// holds the requests after logging their arrival ([`Recorder::hold`]), holds their answers
+/// after the server has given them ([`Recorder::hold_answers`]: the work is done, the caller
+/// waits), or answers them itself with an error status, never passing them on
+/// ([`Recorder::refuse`]).
 ///
 /// ```no_run
 /// # async fn demo(router: axum::Router) {
@@ -109,10 +112,15 @@ pub struct Recorder {
     inner: Arc<Inner>,
 }
 
+/// `method path` a rule applies to.
+type Route = (Method, String);
+
 struct Inner {
     hits: Hits,
     exchanges: Mutex<Vec<Exchange>>,
-    held: watch::Sender<Option<(Method, String)>>,
+    held: watch::Sender<Option<Route>>,
+    held_answers: watch::Sender<Option<Route>>,
+    refused: Mutex<Option<(Route, StatusCode)>>,
 }
 
 impl Default for Recorder {
@@ -131,7 +139,15 @@ impl Recorder {
     /// A recorder holding nothing.
     pub fn new() -> Recorder {
         let (held, _) = watch::channel(None);
-        Recorder { inner: Arc::new(Inner { hits: Hits::default(), exchanges: Mutex::new(Vec::new()), held }) }
+        let (held_answers, _) = watch::channel(None);
+        let inner = Inner {
+            hits: Hits::default(),
+            exchanges: Mutex::new(Vec::new()),
+            held,
+            held_answers,
+            refused: Mutex::new(None),
+        };
+        Recorder { inner: Arc::new(inner) }
     }
 
     /// `router` with this recorder in front of it. Layers added to the result afterwards
@@ -160,6 +176,30 @@ impl Recorder {
     pub fn release(&self) {
         self.inner.held.send_replace(None);
     }
+
+    /// From now on, `method path` requests reach the server at once, but their answers are
+    /// held (the server's work done) until [`Recorder::release_answers`] (or another
+    /// `hold_answers`).
+    pub fn hold_answers(&self, method: Method, path: &str) {
+        self.inner.held_answers.send_replace(Some((method, path.to_owned())));
+    }
+
+    /// Lets held (and later) answers through.
+    pub fn release_answers(&self) {
+        self.inner.held_answers.send_replace(None);
+    }
+
+    /// From now on, `method path` requests are logged, then answered `status` with a JSON
+    /// error body by the recorder itself (the server never sees them), until
+    /// [`Recorder::accept`] (or another `refuse`).
+    pub fn refuse(&self, method: Method, path: &str, status: StatusCode) {
+        *lock(&self.inner.refused) = Some(((method, path.to_owned()), status));
+    }
+
+    /// Passes every request on again.
+    pub fn accept(&self) {
+        *lock(&self.inner.refused) = None;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,14 +209,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     rec.inner.hits.push(format!("{method} {uri}"));
+    let is_this = |(m, p): &Route| *m == method && p == uri.path();
+    let matches = |h: &Option<Route>| h.as_ref().is_some_and(is_this);
+    let refused = lock(&rec.inner.refused).as_ref().filter(|(route, _)| is_this(route)).map(|(_, status)| *status);
+    if let Some(status) = refused {
+        let reason = status.canonical_reason().unwrap_or("Refused");
+        let mut response = Response::new(Body::from(serde_json::json!({ "error": reason }).to_string()));
+        *response.status_mut() = status;
+        return response;
+    }
     let mut held = rec.inner.held.subscribe();
-    let matches = |h: &Option<(Method, String)>| h.as_ref().is_some_and(|(m, p)| *m == method && p == uri.path());
     let _ = held.wait_for(|h| !matches(h)).await;
 
     let (parts, body) = req.into_parts();
     let request_headers = parts.headers.clone();
     let request_body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let response = next.run(Request::from_parts(parts, Body::from(request_body.clone()))).await;
+    let mut held_answers = rec.inner.held_answers.subscribe();
+    let _ = held_answers.wait_for(|h| !matches(h)).await;
     let exchange = Exchange {
         method,
         uri,

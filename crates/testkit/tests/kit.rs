@@ -82,6 +82,39 @@ async fn held_requests_are_logged_on_arrival_and_answered_once_released() {
     assert_eq!(rec.exchanges().len(), 2);
 }
 
+#[tokio::test]
+async fn held_answers_wait_after_the_server_answered_and_refused_requests_never_reach_it() {
+    let rec = Recorder::new();
+    let base = serve(rec.wrap(app())).await;
+    let http = reqwest::Client::new();
+
+    rec.hold_answers(Method::POST, "/v1/streams");
+    let held = tokio::spawn({
+        let (http, url) = (http.clone(), format!("{base}/v1/streams"));
+        async move { http.post(url).send().await.unwrap().status() }
+    });
+    let hits = rec.hits();
+    assert!(eventually(Duration::from_secs(10), || hits.any("POST /v1/streams")).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "the answer is held");
+    assert!(rec.exchanges().is_empty(), "an exchange is recorded once its answer is let through");
+    rec.release_answers();
+    assert_eq!(held.await.unwrap(), StatusCode::CREATED);
+    assert_eq!(rec.exchanges().len(), 1);
+
+    rec.refuse(Method::PATCH, "/session", StatusCode::SERVICE_UNAVAILABLE);
+    let refused = http.patch(format!("{base}/session")).body("x").send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "Service Unavailable");
+    assert!(rec.hits().all().ends_with(&["PATCH /session".to_owned()]), "refused requests are logged");
+    assert_eq!(rec.exchanges().len(), 1, "and never reach the server");
+    assert_eq!(http.post(format!("{base}/v1/streams")).send().await.unwrap().status(), 201, "other routes pass");
+
+    rec.accept();
+    assert_eq!(http.patch(format!("{base}/session")).body("x").send().await.unwrap().status(), 204);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feed_sends_decodable_pattern_frames_until_stopped() {
     let cfg = RtcConfig::default();

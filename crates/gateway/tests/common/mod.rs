@@ -1,90 +1,32 @@
 //! Shared helpers: a real engine (with its real WebRTC media backend) behind
-//! a request recorder, a gateway in front of it, a cookie-keeping "browser"
-//! client and a publisher feeding real H.264 frames. Everything talks over
-//! real sockets on 127.0.0.1.
+//! the test kit's request recorder, a gateway in front of it and a cookie-keeping
+//! "browser" client. Everything talks over real sockets on 127.0.0.1.
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
 use dreamgate_client::ApiKey;
 use dreamgate_engine::{Engine, EngineConfig};
 use dreamgate_gateway::whip_policy::WhipPolicy;
 use dreamgate_gateway::{GatewayConfig, GatewayHandle, Mode};
-use dreamgate_rtc::{MediaFrame, Publisher, RtcConfig};
+use dreamgate_rtc::RtcConfig;
+use dreamgate_testkit::{Hits, Recorder};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub const KEY: &str = "daydream_live_TESTKEY_0123456789abcdef";
 
-/// Every request a server received, as `"METHOD /path?query"`.
-#[derive(Clone, Default)]
-pub struct Hits(Arc<Mutex<Vec<String>>>);
-
-impl Hits {
-    pub fn all(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-    pub fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-    pub fn any(&self, prefix: &str) -> bool {
-        self.all().iter().any(|h| h.starts_with(prefix))
-    }
-    fn push(&self, s: String) {
-        self.0.lock().unwrap().push(s);
-    }
-}
-
-/// The recorder in front of the engine: logs every request; holds
-/// `POST /v1/streams` (already logged) while the test keeps creates held, or
-/// its answer (the stream already made) while the test keeps answers held;
-/// answers `DELETE /v1/streams` 503 itself while the test makes deletes fail.
-#[derive(Clone)]
-struct Recorder {
-    hits: Hits,
-    creates_open: tokio::sync::watch::Receiver<bool>,
-    answers_open: tokio::sync::watch::Receiver<bool>,
-    deletes_fail: Arc<AtomicBool>,
-}
-
-async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
-    rec.hits.push(format!("{} {}", req.method(), req.uri()));
-    let create = req.method() == axum::http::Method::POST && req.uri().path() == "/v1/streams";
-    if req.method() == axum::http::Method::DELETE
-        && req.uri().path() == "/v1/streams"
-        && rec.deletes_fail.load(Ordering::SeqCst)
-    {
-        let mut resp = Response::new(axum::body::Body::from(r#"{"error":"Service unavailable"}"#));
-        *resp.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-        return resp;
-    }
-    if create {
-        let mut open = rec.creates_open.clone();
-        let _ = open.wait_for(|open| *open).await;
-    }
-    let resp = next.run(req).await;
-    if create {
-        let mut open = rec.answers_open.clone();
-        let _ = open.wait_for(|open| *open).await;
-    }
-    resp
-}
-
 /// A real engine (its own router and control plane) served behind a recorder.
 pub struct TestEngine {
     pub engine: Engine,
     pub base: String,
+    /// Every request the engine received, as `"METHOD /path?query"`.
     pub hits: Hits,
-    creates_open: tokio::sync::watch::Sender<bool>,
-    answers_open: tokio::sync::watch::Sender<bool>,
-    deletes_fail: Arc<AtomicBool>,
+    recorder: Recorder,
     task: JoinHandle<()>,
 }
 
@@ -99,37 +41,32 @@ impl TestEngine {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let engine = Engine::new(cfg, &base);
-        let hits = Hits::default();
-        let (creates_open, open) = tokio::sync::watch::channel(true);
-        let (answers_open, answers) = tokio::sync::watch::channel(true);
-        let deletes_fail = Arc::new(AtomicBool::new(false));
-        let recorder = Recorder {
-            hits: hits.clone(),
-            creates_open: open,
-            answers_open: answers,
-            deletes_fail: deletes_fail.clone(),
-        };
-        let app = dreamgate_engine::router(engine.clone()).layer(middleware::from_fn_with_state(recorder, record));
+        let recorder = Recorder::new();
+        let app = recorder.wrap(dreamgate_engine::router(engine.clone()));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { engine, base, hits, creates_open, answers_open, deletes_fail, task }
+        Self { engine, base, hits: recorder.hits(), recorder, task }
     }
 
     /// From now on, the engine makes each stream at once but its answer to
     /// `POST /v1/streams` is held until [`release_answers`](Self::release_answers).
     pub fn hold_answers(&self) {
-        self.answers_open.send_replace(false);
+        self.recorder.hold_answers(Method::POST, "/v1/streams");
     }
 
     /// Lets held (and later) create answers through.
     pub fn release_answers(&self) {
-        self.answers_open.send_replace(true);
+        self.recorder.release_answers();
     }
 
     /// While `true`, `DELETE /v1/streams` is answered 503 (recorded, never reaching the engine).
     pub fn fail_deletes(&self, fail: bool) {
-        self.deletes_fail.store(fail, Ordering::SeqCst);
+        if fail {
+            self.recorder.refuse(Method::DELETE, "/v1/streams", StatusCode::SERVICE_UNAVAILABLE);
+        } else {
+            self.recorder.accept();
+        }
     }
 
     /// How many `DELETE /v1/streams?id=<id>` arrived (failed ones included).
@@ -146,12 +83,12 @@ impl TestEngine {
     /// From now on, `POST /v1/streams` is recorded on arrival, then held
     /// before the engine sees it, until [`release_creates`](Self::release_creates).
     pub fn hold_creates(&self) {
-        self.creates_open.send_replace(false);
+        self.recorder.hold(Method::POST, "/v1/streams");
     }
 
     /// Lets held (and later) creates through to the engine.
     pub fn release_creates(&self) {
-        self.creates_open.send_replace(true);
+        self.recorder.release();
     }
 
     /// Engine with the test key, `faults`, and its default (real WebRTC) media backend.
@@ -326,72 +263,4 @@ pub fn create_payload() -> Value {
 /// A real WebRTC offer (H.264 video) from the rtc crate's publisher.
 pub async fn whip_offer() -> (dreamgate_rtc::Publisher, String) {
     dreamgate_rtc::Publisher::new(&RtcConfig::default(), &[]).await.unwrap()
-}
-
-/// A connected publisher's feed: the moving test pattern, H.264 at 30 fps,
-/// until stopped (or at most 60 s). Answers keyframe requests.
-pub struct Feed {
-    stop: Arc<AtomicBool>,
-    task: JoinHandle<Publisher>,
-}
-
-impl Feed {
-    pub fn start(publisher: Publisher, width: u32, height: u32) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut publisher = publisher;
-            let pattern = dreamgate_media::TestPattern::new(width, height);
-            let mut encoder = dreamgate_media::H264Encoder::new(width, height, 30).unwrap();
-            let mut tick = tokio::time::interval(Duration::from_millis(33));
-            for i in 0..30 * 60u64 {
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                tick.tick().await;
-                let force = publisher.keyframe_requests.try_recv().is_ok();
-                let e = encoder.encode(&pattern.frame(i), force).unwrap();
-                publisher.send(MediaFrame { data: e.data.into(), keyframe: e.keyframe, rtp_time: (i * 3000) as u32 });
-            }
-            publisher
-        });
-        Self { stop, task }
-    }
-
-    pub async fn stop(self) -> Publisher {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap()
-    }
-}
-
-/// Polls the async `cond` every 50 ms for at most `limit`.
-pub async fn eventually_async<F, Fut>(limit: Duration, mut cond: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if cond().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Polls `cond` every 50 ms for at most `limit`.
-pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
