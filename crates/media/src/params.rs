@@ -149,7 +149,11 @@ impl StyleParams {
         StyleParams {
             prompts: prompts(p.prompt.as_ref()),
             seeds: seeds(p.seed.as_ref()),
-            guidance_scale: p.guidance_scale.and_then(finite).unwrap_or(defaults::GUIDANCE_SCALE as f32).clamp(0.0, 20.0),
+            guidance_scale: p
+                .guidance_scale
+                .and_then(finite)
+                .unwrap_or(defaults::GUIDANCE_SCALE as f32)
+                .clamp(0.0, 20.0),
             delta: p.delta.and_then(finite).unwrap_or(defaults::DELTA as f32).clamp(0.0, 2.0),
             num_inference_steps: p.num_inference_steps.unwrap_or(defaults::NUM_INFERENCE_STEPS).clamp(1, 1000) as u32,
             t_index_list,

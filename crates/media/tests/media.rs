@@ -205,7 +205,9 @@ fn edge_emphasis_follows_the_controlnet_scale() {
     assert!((off_edges[0] - off_edges[2]).abs() < 3.0, "flat luma {off_edges:?}");
     // A disabled ControlNet has no effect.
     let disabled = stylize(
-        &params(json!({"prompt": "pastel", "controlnets": [{"model_id": "x-canny", "preprocessor": "canny", "conditioning_scale": 1.0, "enabled": false}]})),
+        &params(
+            json!({"prompt": "pastel", "controlnets": [{"model_id": "x-canny", "preprocessor": "canny", "conditioning_scale": 1.0, "enabled": false}]}),
+        ),
         &input,
     );
     assert_eq!(disabled, outs[0]);
@@ -316,7 +318,9 @@ fn out_of_range_params_never_panic() {
         StreamParams::default(),
         nan,
         params(json!({"prompt": "", "seed": -5, "t_index_list": [-1, 9999], "num_inference_steps": 0})),
-        params(json!({"controlnets": [{}, {"conditioning_scale": -3}, {"model_id": "depth", "conditioning_scale": 1e308}]})),
+        params(
+            json!({"controlnets": [{}, {"conditioning_scale": -3}, {"model_id": "depth", "conditioning_scale": 1e308}]}),
+        ),
         params(json!({"guidance_scale": -1e9, "delta": 1e9, "similar_image_filter_max_skip_frame": -1})),
         params(json!({"prompt": [["", 0], ["x", -3]], "seed": [], "width": -1})),
     ] {

@@ -34,13 +34,13 @@ mod update;
 mod validate;
 
 pub use defaults::{default_create_payload, default_params, DEFAULT_NEGATIVE_PROMPT};
+pub use error::FieldError;
 pub use normalize::{parse_create, parse_update};
 pub use params::{
     Acceleration, CachedAttention, ControlNet, CreatePayload, Interpolation, IpAdapter, IpAdapterType, LoraDict,
     Processing, Processor, Prompt, Seed, StreamParams,
 };
 pub use update::{is_dynamic, plan_update, update_body, UpdatePlan, DYNAMIC_FIELDS};
-pub use error::FieldError;
 pub use validate::{validate_params, MAX_SIZE, MAX_STYLE_IMAGE_BYTES, MIN_SIZE, SIZE_STEP};
 
 /// The only pipeline this model describes.

@@ -9,8 +9,8 @@
 use serde_json::{Map, Value};
 
 use crate::catalog;
-use crate::params::{CreatePayload, StreamParams};
 use crate::error::FieldError;
+use crate::params::{CreatePayload, StreamParams};
 use crate::validate::{validate, Mode};
 use crate::PIPELINE;
 

@@ -181,7 +181,8 @@ a=end-of-candidates\r\n";
                 Just("a=end-of-candidates".to_owned()),
                 "\\PC{0,30}",
             ];
-            (proptest::collection::vec(line, 0..12), any::<bool>()).prop_map(|(lines, crlf)| lines.join(if crlf { "\r\n" } else { "\n" }))
+            (proptest::collection::vec(line, 0..12), any::<bool>())
+                .prop_map(|(lines, crlf)| lines.join(if crlf { "\r\n" } else { "\n" }))
         }
 
         proptest! {

@@ -116,7 +116,12 @@ impl<T: Decode> Decode for Vec<T> {
 }
 
 /// Decodes a `[first, weight]` pair of a weighted list.
-pub(crate) fn decode_pair<T: Decode>(value: &Value, path: &str, what: &str, errors: &mut Vec<FieldError>) -> Option<(T, f64)> {
+pub(crate) fn decode_pair<T: Decode>(
+    value: &Value,
+    path: &str,
+    what: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<(T, f64)> {
     let mut scratch = Vec::new();
     let pair = match value.as_array().map(Vec::as_slice) {
         Some([first, weight]) => T::decode(first, path, &mut scratch).zip(f64::decode(weight, path, &mut scratch)),
