@@ -7,14 +7,14 @@
 #![cfg(target_os = "linux")]
 
 use std::io::{BufRead as _, BufReader};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use dreamgate_testkit::raw::try_connect_from;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 
 const FILE_LIMIT: u64 = 160;
 const FLOOD: usize = 300;
@@ -81,20 +81,14 @@ fn address(child: &mut Running, pick: fn(&str) -> Option<String>) -> SocketAddr 
     }
 }
 
-async fn connect_from(src: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0))?;
-    socket.connect(addr).await
-}
-
 /// Floods from 127.0.0.1, then asks from 127.0.0.2: the answer's status line.
 async fn flood_then_ask(addr: SocketAddr, path: &str) -> (String, usize) {
     let mut flood = Vec::new();
     for _ in 0..FLOOD {
-        flood.push(connect_from("127.0.0.1", addr).await.expect("connect (the kernel backlog takes it)"));
+        flood.push(try_connect_from("127.0.0.1", addr).await.expect("connect (the kernel backlog takes it)"));
     }
     let ask = async {
-        let mut s = connect_from("127.0.0.2", addr).await.unwrap();
+        let mut s = try_connect_from("127.0.0.2", addr).await.unwrap();
         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
             .await
             .unwrap();

@@ -6,18 +6,16 @@
 //! Timeouts are configured short (300 ms); closure is asserted by reading EOF within a
 //! generous bound, never by how fast it came.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use dreamgate_client::ApiKey;
 use dreamgate_gateway::whip_policy::WhipPolicy;
 use dreamgate_gateway::{start, GatewayConfig, GatewayHandle, Mode};
 use dreamgate_serve::ServeLimits;
+use dreamgate_testkit::raw::{closed_within, connect_from, roundtrip, GENEROUS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-
-/// Far more than any configured timeout: a connection still open after this was never going to close.
-const GENEROUS: Duration = Duration::from_secs(10);
+use tokio::net::TcpListener;
 
 fn short() -> ServeLimits {
     ServeLimits {
@@ -40,53 +38,6 @@ async fn gateway(tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayHandle {
     tweak(&mut cfg);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     start(listener, cfg).await.unwrap()
-}
-
-async fn connect_from(src: &str, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0)).unwrap();
-    socket.connect(addr).await.unwrap()
-}
-
-/// Reads until the server closes; `Some(what was read)` if it closed within `limit`.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let mut seen = Vec::new();
-    let read_all = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(limit, read_all).await.ok()?;
-    Some(seen)
-}
-
-/// One request, one response (read by Content-Length): (status, body).
-async fn roundtrip(stream: &mut TcpStream, request: &str) -> (u16, String) {
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-                return (status, String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string());
-            }
-        }
-        let n = tokio::time::timeout(GENEROUS, stream.read(&mut chunk)).await.expect("a response in time").unwrap();
-        assert!(n > 0, "closed before a full response: {:?}", String::from_utf8_lossy(&buf));
-        buf.extend_from_slice(&chunk[..n]);
-    }
 }
 
 fn config_request(addr: SocketAddr) -> String {

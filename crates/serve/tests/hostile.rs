@@ -2,7 +2,7 @@
 //! with short timeouts so that each case is closed quickly. Closure is
 //! asserted by reading EOF within a generous bound, never by how fast.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -10,13 +10,11 @@ use axum::body::Bytes;
 use axum::routing::{get, post};
 use axum::Router;
 use dreamgate_serve::{serve, ServeLimits};
+use dreamgate_testkit::raw::{closed_within, connect_from, roundtrip, GENEROUS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-/// Far more than any configured timeout here: a connection still open after it was never going to close.
-const GENEROUS: Duration = Duration::from_secs(10);
 
 fn short() -> ServeLimits {
     ServeLimits {
@@ -91,57 +89,6 @@ impl Server {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(GENEROUS, &mut self.task).await.is_ok()
     }
-}
-
-async fn connect_from(src: &str, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(src.parse::<IpAddr>().unwrap(), 0)).unwrap();
-    socket.connect(addr).await.unwrap()
-}
-
-/// Reads until the server closes the connection; `Some(bytes read)` if it did within `limit`.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
-    let mut seen = Vec::new();
-    let read_all = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(limit, read_all).await.ok()?;
-    Some(seen)
-}
-
-/// Sends one request and reads one response (by Content-Length).
-async fn roundtrip(stream: &mut TcpStream, request: &str) -> (u16, String) {
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-                return (status, String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string());
-            }
-        }
-        let n = tokio::time::timeout(GENEROUS, stream.read(&mut chunk)).await.expect("response in time").unwrap();
-        assert!(n > 0, "closed before a full response: {:?}", String::from_utf8_lossy(&buf));
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 const GET: &str = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";

@@ -16,6 +16,7 @@
 //! | [`status::wait_state`], [`status::wait_status`] | poll a stream's `/v1/streams/{id}/status` until a state / a condition | `crates/whip/tests/link_srflx.rs` and `crates/cli/tests/ingest_cli.rs` (`wait_state`), `crates/cli/tests/media_chain.rs` and `crates/engine/tests/media.rs` (`wait_status`) |
 //! | [`eventually`], [`eventually_async`] | poll a condition (a closure, or an async one) every 50 ms for at most a limit | `crates/gateway/tests/common/mod.rs` (`eventually`, `eventually_async`), `crates/engine/tests/media.rs` and `compat.rs` (`wait_until`), `crates/cli/tests/instances.rs` (`eventually`) |
 //! | [`Recorder`] | request recorder middleware in front of a real server: every request line on arrival ([`Recorder::hits`]), every exchange with bodies and headers once answered ([`Recorder::exchanges`]), requests held ([`Recorder::hold`]), answers held ([`Recorder::hold_answers`]) and requests refused with an error status ([`Recorder::refuse`]) on demand | `crates/gateway/tests/common/mod.rs` (`Recorder` + `Hits`, `hold_creates`, `hold_answers`, `fail_deletes`), `crates/cli/tests/instances.rs` (the hit log), `crates/whip/tests/link_srflx.rs` (`Recorder` of trickle PATCHes and ETags) |
+//! | [`raw::connect_from`], [`raw::closed_within`], [`raw::roundtrip`], [`raw::GENEROUS`] | raw HTTP/1.1 over loopback TCP: a connection from a chosen source address, whether the server closed it in time, one hand-written request and its response | `crates/engine/tests/hostile_conn.rs`, `crates/gateway/tests/hostile_conn.rs`, `crates/serve/tests/hostile.rs`, `crates/cli/tests/hostile_conn_cli.rs` (`connect_from`) |
 //!
 //! Not here: `crates/engine/tests/seam.rs`'s `Recorder` is a fake `MediaBackend` (it
 //! implements an engine trait, so it belongs to the engine's suite, not to a kit that must
@@ -28,6 +29,7 @@
 mod feed;
 mod frames;
 pub mod peer;
+pub mod raw;
 mod recorder;
 pub mod status;
 mod wait;
