@@ -52,55 +52,104 @@ export async function freePort() {
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Starts `dreamgate serve` in local mode (no DAYDREAM_API_KEY) on 127.0.0.1.
- * @param {{ faults?: string }} [opts]
+ * A child process whose output is kept (stdout and stderr together, for error messages).
+ * @param {string} name what to call it in errors
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {NodeJS.ProcessEnv} [env]
  */
-export async function startServe(opts = {}) {
+export function startProcess(name, cmd, args, env = process.env) {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  /** @type {{ code: number | null, signal: string | null } | null} */
+  let exited = null;
+  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  return {
+    name,
+    get output() {
+      return output;
+    },
+    get exited() {
+      return exited;
+    },
+    /** Sends `signal` and waits (at most `ms`, then SIGKILL) for the exit. */
+    async stop(signal = "SIGTERM", ms = 30000) {
+      if (exited) return exited;
+      child.kill(/** @type {NodeJS.Signals} */ (signal));
+      const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+      const how = await exit;
+      clearTimeout(timer);
+      return how;
+    },
+  };
+}
+
+/**
+ * Waits until `check()` is true while the process lives (30 s at most; then it is killed).
+ * @param {ReturnType<typeof startProcess>} proc
+ * @param {() => Promise<boolean> | boolean} check a throw counts as "not yet"
+ * @param {string} what
+ */
+export async function ready(proc, check, what) {
+  const end = Date.now() + 30000;
+  for (;;) {
+    if (proc.exited) throw new Error(`${proc.name} exited early (${JSON.stringify(proc.exited)}):\n${proc.output}`);
+    try {
+      if (await check()) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) {
+      await proc.stop("SIGKILL");
+      throw new Error(`${proc.name}: ${what} not ready within 30 s:\n${proc.output}`);
+    }
+    await delay(100);
+  }
+}
+
+/**
+ * The dreamgate binary with `args` on a free 127.0.0.1 port, once `check(base)` says it is up.
+ * @param {string} name
+ * @param {(port: number) => string[]} args
+ * @param {(base: string) => Promise<boolean>} check
+ * @param {string[]} dropEnv environment variables it must not inherit
+ */
+async function startDreamgate(name, args, check, dropEnv) {
   if (!existsSync(DREAMGATE_BIN)) {
     throw new Error(`dreamgate binary not found at ${DREAMGATE_BIN} (build it with \`cargo build -p dreamgate\` or set DREAMGATE_BIN)`);
   }
   const port = await freePort();
-  const args = ["serve", "--listen", `127.0.0.1:${port}`];
-  if (opts.faults) args.push("--engine-faults", opts.faults);
   const env = { ...process.env, DREAMGATE_LOG: process.env.DREAMGATE_LOG ?? "info,str0m=warn" };
-  delete env.DAYDREAM_API_KEY;
-  delete env.DAYDREAM_API_GATEWAY;
-  const child = spawn(DREAMGATE_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  let exited = null;
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  for (const k of dropEnv) delete env[k];
+  const proc = startProcess(name, DREAMGATE_BIN, args(port), env);
   const base = `http://127.0.0.1:${port}`;
-  const started = Date.now();
-  for (;;) {
-    if (exited) throw new Error(`dreamgate serve exited early (${JSON.stringify(exited)}):\n${output}`);
-    try {
-      const res = await fetch(`${base}/api/daydream/config`);
-      if (res.ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() - started > 30000) {
-      child.kill("SIGKILL");
-      throw new Error(`dreamgate serve did not answer within 30 s:\n${output}`);
-    }
-    await delay(100);
-  }
+  await ready(proc, () => check(base), "its HTTP");
   return {
     base,
     port,
     get output() {
-      return output;
+      return proc.output;
     },
     async stop() {
-      if (exited) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exit;
-      clearTimeout(timer);
+      await proc.stop("SIGTERM", 5000);
     },
   };
+}
+
+/**
+ * Starts `dreamgate serve` in local mode (no DAYDREAM_API_KEY) on 127.0.0.1.
+ * @param {{ faults?: string }} [opts]
+ */
+export async function startServe(opts = {}) {
+  const args = (/** @type {number} */ port) => {
+    const a = ["serve", "--listen", `127.0.0.1:${port}`];
+    if (opts.faults) a.push("--engine-faults", opts.faults);
+    return a;
+  };
+  const up = async (/** @type {string} */ base) => (await fetch(`${base}/api/daydream/config`)).ok;
+  return await startDreamgate("dreamgate serve", args, up, ["DAYDREAM_API_KEY", "DAYDREAM_API_GATEWAY"]);
 }
 
 /**
@@ -108,50 +157,14 @@ export async function startServe(opts = {}) {
  * @param {{ key: string, faults?: string }} opts
  */
 export async function startEngine(opts) {
-  if (!existsSync(DREAMGATE_BIN)) {
-    throw new Error(`dreamgate binary not found at ${DREAMGATE_BIN} (build it with \`cargo build -p dreamgate\` or set DREAMGATE_BIN)`);
-  }
-  const port = await freePort();
-  const args = ["engine", "--listen", `127.0.0.1:${port}`, "--api-key", opts.key];
-  if (opts.faults) args.push("--faults", opts.faults);
-  const env = { ...process.env, DREAMGATE_LOG: process.env.DREAMGATE_LOG ?? "info,str0m=warn" };
-  delete env.DAYDREAM_API_KEY;
-  const child = spawn(DREAMGATE_BIN, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  let exited = null;
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
-  const base = `http://127.0.0.1:${port}`;
-  const started = Date.now();
-  for (;;) {
-    if (exited) throw new Error(`dreamgate engine exited early (${JSON.stringify(exited)}):\n${output}`);
-    try {
-      await fetch(`${base}/v1/streams/str_probe`);
-      break; // any answer (401) means it listens
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() - started > 30000) {
-      child.kill("SIGKILL");
-      throw new Error(`dreamgate engine did not answer within 30 s:\n${output}`);
-    }
-    await delay(100);
-  }
-  return {
-    base,
-    port,
-    get output() {
-      return output;
-    },
-    async stop() {
-      if (exited) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exit;
-      clearTimeout(timer);
-    },
+  const args = (/** @type {number} */ port) => {
+    const a = ["engine", "--listen", `127.0.0.1:${port}`, "--api-key", opts.key];
+    if (opts.faults) a.push("--faults", opts.faults);
+    return a;
   };
+  // any answer (401) means it listens
+  const up = async (/** @type {string} */ base) => (await fetch(`${base}/v1/streams/str_probe`), true);
+  return await startDreamgate("dreamgate engine", args, up, ["DAYDREAM_API_KEY"]);
 }
 
 /** Records every getUserMedia stream and offers pixel sampling helpers (runs before the page's scripts). */

@@ -7,14 +7,13 @@
 // `redis-server` and `nginx` come from Debian (scripts/test.sh installs them).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-import { DREAMGATE_BIN, createdStreamId, eventually, freePort, launchBrowser, openPage, waitForStatus } from "./harness.mjs";
+import { DREAMGATE_BIN, createdStreamId, eventually, freePort, launchBrowser, openPage, ready, startProcess, waitForStatus } from "./harness.mjs";
 
 const LIVE = "Dream is live";
 const KEY = "daydream_live_E2E_INSTANCES_0123456789abcdef";
@@ -35,57 +34,6 @@ const REDIS = findBinary("redis-server", "/usr/bin/redis-server");
 const NGINX = findBinary("nginx", "/usr/sbin/nginx");
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * A child process whose output is kept (for failure messages) and which is killed when the test
- * ends.
- * @param {string} name
- * @param {string} cmd
- * @param {string[]} args
- * @param {NodeJS.ProcessEnv} [env]
- */
-function startProcess(name, cmd, args, env = process.env) {
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  /** @type {{ code: number | null, signal: string | null } | null} */
-  let exited = null;
-  const exit = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
-  return {
-    name,
-    get output() {
-      return output;
-    },
-    get exited() {
-      return exited;
-    },
-    /** Sends `signal` and waits (at most `ms`) for the exit. */
-    async stop(signal = "SIGTERM", ms = 30000) {
-      if (exited) return exited;
-      child.kill(/** @type {NodeJS.Signals} */ (signal));
-      const timer = setTimeout(() => child.kill("SIGKILL"), ms);
-      const how = await exit;
-      clearTimeout(timer);
-      return how;
-    },
-  };
-}
-
-/** Waits until `check()` is true while the process lives (30 s at most). */
-async function ready(proc, check, what) {
-  const end = Date.now() + 30000;
-  for (;;) {
-    if (proc.exited) throw new Error(`${proc.name} exited early (${JSON.stringify(proc.exited)}):\n${proc.output}`);
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`${proc.name}: ${what} not ready within 30 s:\n${proc.output}`);
-    await delay(100);
-  }
-}
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
 function listening(port) {
