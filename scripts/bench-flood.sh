@@ -33,62 +33,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-say() { echo "bench-flood: $*" >&2; }
+BENCH_NAME=bench-flood
+# shellcheck source=lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
 
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]} from Debian"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-WORK="$(mktemp -d /tmp/bench-flood.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-if [ -z "$BIN" ]; then
-    say "building the release binary (cargo build --release -p dreamgate)"
-    BIN="$(cd "$ROOT" && cargo build --release -p dreamgate --message-format=json 2>/dev/null \
-        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)"
-    [ -n "$BIN" ] || { echo "cannot find the built binary" >&2; exit 1; }
-fi
-cp "$BIN" "$WORK/dreamgate"
-BIN="$WORK/dreamgate"
-
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-}
-wait_http() {
-    local i
-    for i in $(seq 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
-    echo "nothing answers at $1" >&2; exit 1
-}
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n = n * 1000
-        printf "%.3f", n }'
-}
-
-KEY="bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-DREAMGATE_LOG=warn "$BIN" engine --listen 127.0.0.1:0 --api-key "$KEY" >"$WORK/engine.out" 2>"$WORK/engine.err" &
-PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$WORK/engine.out" ] && break; sleep 0.1; done
-ENGINE="$(head -1 "$WORK/engine.out")"
-[ -n "$ENGINE" ] || { cat "$WORK/engine.err" >&2; exit 1; }
+bench_install wrk curl
+bench_workdir
+bench_binary "$ROOT"
+bench_engine
 
 PORT="$(free_port)"
 GW="http://127.0.0.1:$PORT"

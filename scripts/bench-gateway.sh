@@ -43,60 +43,18 @@ while [ $# -gt 0 ]; do
     esac
 done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BENCH_NAME=bench-gateway
+# shellcheck source=lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
 
-say() { echo "bench-gateway: $*" >&2; }
-
-# ---- tools ---------------------------------------------------------------------------------
-missing=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]} from Debian"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bench_install nginx wrk curl
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-
-WORK="$(mktemp -d /tmp/bench-gateway.XXXXXX)"
-PIDS=()
 NGINX_PID=""
-cleanup() {
-    local pid
-    if [ -n "$NGINX_PID" ]; then kill -QUIT "$NGINX_PID" 2>/dev/null || true; fi
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}" $NGINX_PID; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
+bench_on_exit() { # nginx's master first: it stops its workers
+    if [ -n "$NGINX_PID" ]; then kill -QUIT "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
 }
-trap cleanup EXIT INT TERM
-
-if [ -z "$BIN" ]; then
-    say "building the release binary (cargo build --release -p dreamgate)"
-    BIN="$(cd "$ROOT" && cargo build --release -p dreamgate --message-format=json 2>/dev/null \
-        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)"
-    [ -n "$BIN" ] || { echo "cannot find the built binary" >&2; exit 1; }
-fi
-# A private copy: another build may replace the original while we run.
-cp "$BIN" "$WORK/dreamgate"
-BIN="$WORK/dreamgate"
-
-# A free loopback port (nothing answers a connect on it).
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-}
-
-wait_http() { # URL: until it answers (at most 15 s)
-    local i
-    for i in $(seq 150); do
-        curl -s -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "nothing answers at $1" >&2; exit 1
-}
+bench_workdir
+bench_binary "$ROOT"
 
 # cpu_ticks PID...: user + system CPU time of these processes (all threads), in clock ticks
 cpu_ticks() {
@@ -109,18 +67,8 @@ cpu_ticks() {
 }
 TCK="$(getconf CLK_TCK)"
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-
-KEY="bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-
 # ---- the engine ----------------------------------------------------------------------------
-DREAMGATE_LOG=warn "$BIN" engine --listen 127.0.0.1:0 --api-key "$KEY" >"$WORK/engine.out" 2>"$WORK/engine.err" &
-ENGINE_PID=$!
-PIDS+=("$ENGINE_PID")
-for _ in $(seq 100); do [ -s "$WORK/engine.out" ] && break; sleep 0.1; done
-ENGINE="$(head -1 "$WORK/engine.out")"
-[ -n "$ENGINE" ] || { cat "$WORK/engine.err" >&2; exit 1; }
+bench_engine
 PAYLOAD="$("$BIN" params defaults)"
 
 # ---- a gateway in front of it --------------------------------------------------------------
@@ -166,14 +114,6 @@ create_stream() {
 }
 
 # ---- wrk -----------------------------------------------------------------------------------
-# to_ms VALUE: wrk's "812.00us" / "1.23ms" / "1.02s" in milliseconds
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000
-        printf "%.3f", n }'
-}
-
 # A wrk script: each request takes the next line of <leg>.paths as its path and the same line
 # of <leg>.hdrs (a "Name: value" header, or empty) on top of wrk's own headers.
 cat >"$WORK/rr.lua" <<'LUA'
