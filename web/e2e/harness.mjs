@@ -140,12 +140,13 @@ async function startDreamgate(name, args, check, dropEnv) {
 
 /**
  * Starts `dreamgate serve` in local mode (no DAYDREAM_API_KEY) on 127.0.0.1.
- * @param {{ faults?: string }} [opts]
+ * @param {{ faults?: string, args?: string[] }} [opts] `faults`: the embedded engine's; `args`: more options
  */
 export async function startServe(opts = {}) {
   const args = (/** @type {number} */ port) => {
     const a = ["serve", "--listen", `127.0.0.1:${port}`];
     if (opts.faults) a.push("--engine-faults", opts.faults);
+    a.push(...(opts.args ?? []));
     return a;
   };
   const up = async (/** @type {string} */ base) => (await fetch(`${base}/api/daydream/config`)).ok;

@@ -132,6 +132,46 @@ async function playFromAnotherOrigin(context, engine, attach) {
   }
 }
 
+/**
+ * Creates a stream through `dreamgate serve` from a page of the gateway's own origin (the SDK and
+ * the page answered by the browser's router; every /api/ request goes to the real gateway, with
+ * its cookie), then broadcasts and plays it with the SDK through the gateway's routes.
+ * @param {import("playwright-core").BrowserContext} context
+ * @param {{ base: string }} serve
+ * @param {"documented" | "on-playing"} attach
+ */
+async function playThroughTheGateway(context, serve, attach) {
+  const sdk = await readFile(SDK_JS);
+  await context.route(`${serve.base}/sdk-e2e/**`, (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname.endsWith("/sdk.js")) route.fulfill({ contentType: "text/javascript", body: sdk });
+    else route.fulfill({ contentType: "text/html", body: PAGE });
+  });
+  await context.grantPermissions(["camera"], { origin: serve.base });
+  const page = await context.newPage();
+  try {
+    await page.goto(`${serve.base}/sdk-e2e/`);
+    const id = await page.evaluate(async () => {
+      const res = await fetch("/api/daydream/streams", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: "sdk" } }),
+      });
+      if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
+      return (await res.json()).id;
+    });
+    const whipUrl = `${serve.base}/api/daydream/streams/${id}/whip`;
+    const played = await broadcastAndPlay(page, `${serve.base}/sdk-e2e/sdk.js`, whipUrl, attach);
+    assert.equal(played.whepUrl, `${serve.base}/api/daydream/streams/${id}/whep`, "absolute, the gateway's own");
+    assert.equal(played.width, 512, JSON.stringify(played));
+    assert.equal(played.broadcast, "live", JSON.stringify(played));
+    return played;
+  } finally {
+    await page.close();
+    await context.unroute(`${serve.base}/sdk-e2e/**`);
+  }
+}
+
 describe("the official browser SDK", () => {
   /** @type {Awaited<ReturnType<typeof launchBrowser>>} */
   let browser;
@@ -164,33 +204,18 @@ describe("the official browser SDK", () => {
 
   test("through dreamgate serve, from the gateway's own page: broadcast and player both work", { timeout: 120000 }, async () => {
     const serve = await startServe();
-    const sdk = await readFile(SDK_JS);
     try {
-      // a test page and the SDK at the gateway's origin (answered by the browser's router;
-      // every /api/ request goes to the real gateway, with its cookie)
-      await browser.context.route(`${serve.base}/sdk-e2e/**`, (route) => {
-        const url = new URL(route.request().url());
-        if (url.pathname.endsWith("/sdk.js")) route.fulfill({ contentType: "text/javascript", body: sdk });
-        else route.fulfill({ contentType: "text/html", body: PAGE });
-      });
-      await browser.context.grantPermissions(["camera"], { origin: serve.base });
-      const page = await browser.context.newPage();
-      await page.goto(`${serve.base}/sdk-e2e/`);
-      const id = await page.evaluate(async () => {
-        const res = await fetch("/api/daydream/streams", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ pipeline: "streamdiffusion", params: { model_id: "stabilityai/sd-turbo", prompt: "sdk" } }),
-        });
-        if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
-        return (await res.json()).id;
-      });
-      const whipUrl = `${serve.base}/api/daydream/streams/${id}/whip`;
-      const played = await broadcastAndPlay(page, `${serve.base}/sdk-e2e/sdk.js`, whipUrl, "on-playing");
-      assert.equal(played.whepUrl, `${serve.base}/api/daydream/streams/${id}/whep`, "absolute, the gateway's own");
-      assert.equal(played.width, 512, JSON.stringify(played));
-      assert.equal(played.broadcast, "live", JSON.stringify(played));
-      await page.close();
+      await playThroughTheGateway(browser.context, serve, "on-playing");
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  test("through dreamgate serve --whep-hold, the README's player snippet plays as written", { timeout: 120000 }, async () => {
+    const serve = await startServe({ args: ["--whep-hold", "8"] });
+    try {
+      const played = await playThroughTheGateway(browser.context, serve, "documented");
+      assert.equal(played.states[0], "playing", `the first WHEP POST was answered, no retry: ${JSON.stringify(played.states)}`);
     } finally {
       await serve.stop();
     }

@@ -70,6 +70,11 @@ pub struct GatewayConfig {
     pub store: StoreConfig,
     /// Timeout of one WHIP/WHEP request (default 10 s).
     pub whip_timeout: Duration,
+    /// How long a WHEP offer is held while the upstream answers it 404 (no output yet), sent
+    /// again every [`WhepHold::POLL`](crate::proxy::WhepHold::POLL) (default zero: the 404 is
+    /// relayed at once). Lets players that POST once and attach once (the official browser
+    /// SDK's snippet) start on a stream that is still warming up.
+    pub whep_hold: Duration,
     /// Ownership and reaper timing (`reap_after` default 2 min).
     pub registry: RegistryConfig,
     /// How often the reaper runs (default 1 s).
@@ -142,6 +147,7 @@ impl GatewayConfig {
             create_timeout: Duration::from_secs(120),
             store: StoreConfig::Memory,
             whip_timeout: Duration::from_secs(10),
+            whep_hold: Duration::ZERO,
             registry: RegistryConfig::default(),
             reap_interval: Duration::from_secs(1),
             parked_retry: Duration::from_secs(300),

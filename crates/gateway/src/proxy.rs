@@ -8,6 +8,7 @@
 //! refused and error statuses mapped ([`HttpError::from_signal`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use crate::clock::Ms;
 use crate::error::HttpError;
 use crate::metrics::UpstreamOp;
 use crate::registry::{RecordUpdate, StreamRecord};
@@ -30,6 +32,28 @@ pub const TRICKLE: &str = "application/trickle-ice-sdpfrag";
 
 /// `Livepeer-Playback-URL` (WHIP answer header naming the WHEP URL).
 pub const PLAYBACK_URL: HeaderName = HeaderName::from_static("livepeer-playback-url");
+
+/// Holding a WHEP offer while the upstream has no output yet (`--whep-hold`): the upstream
+/// answers 404 until its first output frame (Daydream's documented WHEP), and a player that
+/// POSTs once and attaches once would miss the stream that its own retry brings. A pure rule:
+/// the IO loop in [`whep_offer`] asks it after each 404.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WhepHold {
+    /// How long after the first attempt the offer may still be sent again (zero: never).
+    pub limit: Duration,
+}
+
+impl WhepHold {
+    /// How often a held offer is sent again.
+    pub const POLL: Duration = Duration::from_millis(250);
+
+    /// A WHEP offer first sent at `started` was answered 404 at `now`: how long to wait before
+    /// sending it again, or `None` to relay that 404 (the hold is off or over).
+    pub fn retry_after(self, started: Ms, now: Ms) -> Option<Duration> {
+        let end = started + self.limit;
+        (now < end).then(|| Self::POLL.min(end.since(now)))
+    }
+}
 
 /// Which proxied signalling endpoint a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,14 +255,22 @@ impl<'de> serde::de::Visitor<'de> for KeyIs {
 }
 
 /// POSTs an SDP offer to `target`: the upstream answer and the checked
-/// session resource it names in `Location`.
+/// session resource it names in `Location`. `hold`: how long 404 answers are retried.
 async fn send_offer(
     st: &AppState,
     leg: Leg,
     target: &Url,
     offer: Bytes,
+    hold: WhepHold,
 ) -> Result<(SignalReply, Option<Url>), HttpError> {
-    let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer)).await?;
+    let started = Ms::now();
+    let reply = loop {
+        let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer.clone())).await?;
+        match hold.retry_after(started, Ms::now()) {
+            Some(wait) if reply.status == StatusCode::NOT_FOUND => tokio::time::sleep(wait).await,
+            _ => break reply,
+        }
+    };
     ensure_success(st, &reply, &format!("{} offer failed", leg.label()))?;
     let resource = header_str(&reply.headers, &LOCATION)
         .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
@@ -257,7 +289,8 @@ pub async fn whip_offer(
 ) -> Result<Response, HttpError> {
     let base = base.unwrap_or_default();
     detached(async move {
-        let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer).await?;
+        let no_hold = WhepHold { limit: Duration::ZERO };
+        let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer, no_hold).await?;
         let playback =
             header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| checked_url(&st, &record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
@@ -288,7 +321,8 @@ pub async fn whip_trickle(
 
 /// A WHEP offer: relayed to the stream's WHEP URL (learnt from the WHIP
 /// answer or, failing that, from the stream's status); 404 `Playback not
-/// ready` while none is known.
+/// ready` while none is known. An upstream 404 (no output yet) is retried
+/// for `--whep-hold` ([`WhepHold`]) before it is relayed.
 pub async fn whep_offer(
     st: Arc<AppState>,
     record: StreamRecord,
@@ -308,7 +342,8 @@ pub async fn whep_offer(
         let Some(whep_url) = whep_url else {
             return Err(HttpError::playback_not_ready());
         };
-        let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer).await?;
+        let hold = WhepHold { limit: st.config().whep_hold };
+        let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer, hold).await?;
         st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
         insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_url(&base, &record.id));
@@ -373,6 +408,18 @@ fn relay(reply: &SignalReply, default_type: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whep_hold_retries_404s_in_short_steps_until_its_limit() {
+        let t0 = Ms(1_000_000);
+        let off = WhepHold { limit: Duration::ZERO };
+        assert_eq!(off.retry_after(t0, t0), None, "no hold: the 404 at once");
+        let hold = WhepHold { limit: Duration::from_secs(2) };
+        assert_eq!(hold.retry_after(t0, t0), Some(WhepHold::POLL));
+        assert_eq!(hold.retry_after(t0, t0 + Duration::from_millis(1900)), Some(Duration::from_millis(100)), "never past the limit");
+        assert_eq!(hold.retry_after(t0, t0 + Duration::from_secs(2)), None);
+        assert_eq!(hold.retry_after(t0, t0 + Duration::from_secs(60)), None);
+    }
 
     #[test]
     fn the_whep_url_of_a_status_body_is_found_like_a_json_pointer() {

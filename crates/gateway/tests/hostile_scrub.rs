@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,19 +19,6 @@ use axum::{Json, Router};
 use common::*;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[derive(Clone, Default)]
 struct Echo {
@@ -131,13 +117,7 @@ async fn start_echo() -> String {
 
 #[tokio::test]
 async fn an_echoing_upstream_never_gets_the_key_into_a_response_or_a_log_line() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = Logs::capture();
 
     let echo = start_echo().await;
     let gw = gateway(&echo, |_| {}).await;
@@ -204,7 +184,7 @@ async fn an_echoing_upstream_never_gets_the_key_into_a_response_or_a_log_line() 
         }
     }
     gw.shutdown().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("stream create failed upstream"), "the failures were logged: {text}");
     assert!(text.contains("stream delete failed"), "{text}");
     for line in text.lines() {

@@ -182,6 +182,46 @@ async fn whep_plays_through_the_gateway_once_there_is_output_and_tears_down_the_
     feed.stop().await;
 }
 
+/// How many WHEP offers of stream `id` reached the engine.
+fn whep_posts(eng: &TestEngine, id: &str) -> usize {
+    let want = format!("POST /live/video-to-video/{id}/whep");
+    eng.hits.all().iter().filter(|h| **h == want).count()
+}
+
+#[tokio::test]
+async fn without_whep_hold_the_upstreams_404_before_output_is_relayed_at_once() {
+    let (eng, _gw, b) = stack("").await;
+    let (id, _) = created(&b).await;
+    let (_, _publisher) = published(&b, &id).await;
+    let (_viewer, view_offer) = dreamgate_rtc::Viewer::new(&dreamgate_rtc::RtcConfig::default()).await.unwrap();
+    let r = b.sdp("POST", &api(&id, "/whep"), &view_offer).await;
+    assert_eq!(r.status, 404, "nothing was fed: no output yet; {}", r.text());
+    assert_eq!(whep_posts(&eng, &id), 1, "sent once: {:?}", eng.hits.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_whep_hold_an_offer_before_output_is_held_and_answered_once_there_is_output() {
+    let eng = TestEngine::keyed("").await;
+    let gw = gateway(&eng.base, |cfg| cfg.whep_hold = Duration::from_secs(20)).await;
+    let b = std::sync::Arc::new(Browser::new(&gw.base_url()));
+    let (id, _) = created(&b).await;
+    let (_, publisher) = published(&b, &id).await;
+    let (_viewer, view_offer) = dreamgate_rtc::Viewer::new(&dreamgate_rtc::RtcConfig::default()).await.unwrap();
+    let held = tokio::spawn({
+        let (b, path) = (b.clone(), api(&id, "/whep"));
+        async move { b.sdp("POST", &path, &view_offer).await }
+    });
+    // nothing is fed yet: the engine answers 404 and the gateway sends the offer again
+    assert!(eventually(Duration::from_secs(10), || whep_posts(&eng, &id) >= 3).await, "{:?}", eng.hits.all());
+    assert!(!held.is_finished(), "the 404s are held, not relayed");
+    let feed = Feed::start(publisher, 512, 512);
+    let r = held.await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("location").unwrap(), format!("{}{}", b.base, api(&id, "/whep")));
+    assert!(r.text().starts_with("v=0"));
+    feed.stop().await;
+}
+
 #[tokio::test]
 async fn whip_teardown_goes_to_the_stored_session_resource() {
     let (eng, _gw, b) = stack("").await;

@@ -5,34 +5,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_key_is_in_no_response_and_no_log_line() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = Logs::capture();
 
     let wrong_key = "daydream_live_WRONGKEY_fedcba9876543210";
     let eng = TestEngine::keyed("").await;
@@ -72,7 +50,7 @@ async fn the_key_is_in_no_response_and_no_log_line() {
     }
     // the gateway logged its work (so the check below looks at real lines)
     gw.shutdown().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("dreamgate gateway listening"), "{text}");
     assert!(text.contains("stream created"), "{text}");
     assert!(text.contains("whip_allowlist"), "{text}");

@@ -72,6 +72,13 @@ pub struct Args {
     /// Timeout of one WHIP/WHEP request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub whip_timeout: f64,
+    /// Hold a WHEP offer while the upstream answers it 404 (the stream has no output yet),
+    /// sending it again every 250 ms, for at most this many seconds (0: relay the 404 at
+    /// once). Lets players that POST once and attach once (the official browser SDK's
+    /// README snippet) start on a stream that is still warming up. Keep it under the
+    /// players' own request timeout (10 s for the SDK).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub whep_hold: f64,
     #[command(flatten)]
     pub limits: super::limits::LimitArgs,
     /// Serve /metrics (and /healthz, /readyz) on this address of its own, e.g.
@@ -188,6 +195,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let whip_timeout = seconds("whip-timeout", args.whip_timeout)?;
+    let whep_hold = if args.whep_hold == 0.0 { Duration::ZERO } else { seconds("whep-hold", args.whep_hold)? };
     let limits = args.limits.limits()?;
     if args.reap_after == 0 {
         bail!("--reap-after must be at least 1 second");
@@ -266,6 +274,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.create_timeout = create_timeout;
     cfg.store = store;
     cfg.whip_timeout = whip_timeout;
+    cfg.whep_hold = whep_hold;
     cfg.registry.reap_after = Duration::from_secs(args.reap_after);
     cfg.orphans = args.orphans;
     cfg.orphan_sweep = Duration::from_secs(args.orphan_sweep);

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -263,4 +263,34 @@ pub fn create_payload() -> Value {
 /// A real WebRTC offer (H.264 video) from the rtc crate's publisher.
 pub async fn whip_offer() -> (dreamgate_rtc::Publisher, String) {
     dreamgate_rtc::Publisher::new(&RtcConfig::default(), &[]).await.unwrap()
+}
+
+/// Every log line of this test process, at TRACE level, kept in memory. [`Logs::capture`]
+/// installs the global tracing subscriber, so a test file that uses it holds a single test.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Installs the subscriber; the handle reads what was logged so far.
+    pub fn capture() -> Logs {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).init();
+        logs
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
