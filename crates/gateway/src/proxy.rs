@@ -416,7 +416,11 @@ mod tests {
         assert_eq!(off.retry_after(t0, t0), None, "no hold: the 404 at once");
         let hold = WhepHold { limit: Duration::from_secs(2) };
         assert_eq!(hold.retry_after(t0, t0), Some(WhepHold::POLL));
-        assert_eq!(hold.retry_after(t0, t0 + Duration::from_millis(1900)), Some(Duration::from_millis(100)), "never past the limit");
+        assert_eq!(
+            hold.retry_after(t0, t0 + Duration::from_millis(1900)),
+            Some(Duration::from_millis(100)),
+            "never past the limit"
+        );
         assert_eq!(hold.retry_after(t0, t0 + Duration::from_secs(2)), None);
         assert_eq!(hold.retry_after(t0, t0 + Duration::from_secs(60)), None);
     }

@@ -275,7 +275,11 @@ impl Logs {
     pub fn capture() -> Logs {
         let logs = Logs::default();
         let writer = logs.clone();
-        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).init();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
         logs
     }
 
