@@ -52,7 +52,7 @@ DAYDREAM_API_KEY="$KEY" DAYDREAM_API_GATEWAY="$ENGINE" DAYDREAM_WHIP_ALLOW_DEV=1
     >"$WORK/gw.out" 2>"$WORK/gw.err" &
 GW_PID=$!
 PIDS+=("$GW_PID")
-wait_http "$GW/healthz"
+wait_http "$GW/healthz" "$WORK/gw.err"
 
 body="$(curl -s -D "$WORK/create.headers" -H "Origin: $GW" -H 'Content-Type: application/json' \
     --data-binary "$("$BIN" params defaults)" "$GW/api/daydream/streams")"

@@ -83,7 +83,7 @@ start_gateway() {
     GW_PID=$!
     PIDS+=("$GW_PID")
     GW_URL="http://127.0.0.1:$port"
-    wait_http "$GW_URL/healthz"
+    wait_http "$GW_URL/healthz" "$WORK/$name.err"
 }
 
 # create_streams GW_URL: $STREAMS streams through the gateway, each by a new session; writes
@@ -228,7 +228,7 @@ http {
 EOF
 "$NGINX" -p "$WORK/nginx" -e "$WORK/nginx/logs/error.log" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
 NGINX_PID=$!
-wait_http "http://127.0.0.1:$NGINX_PORT/"
+wait_http "http://127.0.0.1:$NGINX_PORT/" "$WORK/nginx/logs/error.log"
 mapfile -t PROXY_PIDS < <(pgrep -P "$NGINX_PID")
 run_leg nginx "http://127.0.0.1:$NGINX_PORT" "$WORK/engine.paths" "$WORK/none.hdrs"
 

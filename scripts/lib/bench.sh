@@ -12,8 +12,10 @@
 #                           BIN is empty (another build may replace the original meanwhile)
 #   bench_engine            KEY (a random API key), ENGINE (its URL), ENGINE_PID:
 #                           `dreamgate engine` on a free 127.0.0.1 port, logging warnings
-#   free_port               a 127.0.0.1 port nothing answers on
-#   wait_http URL           until URL answers (at most 15 s; exits otherwise)
+#   free_port               a 127.0.0.1 port nothing answers on, below Linux's ephemeral range
+#                           (32768 and up), which a connection flood fills with TIME_WAITs
+#   wait_http URL [LOG]     until URL answers (at most 15 s; otherwise prints LOG, the
+#                           server's stderr, and exits)
 #   rss_kib PID, hwm_kib PID
 #                           VmRSS / VmHWM (peak) of a process, in KiB
 #   to_ms VALUE             wrk's "812.00us" / "1.23ms" / "1.02s" / "1.5m" in milliseconds
@@ -74,7 +76,7 @@ bench_engine() {
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
 }
@@ -85,7 +87,9 @@ wait_http() {
         curl -s -o /dev/null "$1" && return 0
         sleep 0.1
     done
-    echo "nothing answers at $1" >&2; exit 1
+    echo "nothing answers at $1" >&2
+    if [ -n "${2:-}" ] && [ -s "$2" ]; then echo "its log ($2):" >&2; tail -20 "$2" >&2; fi
+    exit 1
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
