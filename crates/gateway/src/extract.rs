@@ -1,6 +1,7 @@
 //! Parsing at the edge: what a handler may assume about its request.
 //!
-//! * [`Session`]: the request's session (set by the session middleware).
+//! * [`Session`]: the request's session, checked with the store (from the cookie the session
+//!   middleware read: [`SessionCookie`]).
 //! * [`StreamId`]: a well-formed `{id}` path parameter (else 404 `Unknown stream`).
 //! * [`Owned`]: the live stream `{id}` owned by the request's session.
 //! * [`Proxied`]: [`Owned`] for a WHIP/WHEP leg, with its `resource` query checked.
@@ -27,10 +28,28 @@ use crate::session::SessionId;
 use crate::state::AppState;
 use crate::{MAX_JSON_BODY, MAX_SDP_BODY};
 
-/// The session of the current request (inserted by the middleware on the
-/// stream routes): `None` when the request names no session the store remembers.
+/// The session id the cookie of a stream route's request names (inserted by the session
+/// middleware on the stream routes), not yet checked with the store: [`Session`] and
+/// [`Owned`] check it, each in one store transition.
+#[derive(Debug, Clone)]
+pub struct SessionCookie(pub Option<SessionId>);
+
+/// The session of the current request: `None` when it names no session the store
+/// remembers (checking it records the session's activity). 503 when the store cannot be
+/// reached.
 #[derive(Debug, Clone)]
 pub struct Session(pub Option<SessionId>);
+
+impl FromRequestParts<Arc<AppState>> for Session {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let Some(SessionCookie(cookie)) = parts.extensions.get::<SessionCookie>().cloned() else {
+            return Err(HttpError::no_session());
+        };
+        Ok(Session(st.resume(cookie).await?))
+    }
+}
 
 /// The stream id path parameter: `[A-Za-z0-9_-]{1,128}`, else 404.
 #[derive(Debug, Clone)]
@@ -65,10 +84,10 @@ impl FromRequestParts<Arc<AppState>> for Owned {
 
     async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let StreamId(id) = StreamId::from_request_parts(parts, st).await?;
-        let Some(Session(session)) = parts.extensions.get::<Session>() else {
+        let Some(SessionCookie(cookie)) = parts.extensions.get::<SessionCookie>() else {
             return Err(HttpError::no_session());
         };
-        let record = st.owned(session.as_ref(), &id).await?;
+        let record = st.owned(cookie.as_ref(), &id).await?;
         Ok(Owned { st: st.clone(), record })
     }
 }

@@ -9,10 +9,13 @@
 //!
 //! * Sessions are issued only where one is needed: the create route issues
 //!   one (its cookie set on the response, see [`IssuedSession`]) when the
-//!   request has none. Only a session id the store remembers is resumed
-//!   (stream routes only: the config route and static files never touch the
-//!   store and never set a cookie); a stream route without a valid session
-//!   is served as a session owning nothing (403 for any stream id).
+//!   request has none. On the stream routes the cookie's session id is read
+//!   here ([`SessionCookie`]) and checked with the store by the handler's
+//!   extractor, in one store transition with the stream's ownership
+//!   ([`crate::extract`]); only a session id the store remembers is resumed
+//!   (the config route and static files never touch the store and never set
+//!   a cookie); a stream route without a valid session is served as a
+//!   session owning nothing (403 for any stream id).
 //! * A mutating request (anything but GET, HEAD, OPTIONS) must carry an
 //!   `Origin` equal to the gateway's own origin (`http://<Host>`, or
 //!   `https://` when [`GatewayConfig::https`] is set or a trusted
@@ -41,7 +44,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::edge::{client_address, Edge};
 use crate::error::HttpError;
-use crate::extract::Session;
+use crate::extract::SessionCookie;
 use crate::headers;
 use crate::limits::ClientAddr;
 use crate::session::SessionId;
@@ -111,14 +114,11 @@ pub async fn session_and_headers(State(st): State<Arc<AppState>>, mut req: Reque
         tracing::debug!(path = %req.uri().path(), "refused mutating request from a foreign origin");
         HttpError::bad_origin().into_response()
     } else if needs_session {
-        // Only ids the store remembers are resumed.
-        match st.resume(SessionId::from_headers(req.headers())).await {
-            Ok(session) => {
-                req.extensions_mut().insert(Session(session));
-                next.run(req).await
-            }
-            Err(e) => e.into_response(),
-        }
+        // Read here, checked with the store by the handler's extractor (`Session`, `Owned`),
+        // in the same store transition as the stream's ownership for the stream routes.
+        let cookie = SessionCookie(SessionId::from_headers(req.headers()));
+        req.extensions_mut().insert(cookie);
+        next.run(req).await
     } else {
         next.run(req).await
     };

@@ -70,7 +70,7 @@ async fn config(State(st): State<Arc<AppState>>) -> Json<Value> {
 /// request has none.
 async fn create(
     State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
+    Session(session): Session,
     Extension(edge): Extension<Arc<Edge>>,
     Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
@@ -134,7 +134,7 @@ async fn update_parameters(Owned { st, record }: Owned, headers: HeaderMap, body
 
 async fn delete_stream(
     State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
+    Session(session): Session,
     StreamId(id): StreamId,
 ) -> Result<Json<Value>, HttpError> {
     st.end_owned(session.as_ref(), id).await.map(Json)
@@ -144,7 +144,7 @@ async fn delete_stream(
 /// the session's active stream).
 async fn end(
     State(st): State<Arc<AppState>>,
-    Extension(Session(session)): Extension<Session>,
+    Session(session): Session,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, HttpError> {

@@ -194,6 +194,33 @@ async fn records_round_trip_and_only_their_owner_reaches_them() {
 }
 
 #[tokio::test]
+async fn a_stream_routes_check_resumes_the_session_and_authorizes_in_one_transition() {
+    for (name, st, other) in backends("resume_authorize").await {
+        let t0 = t0();
+        let (a, b, forged, idle) = (sid(1), sid(2), sid(3), sid(4));
+        created(&st, "str_a", &a, t0).await;
+        st.issue_session(&b, t0).await.unwrap();
+        st.issue_session(&idle, t0).await.unwrap();
+        let Access::Live(r) = other.resume_and_authorize(&a, "str_a", t0 + S(100)).await.unwrap() else {
+            panic!("{name}")
+        };
+        assert_eq!(r, record("str_a", &a), "{name}");
+        assert_eq!(st.resume_and_authorize(&b, "str_a", t0).await.unwrap(), Access::NotOwned, "{name}: not its owner");
+        assert_eq!(st.resume_and_authorize(&forged, "str_a", t0).await.unwrap(), Access::NotOwned, "{name}: forged");
+        assert!(!st.resume_session(&forged, t0).await.unwrap(), "{name}: and not remembered by asking");
+        // the owner's check recorded the stream's activity: reaped 120 s after +100 s, not after t0
+        assert!(st.claim_due(t0 + S(219)).await.unwrap().is_empty(), "{name}");
+        assert_eq!(st.claim_due(t0 + S(220)).await.unwrap().len(), 1, "{name}");
+        // and the session's: a check at +1799 s keeps an idle session another 30 min
+        assert_eq!(st.resume_and_authorize(&idle, "str_a", t0 + S(1799)).await.unwrap(), Access::NotOwned);
+        assert!(st.resume_session(&idle, t0 + S(1799 + 1799)).await.unwrap(), "{name}: its activity was recorded");
+        // an expired session owns nothing and is forgotten, even its own stream's
+        assert_eq!(st.resume_and_authorize(&idle, "str_a", t0 + S(1799 * 2 + 1800)).await.unwrap(), Access::NotOwned);
+        assert!(!st.resume_session(&idle, t0 + S(1799 * 2 + 1800)).await.unwrap(), "{name}: forgotten");
+    }
+}
+
+#[tokio::test]
 async fn a_silent_stream_is_claimed_once_and_a_lost_attempt_is_retried_after_its_lease() {
     for (name, st, other) in backends("reap").await {
         let t0 = t0();

@@ -184,10 +184,12 @@ impl AppState {
         Ok(id)
     }
 
-    /// The live stream `id` if `session` owns it (and records the activity).
-    pub(crate) async fn owned(&self, session: Option<&SessionId>, id: &str) -> Result<StreamRecord, HttpError> {
-        let Some(session) = session else { return Err(HttpError::not_owned()) };
-        match self.store.authorize(session, id, Some(Ms::now())).await? {
+    /// The live stream `id` if the session named by a request's `cookie` is one the store
+    /// remembers and owns it (the session's and the stream's activity recorded, in one store
+    /// transition).
+    pub(crate) async fn owned(&self, cookie: Option<&SessionId>, id: &str) -> Result<StreamRecord, HttpError> {
+        let Some(session) = cookie else { return Err(HttpError::not_owned()) };
+        match self.store.resume_and_authorize(session, id, Ms::now()).await? {
             Access::Live(record) => Ok(record),
             Access::Deleting(_) | Access::Gone => Err(HttpError::stream_gone(id)),
             Access::NotOwned => Err(HttpError::not_owned()),

@@ -195,6 +195,19 @@ impl StoreApi for MemoryStore {
         }))
     }
 
+    async fn resume_and_authorize(&self, session: &SessionId, id: &str, now: Ms) -> StoreResult<Access> {
+        Ok(self.with(|l| {
+            if !l.sessions.resume(session, now) {
+                return Access::NotOwned;
+            }
+            let access = l.registry.authorize(session, id);
+            if let Access::Live(_) = &access {
+                l.registry.touch(id, now);
+            }
+            access
+        }))
+    }
+
     async fn update_record(&self, id: &str, update: &RecordUpdate) -> StoreResult<()> {
         self.with(|l| l.registry.update_record(id, update));
         Ok(())

@@ -151,6 +151,16 @@ pub trait StoreApi: Send + Sync {
         id: &str,
         touch: Option<Ms>,
     ) -> impl Future<Output = StoreResult<Access>> + Send;
+    /// [`StoreApi::resume_session`] then [`StoreApi::authorize`] (the activity recorded at
+    /// `now`) as one transition, one round trip with Redis: what the session named by a
+    /// request's cookie may do with stream `id` (the stream routes' check). A session the store
+    /// does not remember owns nothing.
+    fn resume_and_authorize(
+        &self,
+        session: &SessionId,
+        id: &str,
+        now: Ms,
+    ) -> impl Future<Output = StoreResult<Access>> + Send;
     /// Updates the stored upstream URLs of stream `id`.
     fn update_record(&self, id: &str, update: &RecordUpdate) -> impl Future<Output = StoreResult<()>> + Send;
 
@@ -303,6 +313,9 @@ impl StoreApi for Store {
     }
     async fn authorize(&self, session: &SessionId, id: &str, touch: Option<Ms>) -> StoreResult<Access> {
         dispatch!(self.authorize(session, id, touch))
+    }
+    async fn resume_and_authorize(&self, session: &SessionId, id: &str, now: Ms) -> StoreResult<Access> {
+        dispatch!(self.resume_and_authorize(session, id, now))
     }
     async fn update_record(&self, id: &str, update: &RecordUpdate) -> StoreResult<()> {
         dispatch!(self.update_record(id, update))

@@ -229,26 +229,20 @@ impl StoreApi for RedisStore {
             .arg(id)
             .arg(touch.map(|t| t.0.to_string()).unwrap_or_default())
             .arg(ms(self.rules.reap_after));
-        let f: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await.map_err(err)?;
-        let record = || -> StoreResult<StreamRecord> {
-            let bad = || StoreError("Redis holds a malformed stream record".into());
-            let whip_url = f.get(2).and_then(|u| parse_url(u)).ok_or_else(bad)?;
-            Ok(StreamRecord {
-                id: id.to_string(),
-                owner: session.clone(),
-                model_id: f.get(1).cloned().ok_or_else(bad)?,
-                whip_url,
-                whip_resource: f.get(3).and_then(|u| parse_url(u)),
-                whep_url: f.get(4).and_then(|u| parse_url(u)),
-                whep_resource: f.get(5).and_then(|u| parse_url(u)),
-            })
-        };
-        Ok(match f.first().map(String::as_str) {
-            Some("live") => Access::Live(record()?),
-            Some("deleting") => Access::Deleting(record()?),
-            Some("gone") => Access::Gone,
-            _ => Access::NotOwned,
-        })
+        access(session, id, inv.invoke_async(&mut self.conn.clone()).await.map_err(err)?)
+    }
+
+    async fn resume_and_authorize(&self, session: &SessionId, id: &str, now: Ms) -> StoreResult<Access> {
+        let mut inv = self.scripts.resume_authorize.prepare_invoke();
+        inv.key(self.session_key(session))
+            .key(self.stream_key(id))
+            .key(self.due_key())
+            .arg(now.0)
+            .arg(ms(self.rules.session_idle))
+            .arg(session.as_str())
+            .arg(id)
+            .arg(ms(self.rules.reap_after));
+        access(session, id, inv.invoke_async(&mut self.conn.clone()).await.map_err(err)?)
     }
 
     async fn update_record(&self, id: &str, update: &RecordUpdate) -> StoreResult<()> {
@@ -403,4 +397,27 @@ impl StoreApi for RedisStore {
         };
         Ok(Published::fresh(stored.as_ref(), now).cloned())
     }
+}
+
+/// An AUTHORIZE (or RESUME_AUTHORIZE) script's answer `f` for `session` and stream `id`.
+fn access(session: &SessionId, id: &str, f: Vec<String>) -> StoreResult<Access> {
+    let record = || -> StoreResult<StreamRecord> {
+        let bad = || StoreError("Redis holds a malformed stream record".into());
+        let whip_url = f.get(2).and_then(|u| parse_url(u)).ok_or_else(bad)?;
+        Ok(StreamRecord {
+            id: id.to_string(),
+            owner: session.clone(),
+            model_id: f.get(1).cloned().ok_or_else(bad)?,
+            whip_url,
+            whip_resource: f.get(3).and_then(|u| parse_url(u)),
+            whep_url: f.get(4).and_then(|u| parse_url(u)),
+            whep_resource: f.get(5).and_then(|u| parse_url(u)),
+        })
+    };
+    Ok(match f.first().map(String::as_str) {
+        Some("live") => Access::Live(record()?),
+        Some("deleting") => Access::Deleting(record()?),
+        Some("gone") => Access::Gone,
+        _ => Access::NotOwned,
+    })
 }

@@ -34,6 +34,34 @@ local function start_attempt(kt, due, id, now, lease)
   redis.call('zadd', due, now + lease, id)
   return tonumber(redis.call('hget', kt, 'attempts'))
 end
+local function resume_session(ks, now, idle)
+  local slot = redis.call('hget', ks, 'slot')
+  if not slot then return 0 end
+  local seen = tonumber(redis.call('hget', ks, 'seen') or '0')
+  if slot == 'none' and now - seen >= idle then
+    redis.call('del', ks)
+    return 0
+  end
+  if now > seen then redis.call('hset', ks, 'seen', now) end
+  if slot == 'none' then expire_session(ks, now, idle) end
+  return 1
+end
+local function authorize_stream(kt, due, owner, id, touch, reap_after)
+  local f = redis.call('hmget', kt, 'owner', 'phase', 'seen', 'model', 'whip', 'whip_res', 'whep', 'whep_res')
+  if f[1] ~= owner then return {'notowned'} end
+  local phase = f[2]
+  if phase == 'live' and touch ~= '' then
+    local now = tonumber(touch)
+    if now > tonumber(f[3] or '0') then
+      redis.call('hset', kt, 'seen', now)
+      redis.call('zadd', due, now + tonumber(reap_after), id)
+    end
+  end
+  if phase == 'live' or phase == 'deleting' then
+    return {phase, f[4] or '', f[5] or '', f[6] or '', f[7] or '', f[8] or ''}
+  end
+  return {'gone'}
+end
 "#
     };
 }
@@ -50,18 +78,7 @@ return 1
 const RESUME: &str = concat!(
     lua_lib!(),
     r#"
-local ks = KEYS[1]
-local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
-local slot = redis.call('hget', ks, 'slot')
-if not slot then return 0 end
-local seen = tonumber(redis.call('hget', ks, 'seen') or '0')
-if slot == 'none' and now - seen >= idle then
-  redis.call('del', ks)
-  return 0
-end
-if now > seen then redis.call('hset', ks, 'seen', now) end
-if slot == 'none' then expire_session(ks, now, idle) end
-return 1
+return resume_session(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 "#
 );
 
@@ -127,23 +144,22 @@ return 0
 );
 
 /// KEYS: stream, due. ARGV: session, id, touch now ('' for none), reap_after.
-const AUTHORIZE: &str = r#"
-local kt, due = KEYS[1], KEYS[2]
-local f = redis.call('hmget', kt, 'owner', 'phase', 'seen', 'model', 'whip', 'whip_res', 'whep', 'whep_res')
-if f[1] ~= ARGV[1] then return {'notowned'} end
-local phase = f[2]
-if phase == 'live' and ARGV[3] ~= '' then
-  local now = tonumber(ARGV[3])
-  if now > tonumber(f[3] or '0') then
-    redis.call('hset', kt, 'seen', now)
-    redis.call('zadd', due, now + tonumber(ARGV[4]), ARGV[2])
-  end
-end
-if phase == 'live' or phase == 'deleting' then
-  return {phase, f[4] or '', f[5] or '', f[6] or '', f[7] or '', f[8] or ''}
-end
-return {'gone'}
-"#;
+const AUTHORIZE: &str = concat!(
+    lua_lib!(),
+    r#"
+return authorize_stream(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+"#
+);
+
+/// RESUME then AUTHORIZE in one round trip (a stream route's request); an unknown session
+/// owns nothing. KEYS: session, stream, due. ARGV: now, idle, session, id, reap_after.
+const RESUME_AUTHORIZE: &str = concat!(
+    lua_lib!(),
+    r#"
+if resume_session(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])) == 0 then return {'notowned'} end
+return authorize_stream(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[1], ARGV[5])
+"#
+);
 
 /// KEYS: stream. ARGV: field, value pairs ('' deletes the field).
 const UPDATE_RECORD: &str = r#"
@@ -286,6 +302,7 @@ pub(super) struct Scripts {
     pub(super) end_pending: Script,
     pub(super) finish_create: Script,
     pub(super) authorize: Script,
+    pub(super) resume_authorize: Script,
     pub(super) update_record: Script,
     pub(super) begin_delete: Script,
     pub(super) delete_succeeded: Script,
@@ -307,6 +324,7 @@ impl Scripts {
             end_pending: Script::new(END_PENDING),
             finish_create: Script::new(FINISH_CREATE),
             authorize: Script::new(AUTHORIZE),
+            resume_authorize: Script::new(RESUME_AUTHORIZE),
             update_record: Script::new(UPDATE_RECORD),
             begin_delete: Script::new(BEGIN_DELETE),
             delete_succeeded: Script::new(DELETE_SUCCEEDED),
