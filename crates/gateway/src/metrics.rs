@@ -21,6 +21,7 @@
 //! | `dreamgate_streams_watched` | gauge | streams this instance has a watcher for (tabs holding an event stream) |
 //! | `dreamgate_orphan_streams` | gauge | streams tagged as the gateway's upstream that the store does not know, at this instance's last orphan sweep ([`crate::sweep`]) |
 //! | `dreamgate_orphans_deleted_total` | counter | orphan streams the sweep deleted upstream (`--orphans delete`) |
+//! | `dreamgate_whep_offers_held_total` | counter | WHEP offers the upstream answered 404 (no output yet) that the gateway sent again (`--whep-hold`) |
 //!
 //! No label value ever comes from the request or from upstream: routes are
 //! templates, methods and outcomes come from fixed lists, statuses are
@@ -165,6 +166,7 @@ struct Metrics {
     status_calls: Family<StatusCallLabels, Counter>,
     orphans: Gauge,
     orphans_deleted: Counter,
+    whep_held: Counter,
 }
 
 impl Metrics {
@@ -228,6 +230,12 @@ impl Metrics {
             "Orphan streams the sweep deleted upstream",
             orphans_deleted.clone(),
         );
+        let whep_held = Counter::default();
+        registry.register(
+            "dreamgate_whep_offers_held",
+            "WHEP offers the upstream answered 404 (no output yet) that the gateway sent again (--whep-hold)",
+            whep_held.clone(),
+        );
         Self {
             registry,
             requests,
@@ -240,6 +248,7 @@ impl Metrics {
             status_calls,
             orphans,
             orphans_deleted,
+            whep_held,
         }
     }
 }
@@ -282,6 +291,11 @@ pub fn orphans_found(n: usize) {
 /// Counts one orphan the sweep deleted.
 pub fn orphan_deleted() {
     METRICS.orphans_deleted.inc();
+}
+
+/// Counts one WHEP offer held and sent again (`--whep-hold`).
+pub fn whep_offer_held() {
+    METRICS.whep_held.inc();
 }
 
 /// Counts one stream the reaper decided to delete.

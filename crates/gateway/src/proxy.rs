@@ -267,7 +267,10 @@ async fn send_offer(
     let reply = loop {
         let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer.clone())).await?;
         match hold.retry_after(started, Ms::now()) {
-            Some(wait) if reply.status == StatusCode::NOT_FOUND => tokio::time::sleep(wait).await,
+            Some(wait) if reply.status == StatusCode::NOT_FOUND => {
+                crate::metrics::whep_offer_held();
+                tokio::time::sleep(wait).await;
+            }
             _ => break reply,
         }
     };

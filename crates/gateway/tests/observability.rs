@@ -80,6 +80,10 @@ async fn metrics_count_a_whole_flow_and_reveal_no_key_session_stream_or_whip_url
         "dreamgate_streams_reaped_total ",
         "dreamgate_stream_deletes_failed_total ",
         "dreamgate_rate_limited_total ",
+        "dreamgate_whep_offers_held_total ",
+        "dreamgate_store_operation_duration_seconds_count{op=\"resume_and_authorize\"}",
+        "dreamgate_store_operation_duration_seconds_count{op=\"begin_create\"}",
+        "dreamgate_store_operation_duration_seconds_count{op=\"begin_delete\"}",
     ] {
         assert!(sample(&text, needle).is_some_and(|v| v >= 0.0), "{needle:?} missing from:\n{text}");
     }

@@ -220,6 +220,11 @@ async fn with_whep_hold_an_offer_before_output_is_held_and_answered_once_there_i
     assert_eq!(r.header("location").unwrap(), format!("{}{}", b.base, api(&id, "/whep")));
     assert!(r.text().starts_with("v=0"));
     feed.stop().await;
+    // operators see the held offers (process-wide counter: only this test holds any)
+    let m = reqwest::get(format!("{}/metrics", gw.base_url())).await.unwrap().text().await.unwrap();
+    let held =
+        m.lines().find_map(|l| l.strip_prefix("dreamgate_whep_offers_held_total ")).map(|v| v.parse::<f64>().unwrap());
+    assert!(held.is_some_and(|n| n >= 2.0), "{held:?}");
 }
 
 #[tokio::test]

@@ -274,12 +274,17 @@ impl Store {
     }
 }
 
+/// Calls the backend's method, timed as store operation `$m`
+/// (`dreamgate_store_operation_duration_seconds{op="$m"}`).
 macro_rules! dispatch {
     ($self:ident . $m:ident ( $($a:expr),* )) => {
-        match $self {
-            Store::Memory(s) => s.$m($($a),*).await,
-            Store::Redis(s) => s.$m($($a),*).await,
-        }
+        crate::metrics::time_store(stringify!($m), async {
+            match $self {
+                Store::Memory(s) => s.$m($($a),*).await,
+                Store::Redis(s) => s.$m($($a),*).await,
+            }
+        })
+        .await
     };
 }
 
