@@ -45,7 +45,8 @@
 //! * A store failure lets the request through (logged): the limits protect
 //!   the key's budget, they must not lock the operator out.
 //!
-//! Every 429 answered adds one to [`rate_limited_total`] (for metrics).
+//! Every 429 answered adds one to [`rate_limited_total`] and to the
+//! `dreamgate_rate_limited_total` metric.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -456,6 +457,7 @@ impl Limiter {
             Verdict::Allow => Ok(()),
             Verdict::Deny { limit, retry_after } => {
                 RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::rate_limited();
                 tracing::info!(client = %client, ?limit, retry_after, "create refused: per-client limit");
                 Err(HttpError::rate_limited(limit.message(retry_after), retry_after))
             }

@@ -131,6 +131,11 @@ async fn one_address_flooding_cookieless_creates_hits_the_live_stream_cap_and_fo
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 27, "{statuses:?}");
     assert_eq!(eng.stream_count(), 3, "only three paid streams");
     assert!(dreamgate_gateway::limits::rate_limited_total() >= before + 27);
+    // and operators see them (process-wide counter)
+    let m = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    let limited =
+        m.lines().find_map(|l| l.strip_prefix("dreamgate_rate_limited_total ")).map(|v| v.parse::<f64>().unwrap());
+    assert!(limited.is_some_and(|n| n >= 27.0), "{limited:?}");
     // another client address is not affected
     let other = cookieless_create(&base, "127.0.0.2".parse().unwrap(), None).await;
     assert_eq!(other.status, 201, "{}", other.text());
