@@ -97,11 +97,6 @@ impl Streams {
         by_key.get(stream_key).and_then(|id| by_id.get_mut(id)).map(f)
     }
 
-    /// The stream id owning `stream_key`.
-    pub fn id_for_key(&self, stream_key: &str) -> Option<String> {
-        self.lock().by_key.get(stream_key).cloned()
-    }
-
     /// Removes a stream; its media side learns it from its [`StreamActivity`] (every
     /// method answers `false` from now on).
     pub fn remove(&self, id: &str) -> Option<StreamRecord> {

@@ -161,21 +161,6 @@ impl GatewayConfig {
         }
     }
 
-    /// Adds allowed origins (normalised; invalid ones are an error).
-    pub fn with_allowed_origins<I, S>(mut self, origins: I) -> Result<Self, GatewayError>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        for o in origins {
-            let o = normalize_origin(o.as_ref())?;
-            if !self.allowed_origins.contains(&o) {
-                self.allowed_origins.push(o);
-            }
-        }
-        Ok(self)
-    }
-
     /// Checks values that would make the gateway misbehave.
     pub fn validate(&self) -> Result<(), GatewayError> {
         for (name, d) in [

@@ -246,15 +246,6 @@ impl Store {
         }
     }
 
-    /// The Redis connection (shared, multiplexed, reconnecting), for other
-    /// state kept in the same Redis (e.g. rate-limit counters).
-    pub fn redis_connection(&self) -> Option<::redis::aio::ConnectionManager> {
-        match self {
-            Store::Redis(r) => Some(r.connection()),
-            Store::Memory(_) => None,
-        }
-    }
-
     /// Where the per-client limits count ([`crate::limits`]): in this
     /// process with the in-process store, in the same Redis (shared by every
     /// instance) with the Redis store.
