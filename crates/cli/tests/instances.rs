@@ -40,8 +40,7 @@ impl Engine {
     }
 
     fn deletes_of(&self, id: &str) -> usize {
-        let want = format!("DELETE /v1/streams?id={id}");
-        self.hits.all().iter().filter(|h| **h == want).count()
+        self.hits.count(&format!("DELETE /v1/streams?id={id}"))
     }
 }
 

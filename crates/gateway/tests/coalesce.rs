@@ -10,8 +10,7 @@ use std::sync::Arc;
 use common::*;
 
 fn status_calls(eng: &TestEngine, id: &str) -> usize {
-    let want = format!("GET /v1/streams/{id}/status");
-    eng.hits.all().iter().filter(|h| **h == want).count()
+    eng.hits.count(&format!("GET /v1/streams/{id}/status"))
 }
 
 #[tokio::test]

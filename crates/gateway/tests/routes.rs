@@ -184,8 +184,7 @@ async fn whep_plays_through_the_gateway_once_there_is_output_and_tears_down_the_
 
 /// How many WHEP offers of stream `id` reached the engine.
 fn whep_posts(eng: &TestEngine, id: &str) -> usize {
-    let want = format!("POST /live/video-to-video/{id}/whep");
-    eng.hits.all().iter().filter(|h| **h == want).count()
+    eng.hits.count(&format!("POST /live/video-to-video/{id}/whep"))
 }
 
 #[tokio::test]

@@ -71,6 +71,11 @@ impl Hits {
         lock(&self.0).is_empty()
     }
 
+    /// How many requests had exactly this request line (e.g. `"GET /v1/streams/str_1/status"`).
+    pub fn count(&self, line: &str) -> usize {
+        lock(&self.0).iter().filter(|h| *h == line).count()
+    }
+
     /// Whether a request line starts with `prefix` (e.g. `"DELETE /v1/streams/"`).
     pub fn any(&self, prefix: &str) -> bool {
         lock(&self.0).iter().any(|h| h.starts_with(prefix))

@@ -48,6 +48,7 @@ async fn recorder_logs_requests_and_their_answers() {
 
     assert_eq!(rec.hits().all(), ["POST /v1/streams?x=1", "PATCH /session"]);
     assert!(rec.hits().any("PATCH /sess") && !rec.hits().any("DELETE"));
+    assert_eq!((rec.hits().count("PATCH /session"), rec.hits().count("PATCH /sess")), (1, 0), "count: whole lines");
     let exchanges = rec.exchanges();
     assert_eq!(exchanges.len(), 2);
     assert_eq!((&exchanges[0].method, exchanges[0].status), (&Method::POST, StatusCode::CREATED));

@@ -71,8 +71,7 @@ impl TestEngine {
 
     /// How many `DELETE /v1/streams?id=<id>` arrived (failed ones included).
     pub fn deletes_of(&self, id: &str) -> usize {
-        let want = format!("DELETE /v1/streams?id={id}");
-        self.hits.all().iter().filter(|h| **h == want).count()
+        self.hits.count(&format!("DELETE /v1/streams?id={id}"))
     }
 
     /// How many `POST /v1/streams` arrived.
