@@ -45,15 +45,13 @@
 //! * A store failure lets the request through (logged): the limits protect
 //!   the key's budget, they must not lock the operator out.
 //!
-//! Every 429 answered adds one to [`rate_limited_total`] and to the
-//! `dreamgate_rate_limited_total` metric.
+//! Every 429 answered adds one to the `dreamgate_rate_limited_total` metric.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -94,13 +92,6 @@ pub const LIVE_RETRY_AFTER: Duration = Duration::from_secs(10);
 pub const LIVE_GRACE: Duration = Duration::from_secs(5);
 /// How long a live-streams set outlives its last change.
 pub const LIVE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
-
-/// How many requests this process answered 429 (all gateways in it).
-pub fn rate_limited_total() -> u64 {
-    RATE_LIMITED.load(Ordering::Relaxed)
-}
 
 /// Which limit refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,7 +435,7 @@ impl Limiter {
 
     /// May `session`, from `client`, create a stream now? `holds(session)`:
     /// whether a session still holds a stream or a create in flight.
-    /// 429 when not (and [`rate_limited_total`] counts it).
+    /// 429 when not (counted in `dreamgate_rate_limited_total`).
     pub async fn admit_create(
         &self,
         session: &SessionId,
@@ -456,7 +447,6 @@ impl Limiter {
         match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Deny { limit, retry_after } => {
-                RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::rate_limited();
                 tracing::info!(client = %client, ?limit, retry_after, "create refused: per-client limit");
                 Err(HttpError::rate_limited(limit.message(retry_after), retry_after))

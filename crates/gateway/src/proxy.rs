@@ -255,17 +255,28 @@ impl<'de> serde::de::Visitor<'de> for KeyIs {
 }
 
 /// POSTs an SDP offer to `target`: the upstream answer and the checked
-/// session resource it names in `Location`. `hold`: how long 404 answers are retried.
+/// session resource it names in `Location`.
 async fn send_offer(
     st: &AppState,
     leg: Leg,
+    target: &Url,
+    offer: Bytes,
+) -> Result<(SignalReply, Option<Url>), HttpError> {
+    let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer)).await?;
+    checked_answer(st, leg, target, reply)
+}
+
+/// A WHEP offer, sent again while the upstream answers 404 and `hold` allows
+/// ([`WhepHold`]); then as [`send_offer`].
+async fn send_held_offer(
+    st: &AppState,
     target: &Url,
     offer: Bytes,
     hold: WhepHold,
 ) -> Result<(SignalReply, Option<Url>), HttpError> {
     let started = Ms::now();
     let reply = loop {
-        let reply = st.upstream().signal(leg.op(), Signal::offer(target, offer.clone())).await?;
+        let reply = st.upstream().signal(Leg::Whep.op(), Signal::offer(target, offer.clone())).await?;
         match hold.retry_after(started, Ms::now()) {
             Some(wait) if reply.status == StatusCode::NOT_FOUND => {
                 crate::metrics::whep_offer_held();
@@ -274,6 +285,17 @@ async fn send_offer(
             _ => break reply,
         }
     };
+    checked_answer(st, Leg::Whep, target, reply)
+}
+
+/// An offer's upstream answer, refused unless a success, and the checked session resource it
+/// names in `Location`.
+fn checked_answer(
+    st: &AppState,
+    leg: Leg,
+    target: &Url,
+    reply: SignalReply,
+) -> Result<(SignalReply, Option<Url>), HttpError> {
     ensure_success(st, &reply, &format!("{} offer failed", leg.label()))?;
     let resource = header_str(&reply.headers, &LOCATION)
         .and_then(|raw| checked_url(st, target, raw, &format!("{} resource", leg.label())));
@@ -292,8 +314,7 @@ pub async fn whip_offer(
 ) -> Result<Response, HttpError> {
     let base = base.unwrap_or_default();
     detached(async move {
-        let no_hold = WhepHold { limit: Duration::ZERO };
-        let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer, no_hold).await?;
+        let (reply, resource) = send_offer(&st, Leg::Whip, &record.whip_url, offer).await?;
         let playback =
             header_str(&reply.headers, &PLAYBACK_URL).and_then(|raw| checked_url(&st, &record.whip_url, raw, "WHEP"));
         let whep_known = playback.is_some() || record.whep_url.is_some();
@@ -346,7 +367,7 @@ pub async fn whep_offer(
             return Err(HttpError::playback_not_ready());
         };
         let hold = WhepHold { limit: st.config().whep_hold };
-        let (reply, resource) = send_offer(&st, Leg::Whep, &whep_url, offer, hold).await?;
+        let (reply, resource) = send_held_offer(&st, &whep_url, offer, hold).await?;
         st.update_record(&record.id, RecordUpdate::WhepResource(resource)).await;
         let mut resp = relay(&reply, SDP);
         insert_path(resp.headers_mut(), LOCATION, &Leg::Whep.gateway_url(&base, &record.id));

@@ -116,7 +116,6 @@ async fn one_address_flooding_cookieless_creates_hits_the_live_stream_cap_and_fo
     let eng = TestEngine::keyed("").await;
     let gw = gateway(&eng.base, |_| {}).await;
     let base = gw.base_url();
-    let before = dreamgate_gateway::limits::rate_limited_total();
     let me: IpAddr = "127.0.0.1".parse().unwrap();
     let mut statuses = Vec::new();
     for i in 0..30 {
@@ -130,8 +129,7 @@ async fn one_address_flooding_cookieless_creates_hits_the_live_stream_cap_and_fo
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 27, "{statuses:?}");
     assert_eq!(eng.stream_count(), 3, "only three paid streams");
-    assert!(dreamgate_gateway::limits::rate_limited_total() >= before + 27);
-    // and operators see them (process-wide counter)
+    // operators see them (a process-wide counter: other tests here add to it, never take away)
     let m = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     let limited =
         m.lines().find_map(|l| l.strip_prefix("dreamgate_rate_limited_total ")).map(|v| v.parse::<f64>().unwrap());
